@@ -1,0 +1,188 @@
+"""Comparison metrics between a converted model's output ``a`` and the source's ``b``.
+
+Pure numpy, float64, on flattened arrays; one call aggregates every input sample of a check:
+
+- ``max_abs``  = max |a - b|
+- ``mismatch_ratio`` = share of elements with |a - b| > atol + rtol·|b| (when atol/rtol given)
+- ``rmse``     = sqrt(mean((a - b)²))
+- ``snr_db``   = 10·log10(Σb² / Σ(a - b)²)                       (+inf when a == b)
+- ``psnr_db``  = 20·log10(peak) - 10·log10(MSE), peak = max(b) - min(b), or 255 for images
+- ``cosine``   = a·b / (‖a‖‖b‖), the worst (lowest) over samples
+- ``top1``     = share of rows whose argmax agrees, for classifier-shaped outputs
+                 (shape (C,) or (N, C) after dropping leading 1s, C ≥ 2)
+
+Elements where the source is not finite are left out when the converted value is the same
+non-finite value; a NaN/Inf in ``a`` where ``b`` is finite is counted in ``nonfinite``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+IMAGE_PEAK = 255.0
+
+
+class ShapeMismatch(ValueError):
+    """The converted output's shape cannot be compared with the source output's."""
+
+
+@dataclass(frozen=True)
+class OutputMetrics:
+    """Metrics of one output over all samples of a check."""
+
+    max_abs: float
+    rmse: float
+    snr_db: float
+    psnr_db: float
+    cosine: float
+    top1: float | None
+    mismatch_ratio: float | None
+    nonfinite: int
+    elements: int
+    samples: int
+    shape: tuple[int, ...]
+    image: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; infinities and NaN become the strings "inf", "-inf", "nan"."""
+        out = asdict(self)
+        out["shape"] = list(self.shape)
+        return {k: json_number(v) for k, v in out.items()}
+
+
+def json_number(value):
+    """Floats that JSON cannot hold as strings; anything else unchanged."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def aligned(converted: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays as float64 of one shape; leading/trailing size-1 axes may differ.
+
+    Raises ShapeMismatch when the shapes differ in more than size-1 axes.
+    """
+    a = np.asarray(converted)
+    b = np.asarray(source)
+    if a.shape != b.shape:
+        if a.size != b.size or _squeezed(a.shape) != _squeezed(b.shape):
+            raise ShapeMismatch(f"converted shape {a.shape} vs source shape {b.shape}")
+        a = a.reshape(b.shape)
+    return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+
+
+def _squeezed(shape: Sequence[int]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def compute(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    image: bool = False,
+) -> OutputMetrics:
+    """Metrics over ``pairs`` of (converted, source) arrays, one pair per input sample."""
+    if not pairs:
+        raise ValueError("no samples to compare")
+    sq_err = sq_ref = 0.0
+    max_abs = 0.0
+    count = nonfinite = mismatches = 0
+    ref_min, ref_max = math.inf, -math.inf
+    cosine = 1.0
+    top1_hits = top1_rows = 0
+    shape: tuple[int, ...] = ()
+    for converted, source in pairs:
+        a, b = aligned(converted, source)
+        shape = b.shape
+        a, b, bad = _finite_pair(a.ravel(), b.ravel())
+        nonfinite += bad
+        if a.size == 0:
+            continue
+        diff = np.abs(a - b)
+        max_abs = max(max_abs, float(diff.max()))
+        sq_err += float(np.dot(a - b, a - b))
+        sq_ref += float(np.dot(b, b))
+        count += a.size
+        ref_min = min(ref_min, float(b.min()))
+        ref_max = max(ref_max, float(b.max()))
+        cosine = min(cosine, _cosine(a, b))
+        if atol is not None or rtol is not None:
+            limit = (atol or 0.0) + (rtol or 0.0) * np.abs(b)
+            mismatches += int(np.count_nonzero(diff > limit))
+        rows = _classifier_rows(shape)
+        if rows is not None:
+            av, bv = np.asarray(converted).reshape(rows), np.asarray(source).reshape(rows)
+            top1_hits += int(np.count_nonzero(av.argmax(-1) == bv.argmax(-1)))
+            top1_rows += rows[0]
+    mse = sq_err / count if count else 0.0
+    peak = IMAGE_PEAK if image else _peak(ref_min, ref_max)
+    return OutputMetrics(
+        max_abs=max_abs,
+        rmse=math.sqrt(mse),
+        snr_db=_ratio_db(sq_ref, sq_err),
+        psnr_db=_ratio_db(peak * peak, mse),
+        cosine=cosine,
+        top1=top1_hits / top1_rows if top1_rows else None,
+        mismatch_ratio=(mismatches / count if count else 0.0)
+        if (atol is not None or rtol is not None)
+        else None,
+        nonfinite=nonfinite,
+        elements=count,
+        samples=len(pairs),
+        shape=tuple(shape),
+        image=image,
+    )
+
+
+def _finite_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Drop positions where either side is non-finite; count those where only ``a`` is."""
+    fa, fb = np.isfinite(a), np.isfinite(b)
+    if fa.all() and fb.all():
+        return a, b, 0
+    bad = int(np.count_nonzero(~fa & fb))
+    # Where the source is non-finite, a different value in `a` is a mismatch too.
+    differ = ~fb & ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    keep = fa & fb
+    return a[keep], b[keep], bad + int(np.count_nonzero(differ))
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 and nb == 0.0:
+        return 1.0
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.dot(a, b) / (na * nb))
+
+
+def _peak(ref_min: float, ref_max: float) -> float:
+    """Dynamic range of the source; falls back to 1.0 for a constant zero output."""
+    if not math.isfinite(ref_min):
+        return 1.0
+    span = ref_max - ref_min
+    return span if span > 0 else max(abs(ref_max), abs(ref_min), 1.0)
+
+
+def _ratio_db(signal: float, noise: float) -> float:
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+def _classifier_rows(shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """(rows, classes) for (C,) or (N, C) outputs after dropping leading 1s; else None."""
+    dims = list(shape)
+    while len(dims) > 1 and dims[0] == 1:
+        dims.pop(0)
+    if len(dims) == 1 and dims[0] >= 2:
+        return (1, dims[0])
+    if len(dims) == 2 and dims[1] >= 2:
+        return (dims[0], dims[1])
+    return None

@@ -1,0 +1,85 @@
+"""Read a Core ML model (path, MLModel or spec) into its spec and weights directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelLoadError
+
+
+@dataclass
+class LoadedModel:
+    """A model's spec, where its weights live, and a name for messages."""
+
+    spec: object  # coremltools.proto.Model_pb2.Model
+    weights_dir: str | None
+    name: str
+    path: Path | None = None
+
+
+def load_model(model) -> LoadedModel:
+    """Accept a path (``.mlpackage``/``.mlmodel``), an ``MLModel`` or a ``Model_pb2.Model``."""
+    import coremltools as ct
+    from coremltools.proto import Model_pb2
+
+    if isinstance(model, Model_pb2.Model):
+        return LoadedModel(model, None, "<spec>")
+    if isinstance(model, ct.models.MLModel):
+        path = getattr(model, "package_path", None)
+        name = str(path) if path else "<MLModel>"
+        return LoadedModel(model.get_spec(), model.weights_dir, name, Path(path) if path else None)
+    if isinstance(model, (str, os.PathLike)):
+        return load_path(Path(model))
+    raise ModelLoadError(
+        f"expected a path to .mlpackage/.mlmodel, an MLModel or a spec, got {type(model).__name__}"
+    )
+
+
+def load_path(path: Path) -> LoadedModel:
+    """Load a model file, with errors that name the file and what is wrong with it."""
+    from coremltools.proto import Model_pb2
+
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file or directory")
+    if path.suffix == ".mlmodelc":
+        raise ModelLoadError(
+            f"{path}: a compiled .mlmodelc cannot be read off macOS; use the .mlmodel or "
+            ".mlpackage it was compiled from"
+        )
+    if path.is_dir():
+        manifest = path / "Manifest.json"
+        if not manifest.exists():
+            raise ModelLoadError(f"{path}: not an .mlpackage (no Manifest.json)")
+        spec_path = _package_spec_path(path)
+        weights_dir = spec_path.parent / "weights"
+    else:
+        spec_path = path
+        weights_dir = None
+    spec = Model_pb2.Model()
+    try:
+        data = spec_path.read_bytes()
+        spec.ParseFromString(data)
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: not a valid Core ML model ({exc.__class__.__name__}: "
+                             f"{exc})") from None
+    if spec.specificationVersion <= 0 or spec.WhichOneof("Type") is None:
+        raise ModelLoadError(f"{path}: not a valid Core ML model (no model type or version; "
+                             "the file may be truncated)")
+    return LoadedModel(spec, str(weights_dir) if weights_dir else None, str(path), path)
+
+
+def _package_spec_path(package: Path) -> Path:
+    import json
+
+    try:
+        manifest = json.loads((package / "Manifest.json").read_text())
+        root = manifest["rootModelIdentifier"]
+        entry = manifest["itemInfoEntries"][root]
+        spec_path = package / "Data" / entry["path"]
+    except Exception as exc:
+        raise ModelLoadError(f"{package}: unreadable Manifest.json ({exc})") from None
+    if not spec_path.exists():
+        raise ModelLoadError(f"{package}: the manifest names {entry['path']} but it is missing")
+    return spec_path

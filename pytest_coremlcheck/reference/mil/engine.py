@@ -1,0 +1,76 @@
+"""Run an ML program (``mlProgram`` spec) with the compiled MIL executor."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import ModelLoadError
+from ..loading import LoadedModel
+from . import dtypes
+from . import ops as _ops  # noqa: F401  (registers the op implementations)
+from .fp16 import Fp16Mode
+from .program import ProgramCompiler
+
+
+class MilEngine:
+    """Loads the program once (parse, weight decode, compile) and runs it per prediction."""
+
+    def __init__(self, loaded: LoadedModel, fp16_mode: str, function_name: str | None):
+        self.name = loaded.name
+        program = _load_program(loaded)
+        name = function_name or loaded.spec.description.defaultFunctionName or "main"
+        if name not in program.functions:
+            raise ModelLoadError(f"{self.name}: no function {name!r}; the program has "
+                                 f"{', '.join(sorted(program.functions))}")
+        function = program.functions[name]
+        self.compiler = ProgramCompiler(self.name, Fp16Mode(fp16_mode))
+        self.block = self.compiler.compile_block(function)
+        self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
+        self.precision = "fp16" if _uses_fp16(function) else "fp32"
+
+    def run(self, feeds: dict[str, np.ndarray], state=None) -> dict[str, np.ndarray]:
+        values = []
+        for name in self.block.input_names:
+            if name not in feeds:
+                raise ModelLoadError(f"{self.name}: no value for program input {name!r}")
+            mil_dtype = self.input_dtypes[name]
+            tensor = dtypes.to_torch(feeds[name], mil_dtype)
+            if dtypes.is_fp16(mil_dtype):
+                tensor = tensor.to(torch.float16).to(torch.float32)
+            values.append(tensor)
+        runner = self.compiler.runner
+        try:
+            with torch.inference_mode():
+                results = runner.run(self.block, values)
+        finally:
+            runner.env.clear()
+        return {
+            name: value.numpy() if isinstance(value, torch.Tensor) else value
+            for name, value in zip(self.block.output_names, results)
+        }
+
+
+def _load_program(loaded: LoadedModel):
+    from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
+
+    try:
+        return load_milproto(loaded.spec, loaded.spec.specificationVersion, loaded.weights_dir)
+    except Exception as exc:
+        raise ModelLoadError(f"{loaded.name}: cannot read the ML program "
+                             f"({type(exc).__name__}: {exc})") from None
+
+
+def _uses_fp16(function) -> bool:
+    from coremltools.converters.mil.mil import types
+
+    def visit(block):
+        for op in block.operations:
+            for var in op.outputs:
+                if dtypes.element_type(var) is types.fp16:
+                    return True
+            if any(visit(b) for b in op.blocks):
+                return True
+        return False
+
+    return visit(function)

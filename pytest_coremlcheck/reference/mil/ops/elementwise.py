@@ -1,0 +1,124 @@
+"""Elementwise binary and unary ops, with Core ML's integer semantics."""
+
+from __future__ import annotations
+
+import torch
+
+from ..registry import register
+from ._util import scalar
+
+
+def _binary(fn):
+    return lambda ins, node: fn(ins["x"], ins["y"])
+
+
+_BINARY = {
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "pow": torch.pow,
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
+    "equal": torch.eq,
+    "not_equal": torch.ne,
+    "less": torch.lt,
+    "less_equal": torch.le,
+    "greater": torch.gt,
+    "greater_equal": torch.ge,
+    "logical_and": torch.logical_and,
+    "logical_or": torch.logical_or,
+    "logical_xor": torch.logical_xor,
+}
+for _name, _fn in _BINARY.items():
+    register(_name)(_binary(_fn))
+
+
+def _is_int(t) -> bool:
+    return isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool
+
+
+@register("real_div")
+def real_div(ins, node):
+    x, y = ins["x"], ins["y"]
+    if _is_int(x) and _is_int(y):  # integer real_div truncates like a cast of the quotient
+        return torch.div(x, y, rounding_mode="trunc")
+    return torch.true_divide(x, y)
+
+
+@register("floor_div")
+def floor_div(ins, node):
+    return torch.div(ins["x"], ins["y"], rounding_mode="floor")
+
+
+@register("mod")
+def mod(ins, node):
+    return torch.remainder(ins["x"], ins["y"])
+
+
+_UNARY = {
+    "abs": torch.abs,
+    "acos": torch.acos,
+    "asin": torch.asin,
+    "atan": torch.atan,
+    "atanh": torch.atanh,
+    "ceil": torch.ceil,
+    "cos": torch.cos,
+    "cosh": torch.cosh,
+    "erf": torch.erf,
+    "exp": torch.exp,
+    "exp2": torch.exp2,
+    "floor": torch.floor,
+    "logical_not": torch.logical_not,
+    "round": torch.round,
+    "sign": torch.sign,
+    "sin": torch.sin,
+    "sinh": torch.sinh,
+    "sqrt": torch.sqrt,
+    "square": torch.square,
+    "tan": torch.tan,
+    "tanh": torch.tanh,
+}
+for _name, _fn in _UNARY.items():
+    register(_name)(lambda ins, node, _fn=_fn: _fn(ins["x"]))
+
+
+@register("log")
+def log(ins, node):
+    return torch.log(ins["x"] + scalar(ins.get("epsilon"), 1e-45))
+
+
+@register("rsqrt")
+def rsqrt(ins, node):
+    return torch.rsqrt(ins["x"] + scalar(ins.get("epsilon"), 1e-12))
+
+
+@register("inverse")
+def inverse(ins, node):
+    return 1.0 / (ins["x"] + scalar(ins.get("epsilon"), 1e-4))
+
+
+@register("clip")
+def clip(ins, node):
+    return torch.clamp(ins["x"], scalar(ins["alpha"]), scalar(ins["beta"]))
+
+
+@register("threshold")
+def threshold(ins, node):
+    return torch.clamp(ins["x"], min=scalar(ins["alpha"]))
+
+
+@register("cast")
+def cast(ins, node):
+    x = ins["x"]
+    dtype = ins["dtype"]
+    if dtype in ("int8", "uint8", "int16", "uint16", "int32") and x.is_floating_point():
+        # Core ML casts float to int by truncation toward zero.
+        x = torch.trunc(x)
+    if dtype == "bool":
+        return x != 0
+    return x  # the step converts to the declared storage dtype (and rounds fp16)
+
+
+@register("identity")
+def identity(ins, node):
+    return ins["x"]

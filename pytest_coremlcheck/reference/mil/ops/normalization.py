@@ -1,0 +1,67 @@
+"""Normalisation ops: batch, instance, layer, L2 and local response normalisation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..registry import register
+from ._util import axis_index, ints, scalar
+
+
+def _channel_shape(x):
+    return [1, -1] + [1] * (x.dim() - 2)
+
+
+@register("batch_norm")
+def batch_norm(ins, node):
+    x = ins["x"]
+    eps = scalar(ins.get("epsilon"), 1e-5)
+    return F.batch_norm(x, ins["mean"], ins["variance"], ins.get("gamma"), ins.get("beta"),
+                        False, 0.0, eps)
+
+
+@register("instance_norm")
+def instance_norm(ins, node):
+    x = ins["x"]
+    eps = scalar(ins.get("epsilon"), 1e-5)
+    return F.instance_norm(x, weight=ins.get("gamma"), bias=ins.get("beta"), eps=eps)
+
+
+@register("layer_norm")
+def layer_norm(ins, node):
+    x = ins["x"]
+    eps = scalar(ins.get("epsilon"), 1e-5)
+    axes = ints(ins["axes"]) if ins.get("axes") is not None else list(range(x.dim()))
+    axes = sorted(axis_index(a, x.dim()) for a in axes)
+    gamma, beta = ins.get("gamma"), ins.get("beta")
+    if axes == list(range(x.dim() - len(axes), x.dim())):
+        return F.layer_norm(x, x.shape[x.dim() - len(axes):], gamma, beta, eps)
+    mean = x.mean(dim=axes, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=axes, keepdim=True)
+    out = (x - mean) / torch.sqrt(var + eps)
+    shape = [x.shape[i] if i in axes else 1 for i in range(x.dim())]
+    if gamma is not None:
+        out = out * gamma.reshape(shape)
+    if beta is not None:
+        out = out + beta.reshape(shape)
+    return out
+
+
+@register("l2_norm")
+def l2_norm(ins, node):
+    x = ins["x"]
+    eps = scalar(ins.get("epsilon"), 1e-6)
+    axes = ints(ins["axes"]) if ins.get("axes") is not None else list(range(1, x.dim()))
+    norm = torch.sqrt(torch.clamp((x * x).sum(dim=axes, keepdim=True), min=eps))
+    return x / norm
+
+
+@register("local_response_norm")
+def local_response_norm(ins, node):
+    x = ins["x"]
+    size = int(scalar(ins["size"]))
+    alpha = scalar(ins.get("alpha"), 1e-4)
+    beta = scalar(ins.get("beta"), 0.75)
+    k = scalar(ins.get("k"), 1.0)
+    return F.local_response_norm(x, size, alpha=alpha, beta=beta, k=k)

@@ -1,0 +1,240 @@
+"""Compile a MIL function into a flat list of steps once, then run it with torch.
+
+Compilation resolves each op's implementation (by op type and opset version), binds const
+inputs to pre-converted torch tensors, materialises ``constexpr_*`` weights once, and
+computes when each intermediate value can be freed. Running is a tight loop over the steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from coremltools.converters.mil.mil import types
+
+from ..errors import ExecutionError, UnsupportedOpError
+from . import dtypes
+from .fp16 import Fp16Mode
+from .registry import lookup, opset_of
+
+#: A step input binding: ("var", name) | ("const", value) | ("tuple", [bindings]).
+Binding = tuple
+
+
+@dataclass
+class Node:
+    """A compiled op: what an implementation may read besides its inputs."""
+
+    name: str
+    op_type: str
+    opset: str
+    output_names: list[str]
+    output_dtypes: list  # MIL element types (None for non-tensors)
+    blocks: list[Block] = field(default_factory=list)
+    executor: BlockRunner | None = None
+    mil_op: object = None
+
+    def run_block(self, index: int, values: list) -> list:
+        """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
+        return self.executor.run(self.blocks[index], values)
+
+    @property
+    def location(self) -> str:
+        """Where the converter says this op came from, when it recorded it."""
+        scopes = getattr(self.mil_op, "scopes", None) or {}
+        parts = []
+        for scope_type, values in scopes.items():
+            label = getattr(scope_type, "name", str(scope_type)).lower()
+            parts.append(f"{label}={'/'.join(map(str, values))}")
+        return "; ".join(parts)
+
+
+@dataclass
+class Step:
+    node: Node
+    impl: object
+    inputs: dict[str, Binding]
+    storage: list  # torch dtype per output, or None
+    round_fp16: list[bool]
+    release: list[str]
+
+
+@dataclass
+class Block:
+    """A compiled block: its input names, steps and output names."""
+
+    input_names: list[str]
+    steps: list[Step]
+    output_names: list[str]
+    consts: dict[str, object]
+
+
+class BlockRunner:
+    """Runs compiled blocks over one shared environment of SSA names."""
+
+    def __init__(self, model_name: str):
+        self.model_name = model_name
+        self.env: dict[str, object] = {}
+        self.observer = None
+
+    def run(self, block: Block, values: list) -> list:
+        env = self.env
+        for name, value in zip(block.input_names, values):
+            env[name] = value
+        for step in block.steps:
+            ins = {key: _resolve(env, binding) for key, binding in step.inputs.items()}
+            try:
+                result = step.impl(ins, step.node)
+            except ExecutionError:
+                raise
+            except Exception as exc:  # an op failing is reported with its place in the model
+                node = step.node
+                raise ExecutionError(
+                    f"{self.model_name}: op {node.name!r} ({node.op_type}, opset {node.opset}) "
+                    f"failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            outs = result if isinstance(result, (tuple, list)) else (result,)
+            for name, value, storage, round_fp16 in zip(
+                step.node.output_names, outs, step.storage, step.round_fp16
+            ):
+                if isinstance(value, torch.Tensor):
+                    if storage is not None and value.dtype != storage:
+                        value = value.to(storage)
+                    if round_fp16:
+                        value = value.to(torch.float16).to(torch.float32)
+                env[name] = value
+            if self.observer is not None:
+                self.observer(step.node, [env[n] for n in step.node.output_names])
+            for name in step.release:
+                env.pop(name, None)
+        return [_resolve(env, ("var", name)) if name not in block.consts else block.consts[name]
+                for name in block.output_names]
+
+
+def _resolve(env, binding):
+    kind, value = binding
+    if kind == "var":
+        return env[value]
+    if kind == "const":
+        return value
+    return tuple(_resolve(env, b) for b in value)
+
+
+class ProgramCompiler:
+    """Turns a coremltools MIL function into compiled blocks."""
+
+    def __init__(self, model_name: str, fp16_mode: Fp16Mode):
+        self.model_name = model_name
+        self.fp16_mode = fp16_mode
+        self.runner = BlockRunner(model_name)
+
+    def compile_block(self, mil_block, consts: dict[str, object] | None = None) -> Block:
+        consts = dict(consts or {})
+        steps: list[Step] = []
+        for op in mil_block.operations:
+            if op.op_type == "const" or op.op_type.startswith("constexpr_"):
+                consts[op.outputs[0].name] = self._const_value(op)
+                for extra in op.outputs[1:]:
+                    consts[extra.name] = _const_to_runtime(extra.val, dtypes.element_type(extra))
+                continue
+            steps.append(self._compile_op(op, consts))
+        outputs = [v.name for v in mil_block.outputs]
+        inputs = mil_block.inputs
+        inputs = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+        block = Block([v.name for v in inputs], steps, outputs, consts)
+        _plan_releases(block)
+        return block
+
+    def _compile_op(self, op, consts) -> Step:
+        opset = opset_of(type(op))
+        impl = lookup(op.op_type, opset)
+        if impl is None:
+            raise UnsupportedOpError(
+                f"{self.model_name}: op {op.name!r} of type {op.op_type!r} (opset {opset}) "
+                "is not implemented by the reference executor"
+            )
+        node = Node(
+            name=op.name,
+            op_type=op.op_type,
+            opset=opset,
+            output_names=[v.name for v in op.outputs],
+            output_dtypes=[dtypes.element_type(v) for v in op.outputs],
+            executor=self.runner,
+            mil_op=op,
+        )
+        node.blocks = [self.compile_block(b, consts) for b in op.blocks]
+        bindings = {}
+        for key, var in op.inputs.items():
+            bindings[key] = _binding(var, consts)
+        storage = [dtypes.storage_dtype(t) for t in node.output_dtypes]
+        round_fp16 = [self.fp16_mode.rounds_outputs and dtypes.is_fp16(t) for t in node.output_dtypes]
+        return Step(node, self.fp16_mode.wrap(impl, op.op_type), bindings, storage, round_fp16, [])
+
+    def _const_value(self, op):
+        var = op.outputs[0]
+        value = var.val
+        if value is None and op.op_type.startswith("constexpr_"):
+            value = op.materialized_val_inference()
+            if isinstance(value, tuple):
+                value = value[0]
+        if value is None:
+            raise ExecutionError(f"{self.model_name}: const {op.name!r} has no value")
+        return _const_to_runtime(value, dtypes.element_type(var))
+
+
+def _const_to_runtime(value, mil_dtype):
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "US":
+        return value.tolist()
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        return list(value)
+    if mil_dtype is types.bool and np.ndim(value) == 0:
+        return bool(value)
+    if types.is_str(mil_dtype) if mil_dtype is not None else False:
+        return str(value)
+    return dtypes.to_torch(value, mil_dtype)
+
+
+def _binding(var, consts) -> Binding:
+    if isinstance(var, (list, tuple)):
+        return ("tuple", [_binding(v, consts) for v in var])
+    if var.name in consts:
+        return ("const", consts[var.name])
+    if var.op is not None and var.op.op_type == "const":
+        return ("const", _const_to_runtime(var.val, dtypes.element_type(var)))
+    return ("var", var.name)
+
+
+def _plan_releases(block: Block) -> None:
+    """Free each value defined in this block right after the last step that reads it."""
+    defined = set()
+    last_use: dict[str, int] = {}
+    for index, step in enumerate(block.steps):
+        for name in _names(step.inputs.values()):
+            last_use[name] = index
+        for nested in step.node.blocks:  # nested blocks may read values of this one
+            for name in _block_reads(nested):
+                last_use[name] = index
+        defined.update(step.node.output_names)
+    keep = set(block.output_names)
+    for name, index in last_use.items():
+        if name in defined and name not in keep:
+            block.steps[index].release.append(name)
+
+
+def _names(bindings):
+    for kind, value in bindings:
+        if kind == "var":
+            yield value
+        elif kind == "tuple":
+            yield from _names(value)
+
+
+def _block_reads(block: Block):
+    for step in block.steps:
+        yield from _names(step.inputs.values())
+        for nested in step.node.blocks:
+            yield from _block_reads(nested)
+    yield from block.output_names

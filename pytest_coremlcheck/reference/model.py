@@ -1,0 +1,124 @@
+"""``ReferenceModel``: run a Core ML model with torch, with ``MLModel.predict`` semantics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, ModelLoadError
+from .features import Feature, describe
+from .image import array_to_image, image_to_array
+from .loading import LoadedModel, load_model
+
+
+class ReferenceModel:
+    """A Core ML model executed by the reference executor.
+
+    ``model`` is a path to an ``.mlpackage``/``.mlmodel``, a ``coremltools.models.MLModel``
+    or a ``Model_pb2.Model`` spec. ``fp16_mode`` is ``"typed"`` (round every value the program
+    declares fp16) or ``"fp32"`` (ignore declared fp16). ``predict`` takes and returns what
+    ``MLModel.predict`` does: numpy arrays, PIL images for image features.
+    """
+
+    def __init__(self, model, *, fp16_mode: str = "typed", function_name: str | None = None):
+        loaded = load_model(model)
+        self.name = loaded.name
+        self.spec = loaded.spec
+        self.fp16_mode = fp16_mode
+        self.inputs: list[Feature] = describe(loaded.spec.description.input)
+        self.outputs: list[Feature] = describe(loaded.spec.description.output)
+        self._engine = _engine_for(loaded, fp16_mode, function_name)
+
+    @property
+    def precision(self) -> str:
+        """``"fp16"`` when the program computes any value in fp16, else ``"fp32"``."""
+        return self._engine.precision
+
+    @property
+    def platform(self) -> str:
+        """What runs predictions, e.g. ``"reference executor, fp16-typed"``."""
+        mode = f"fp16-{self.fp16_mode}" if self.precision == "fp16" else "fp32"
+        return f"reference executor, {mode}"
+
+    def predict(self, data: dict[str, Any], state=None) -> dict[str, Any]:
+        """Run one prediction; inputs and outputs are keyed by feature name."""
+        feeds = self._convert_inputs(data)
+        raw = self._engine.run(feeds, state)
+        return self._convert_outputs(raw)
+
+    def _convert_inputs(self, data: dict[str, Any]) -> dict[str, np.ndarray]:
+        if not isinstance(data, dict):
+            raise InputError(f"{self.name}: predict() expects a dict of input name -> value, "
+                             f"got {type(data).__name__}")
+        known = {f.name for f in self.inputs}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"{self.name}: unknown input(s) {', '.join(unknown)}; the model's "
+                             f"inputs are {', '.join(sorted(known)) or '(none)'}")
+        feeds = {}
+        for feature in self.inputs:
+            if feature.name not in data:
+                if feature.optional:
+                    continue
+                raise InputError(f"{self.name}: missing input {feature.name!r} "
+                                 f"(expected {_expected(feature)})")
+            feeds[feature.name] = self._convert_input(feature, data[feature.name])
+        return feeds
+
+    def _convert_input(self, feature: Feature, value) -> np.ndarray:
+        where = f"{self.name}: input {feature.name!r}"
+        if feature.kind == "image":
+            size = None if feature.flexible else feature.image_size
+            array = image_to_array(value, feature.color, size, where)
+            if feature.flexible and not feature.accepts_shape(array.shape):
+                raise InputError(f"{where}: image size {array.shape[3]}x{array.shape[2]} is "
+                                 f"outside the allowed sizes {feature.expected_shape_text()}")
+            return array
+        if feature.kind == "array":
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise InputError(f"{where}: expected a numeric array, got dtype {array.dtype}")
+            if not feature.accepts_shape(array.shape):
+                raise InputError(f"{where}: shape {tuple(array.shape)} does not match the "
+                                 f"model's {feature.expected_shape_text()}")
+            return array.astype(feature.dtype, copy=False)
+        if feature.kind in ("int64", "double"):
+            return np.asarray(value, dtype=feature.dtype)
+        raise InputError(f"{where}: inputs of type {feature.kind} are not supported")
+
+    def _convert_outputs(self, raw: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for feature in self.outputs:
+            if feature.name not in raw:
+                raise ModelLoadError(f"{self.name}: the model produced no value for its "
+                                     f"declared output {feature.name!r}")
+            value = raw[feature.name]
+            if feature.kind == "image":
+                out[feature.name] = array_to_image(value, feature.color)
+            elif feature.kind == "array":
+                out[feature.name] = np.asarray(value).astype(feature.dtype, copy=False)
+            else:
+                out[feature.name] = value
+        return out
+
+
+def _expected(feature: Feature) -> str:
+    if feature.kind == "image":
+        w, h = feature.image_size
+        return f"a {feature.color} image of {w}x{h}"
+    if feature.kind == "array":
+        return f"an array of shape {feature.expected_shape_text()} and dtype {feature.dtype}"
+    return feature.kind
+
+
+def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None):
+    kind = loaded.spec.WhichOneof("Type")
+    if kind == "mlProgram":
+        from .mil.engine import MilEngine
+
+        return MilEngine(loaded, fp16_mode, function_name)
+    raise ModelLoadError(
+        f"{loaded.name}: model type {kind!r} (spec version {loaded.spec.specificationVersion}) "
+        "is not supported by the reference executor"
+    )

@@ -1,0 +1,173 @@
+"""Plain-data results of a check, and the failure table users read."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .metrics import OutputMetrics, json_number
+from .tolerance import Tolerance
+
+
+class EquivalenceError(AssertionError):
+    """A converted model broke its tolerance; the message is the failure table."""
+
+    def __init__(self, result: EquivalenceResult):
+        super().__init__(result.failure_table())
+        self.result = result
+
+
+class CheckError(Exception):
+    """A check could not run: bad input, unreadable model, a source that raised.
+
+    The message names the file, input or op and what was expected.
+    """
+
+
+@dataclass
+class OutputResult:
+    """One output's metrics, the tolerance applied to it and its verdict."""
+
+    name: str
+    metrics: OutputMetrics | None
+    tolerance: Tolerance
+    failures: list[str]
+    tightest: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "passed": self.passed,
+            "tolerance": self.tolerance.to_dict(),
+            "failures": list(self.failures),
+            "tightest_passing": {k: json_number(v) for k, v in self.tightest.items()},
+        }
+        if self.metrics is not None:
+            out.update(self.metrics.to_dict())
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class EquivalenceResult:
+    """The outcome of one check.
+
+    ``backend`` is ``"coreml"`` or ``"reference"``; ``platform`` says what actually ran,
+    e.g. ``"reference executor, fp16-typed"`` or ``"Core ML 8.0, CPU_ONLY"``.
+    """
+
+    name: str
+    backend: str
+    platform: str
+    tolerance: Tolerance
+    output_results: dict[str, OutputResult]
+    source: str = ""
+    model: str = ""
+    inputs: str = ""
+    precision: str = "fp32"
+    extra_failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def outputs(self) -> dict[str, OutputMetrics | None]:
+        """Output name -> metrics."""
+        return {name: r.metrics for name, r in self.output_results.items()}
+
+    @property
+    def failures(self) -> list[str]:
+        out = list(self.extra_failures)
+        for r in self.output_results.values():
+            out.extend(r.failures)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "backend": self.backend,
+            "platform": self.platform,
+            "precision": self.precision,
+            "source": self.source,
+            "model": self.model,
+            "inputs": self.inputs,
+            "tolerance": self.tolerance.to_dict(),
+            "outputs": {name: r.to_dict() for name, r in self.output_results.items()},
+            "failures": self.failures,
+            "notes": list(self.notes),
+        }
+
+    def failure_table(self) -> str:
+        """The readable table a failing check shows: what ran, every output, every failure."""
+        lines = [
+            f"Core ML equivalence check {self.name!r} FAILED",
+            f"  model:    {self.model}",
+            f"  source:   {self.source}",
+            f"  backend:  {self.backend} ({self.platform})",
+            f"  inputs:   {self.inputs}",
+            f"  tolerance: {self.tolerance.describe()}",
+            "",
+            format_table(self.output_results.values()),
+            "",
+            "Failures:",
+        ]
+        lines += [f"  - {f}" for f in self.failures]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+TABLE_COLUMNS = ("output", "max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "result")
+
+
+def format_table(rows) -> str:
+    """Fixed-width text table of output results, with the tightest passing tolerance."""
+    body = []
+    for r in rows:
+        m = r.metrics
+        if m is None:
+            body.append((r.name, "-", "-", "-", "-", "-", "-", "FAIL" if r.failures else "skip"))
+            continue
+        body.append(
+            (
+                r.name,
+                fmt(m.max_abs),
+                fmt(m.rmse),
+                fmt(m.snr_db, 1),
+                fmt(m.psnr_db, 1),
+                fmt(m.cosine, 6),
+                "-" if m.top1 is None else f"{m.top1:.3f}",
+                "ok" if r.passed else "FAIL",
+            )
+        )
+    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(TABLE_COLUMNS)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    out = [line(TABLE_COLUMNS), line(["-" * w for w in widths])]
+    out += [line(row) for row in body]
+    tight = [r for r in rows if r.metrics is not None and r.failures]
+    if tight:
+        out.append("")
+        out.append("tightest tolerance that would have passed:")
+        for r in tight:
+            text = ", ".join(f"{k}={fmt(v, 6)}" for k, v in r.tightest.items())
+            out.append(f"  {r.name}: {text}")
+    return "\n".join(out)
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """Compact number for tables: ``inf``, fixed decimals or 3 significant digits."""
+    if value is None:
+        return "-"
+    if math.isinf(value) or math.isnan(value):
+        return str(value)
+    if digits != 3:
+        return f"{value:.{digits}f}"
+    return f"{value:.3g}"
