@@ -25,6 +25,9 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+conformance: $(STAMP)
+	$(BIN)/python conformance/run.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/executor_vs_torch.py
 

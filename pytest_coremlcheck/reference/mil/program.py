@@ -133,12 +133,12 @@ class ProgramCompiler:
         consts = dict(consts or {})
         steps: list[Step] = []
         for op in mil_block.operations:
-            if op.op_type == "const" or op.op_type.startswith("constexpr_"):
+            if op.op_type == "const":
                 consts[op.outputs[0].name] = self._const_value(op)
-                for extra in op.outputs[1:]:
-                    consts[extra.name] = _const_to_runtime(extra.val, dtypes.element_type(extra))
-                continue
-            steps.append(self._compile_op(op, consts))
+            elif op.op_type.startswith("constexpr_"):
+                consts.update(self._materialize(self._compile_op(op, consts)))
+            else:
+                steps.append(self._compile_op(op, consts))
         outputs = [v.name for v in mil_block.outputs]
         inputs = mil_block.inputs
         inputs = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
@@ -172,15 +172,16 @@ class ProgramCompiler:
         return Step(node, self.fp16_mode.wrap(impl, op.op_type), bindings, storage, round_fp16, [])
 
     def _const_value(self, op):
-        var = op.outputs[0]
-        value = var.val
-        if value is None and op.op_type.startswith("constexpr_"):
-            value = op.materialized_val_inference()
-            if isinstance(value, tuple):
-                value = value[0]
+        value = op.outputs[0].val
         if value is None:
             raise ExecutionError(f"{self.model_name}: const {op.name!r} has no value")
-        return _const_to_runtime(value, dtypes.element_type(var))
+        return _const_to_runtime(value, dtypes.element_type(op.outputs[0]))
+
+    def _materialize(self, step: Step) -> dict[str, object]:
+        """Run a ``constexpr_*`` op once, at load: its inputs are all consts."""
+        values = self.runner.run(Block([], [step], step.node.output_names, {}), [])
+        self.runner.env.clear()
+        return dict(zip(step.node.output_names, values))
 
 
 def _const_to_runtime(value, mil_dtype):
