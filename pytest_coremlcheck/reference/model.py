@@ -17,18 +17,27 @@ class ReferenceModel:
 
     ``model`` is a path to an ``.mlpackage``/``.mlmodel``, a ``coremltools.models.MLModel``
     or a ``Model_pb2.Model`` spec. ``fp16_mode`` is ``"typed"`` (round every value the program
-    declares fp16) or ``"fp32"`` (ignore declared fp16). ``predict`` takes and returns what
-    ``MLModel.predict`` does: numpy arrays, PIL images for image features.
+    declares fp16) or ``"fp32"`` (ignore declared fp16). NeuralNetwork specs declare no
+    precision: ``nn_precision`` is ``"fp32"`` (Core ML's CPU path) or ``"fp16"`` (every layer
+    output rounded to fp16, like the GPU / Neural Engine path). ``predict`` takes and returns
+    what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
     """
 
-    def __init__(self, model, *, fp16_mode: str = "typed", function_name: str | None = None):
+    def __init__(
+        self,
+        model,
+        *,
+        fp16_mode: str = "typed",
+        function_name: str | None = None,
+        nn_precision: str = "fp32",
+    ):
         loaded = load_model(model)
         self.name = loaded.name
         self.spec = loaded.spec
         self.fp16_mode = fp16_mode
         self.inputs: list[Feature] = describe(loaded.spec.description.input)
         self.outputs: list[Feature] = describe(loaded.spec.description.output)
-        self._engine = _engine_for(loaded, fp16_mode, function_name)
+        self._engine = _engine_for(loaded, fp16_mode, function_name, nn_precision)
 
     @property
     def precision(self) -> str:
@@ -38,8 +47,7 @@ class ReferenceModel:
     @property
     def platform(self) -> str:
         """What runs predictions, e.g. ``"reference executor, fp16-typed"``."""
-        mode = f"fp16-{self.fp16_mode}" if self.precision == "fp16" else "fp32"
-        return f"reference executor, {mode}"
+        return f"reference executor, {self._engine.mode_label}"
 
     def predict(self, data: dict[str, Any], state=None) -> dict[str, Any]:
         """Run one prediction; inputs and outputs are keyed by feature name."""
@@ -112,12 +120,18 @@ def _expected(feature: Feature) -> str:
     return feature.kind
 
 
-def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None):
+def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
+                nn_precision: str):
+    """The engine for the model's type; each has ``precision``, ``mode_label`` and ``run``."""
     kind = loaded.spec.WhichOneof("Type")
     if kind == "mlProgram":
         from .mil.engine import MilEngine
 
         return MilEngine(loaded, fp16_mode, function_name)
+    if kind in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
+        from .neuralnetwork.engine import NeuralNetworkEngine
+
+        return NeuralNetworkEngine(loaded, nn_precision)
     raise ModelLoadError(
         f"{loaded.name}: model type {kind!r} (spec version {loaded.spec.specificationVersion}) "
         "is not supported by the reference executor"

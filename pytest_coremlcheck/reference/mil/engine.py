@@ -28,6 +28,7 @@ class MilEngine:
         self.block = self.compiler.compile_block(function)
         self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
         self.precision = "fp16" if _uses_fp16(function) else "fp32"
+        self.mode_label = f"fp16-{fp16_mode}" if self.precision == "fp16" else "fp32"
 
     def run(self, feeds: dict[str, np.ndarray], state=None) -> dict[str, np.ndarray]:
         values = []
