@@ -73,6 +73,8 @@ class EquivalenceResult:
     precision: str = "fp32"
     extra_failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    lint: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -104,6 +106,8 @@ class EquivalenceResult:
             "outputs": {name: r.to_dict() for name, r in self.output_results.items()},
             "failures": self.failures,
             "notes": list(self.notes),
+            "lint": list(self.lint),
+            "timings": dict(self.timings),
         }
 
     def failure_table(self) -> str:

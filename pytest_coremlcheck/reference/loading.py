@@ -24,6 +24,8 @@ def load_model(model) -> LoadedModel:
     import coremltools as ct
     from coremltools.proto import Model_pb2
 
+    if isinstance(model, LoadedModel):
+        return model
     if isinstance(model, Model_pb2.Model):
         return LoadedModel(model, None, "<spec>")
     if isinstance(model, ct.models.MLModel):

@@ -1,0 +1,1 @@
+"""Building converted models: on-the-fly conversion of a source with ``ct.convert``."""

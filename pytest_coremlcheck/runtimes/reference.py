@@ -1,0 +1,20 @@
+"""The reference executor as a runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..reference import ReferenceModel
+
+
+class ReferenceRuntime:
+    backend = "reference"
+
+    def __init__(self, model: ReferenceModel | Any, fp16_mode: str = "typed"):
+        self.model = model if isinstance(model, ReferenceModel) else ReferenceModel(
+            model, fp16_mode=fp16_mode)
+        self.precision = self.model.precision
+        self.platform = self.model.platform
+
+    def predict(self, feed: dict[str, Any]) -> dict[str, Any]:
+        return self.model.predict(feed)

@@ -1,0 +1,57 @@
+"""Source models (the framework side of a check), each behind one small protocol.
+
+A source has ``framework`` ("torch", "tensorflow"), ``describe()``, ``run(feed, order)`` (the
+outputs as a flat list of numpy arrays, in the model's output order) and ``conversion_source
+(sample, order)`` (what to hand to ``ct.convert``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Source(Protocol):
+    framework: str
+
+    def describe(self) -> str: ...
+
+    def run(self, feed: dict[str, np.ndarray], order: list[str]) -> list[np.ndarray]: ...
+
+    def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any: ...
+
+
+class SourceError(Exception):
+    """The source model could not be wrapped or raised while running."""
+
+
+def as_source(model) -> Source:
+    """Wrap a framework model; torch and TensorFlow are imported only when used."""
+    module = type(model).__module__ or ""
+    if module.startswith("torch") or _is_torch_module(model):
+        from .torch import TorchSource
+
+        return TorchSource(model)
+    if module.startswith(("tensorflow", "keras", "tf_keras")) or _looks_like_tf(model):
+        try:
+            from .tensorflow import TensorFlowSource
+        except ImportError as exc:
+            raise SourceError(f"TensorFlow sources need the tensorflow extra: {exc}") from None
+        return TensorFlowSource(model)
+    raise SourceError(
+        f"unsupported source model type {type(model).__module__}.{type(model).__name__}; "
+        "expected a torch.nn.Module, torch.jit.ScriptModule or torch.export.ExportedProgram"
+    )
+
+
+def _is_torch_module(model) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def _looks_like_tf(model) -> bool:
+    return any(c.__module__.startswith(("tensorflow", "keras", "tf_keras"))
+               for c in type(model).__mro__)

@@ -1,0 +1,85 @@
+"""PyTorch sources: nn.Module, ScriptModule and ExportedProgram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import SourceError
+
+
+class TorchSource:
+    """Runs a torch model on numpy feeds, positional in the Core ML input order."""
+
+    framework = "torch"
+
+    def __init__(self, model):
+        import torch
+
+        self._torch = torch
+        self.model = model
+        self.exported = isinstance(model, torch.export.ExportedProgram)
+        self._callable = model.module() if self.exported else model
+        if isinstance(model, torch.nn.Module) and model.training:
+            # Comparisons need deterministic inference: dropout and batch-norm statistics.
+            model.eval()
+
+    def describe(self) -> str:
+        kind = "ExportedProgram" if self.exported else type(self.model).__name__
+        return f"torch {self._torch.__version__.split('+')[0]} {kind}"
+
+    def tensors(self, feed: dict[str, np.ndarray], order: list[str]) -> tuple:
+        torch = self._torch
+        args = []
+        for name in order:
+            array = np.ascontiguousarray(feed[name])
+            tensor = torch.from_numpy(array)
+            if tensor.dtype == torch.float16 or tensor.dtype == torch.float64:
+                tensor = tensor.float()
+            elif tensor.dtype in (torch.int32, torch.int16, torch.int8, torch.uint8):
+                tensor = tensor.long()
+            args.append(tensor)
+        return tuple(args)
+
+    def run(self, feed: dict[str, np.ndarray], order: list[str]) -> list[np.ndarray]:
+        args = self.tensors(feed, order)
+        try:
+            with self._torch.inference_mode():
+                result = self._callable(*args)
+        except Exception as exc:
+            raise SourceError(f"the source model raised {type(exc).__name__}: {exc}") from exc
+        return [t.detach().cpu().numpy() for t in flatten_outputs(result)]
+
+    def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
+        """A TorchScript trace (or the ExportedProgram itself) for ``ct.convert``."""
+        if self.exported or isinstance(self.model, self._torch.jit.ScriptModule):
+            return self.model
+        args = self.tensors(feed, order)
+        try:
+            with self._torch.no_grad():
+                return self._torch.jit.trace(self.model, args)
+        except Exception as exc:
+            raise SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
+
+    def export(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
+        """``torch.export`` of the model, the fallback when TorchScript conversion breaks."""
+        args = self.tensors(feed, order)
+        exported = self._torch.export.export(self.model, args)
+        return exported.run_decompositions({})
+
+
+def flatten_outputs(result) -> list:
+    """Tensors of a forward result in order: tensor, tuple/list (nested) or dict values."""
+    import torch
+
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, dict):
+        result = list(result.values())
+    if isinstance(result, (list, tuple)):
+        out = []
+        for item in result:
+            out.extend(flatten_outputs(item))
+        return out
+    raise SourceError(f"the source model returned {type(result).__name__}; expected tensors")
