@@ -28,7 +28,8 @@ def compute_precision(spec) -> str:
 def _block_has_fp16(block) -> bool:
     for op in block.operations:
         for out in op.outputs:
-            if out.type.WhichOneof("type") == "tensorType" and out.type.tensorType.dataType == _FP16:
+            tensor = out.type.tensorType if out.type.WhichOneof("type") == "tensorType" else None
+            if tensor is not None and tensor.dataType == _FP16:
                 return True
         for nested in op.blocks:
             if _block_has_fp16(nested):

@@ -32,9 +32,19 @@ def declared_features(convert: dict[str, Any] | None) -> list[Feature] | None:
             features.append(Feature(name, "image", (1, channels, height, width),
                                     np.dtype(np.float32), color=color))
         else:
-            dtype = np.dtype(item.dtype) if item.dtype is not None else np.dtype(np.float32)
-            features.append(Feature(name, "array", shape, dtype))
+            features.append(Feature(name, "array", shape, _numpy_dtype(item.dtype)))
     return features
+
+
+def _numpy_dtype(dtype) -> np.dtype:
+    """A ct.TensorType dtype (a MIL type or a numpy type, or None) as a numpy dtype."""
+    from coremltools.converters.mil.mil import types
+
+    if dtype is None:
+        return np.dtype(np.float32)
+    if isinstance(dtype, type) and types.is_builtin(dtype):
+        return np.dtype(types.nptype_from_builtin(dtype))
+    return np.dtype(dtype)
 
 
 def features_from_feed(feed: dict[str, np.ndarray]) -> list[Feature]:

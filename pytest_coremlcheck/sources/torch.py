@@ -55,9 +55,12 @@ class TorchSource:
         """A TorchScript trace (or the ExportedProgram itself) for ``ct.convert``."""
         if self.exported or isinstance(self.model, self._torch.jit.ScriptModule):
             return self.model
+        import warnings
+
         args = self.tensors(feed, order)
         try:
-            with self._torch.no_grad():
+            with self._torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", self._torch.jit.TracerWarning)
                 return self._torch.jit.trace(self.model, args)
         except Exception as exc:
             raise SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc

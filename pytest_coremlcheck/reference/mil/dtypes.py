@@ -26,7 +26,7 @@ _STORAGE = {
 
 
 def storage_dtype(mil_dtype) -> torch.dtype | None:
-    """The torch dtype a value of MIL element type ``mil_dtype`` is stored in (None: not a tensor)."""
+    """The torch dtype values of MIL element type ``mil_dtype`` are stored in (None: none)."""
     return _STORAGE.get(mil_dtype)
 
 

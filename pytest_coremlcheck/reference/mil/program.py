@@ -168,7 +168,8 @@ class ProgramCompiler:
         for key, var in op.inputs.items():
             bindings[key] = _binding(var, consts)
         storage = [dtypes.storage_dtype(t) for t in node.output_dtypes]
-        round_fp16 = [self.fp16_mode.rounds_outputs and dtypes.is_fp16(t) for t in node.output_dtypes]
+        rounds = self.fp16_mode.rounds_outputs
+        round_fp16 = [rounds and dtypes.is_fp16(t) for t in node.output_dtypes]
         return Step(node, self.fp16_mode.wrap(impl, op.op_type), bindings, storage, round_fp16, [])
 
     def _const_value(self, op):

@@ -44,7 +44,6 @@ def conv_transpose(ins, node):
     x, w = ins["x"], ins["weight"]
     groups = int(scalar(ins.get("groups"), 1))
     spatial = x.dim() - 2
-    kernel = list(w.shape[2:])
     strides = ints(ins["strides"]) if "strides" in ins else [1] * spatial
     dilations = ints(ins["dilations"]) if "dilations" in ins else [1] * spatial
     full = _CONV_T[spatial](x, w, None, strides, 0, 0, groups, dilations)

@@ -1,0 +1,6 @@
+"""Example suite: run with `make demo` (or `pytest examples`)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

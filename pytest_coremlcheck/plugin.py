@@ -1,0 +1,186 @@
+"""pytest wiring: options, ini, the ``coreml_equivalence`` marker and the ``coreml_check``
+fixture. The check itself lives in ``check.py``; reports read the session store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .check import CheckSettings, run_check
+from .report import write_report
+from .result import CheckError, EquivalenceError, EquivalenceResult
+from .runtimes import BACKENDS, parse_compute_units
+from .session import CheckStore, store_key
+from .tolerance import Tolerance
+
+MARKER = "coreml_equivalence"
+PROPERTY = "coreml_check"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("coremlcheck", "Core ML equivalence checks")
+    group.addoption("--coreml-backend", choices=BACKENDS, default=None,
+                    help="what runs the converted model: coreml (macOS), reference (the "
+                         "portable executor) or auto (coreml on macOS, else reference). "
+                         "Default: ini coreml_backend or auto.")
+    group.addoption("--coreml-compute-units", default=None,
+                    help="Core ML compute units, a comma list run one after another: ALL, "
+                         "CPU_ONLY, CPU_AND_GPU, CPU_AND_NE. Default: ALL.")
+    group.addoption("--coreml-tolerance", default=None,
+                    help="default tolerance for every check, e.g. 'min_snr_db=40,min_cosine="
+                         "0.999'. Markers and the fixture's tolerance= override it field by "
+                         "field. Without any: min_snr_db=60,min_cosine=0.99999 for fp32 "
+                         "programs, min_snr_db=30,min_cosine=0.999 for fp16.")
+    group.addoption("--coreml-fp16-mode", choices=("typed", "fp32"), default=None,
+                    help="reference executor FP16 mode: typed (round every value declared "
+                         "fp16; default) or fp32 (ignore declared fp16).")
+    group.addoption("--coreml-report", action="append", default=None, metavar="PATH",
+                    help="write a report; the suffix picks the format (.json, .md). Repeatable.")
+    parser.addini("coreml_backend", "default for --coreml-backend", default="auto")
+    parser.addini("coreml_compute_units", "default for --coreml-compute-units", default="ALL")
+    parser.addini("coreml_tolerance", "default for --coreml-tolerance", default="")
+    parser.addini("coreml_fp16_mode", "default for --coreml-fp16-mode", default="typed")
+    parser.addini("coreml_report", "report paths (like --coreml-report)", type="linelist",
+                  default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**tolerance): default Tolerance fields (atol, rtol, mismatch_ratio, "
+        "min_snr_db, min_psnr_db, min_cosine, min_top1, per_output) for every coreml_check "
+        "in the test",
+    )
+    store = CheckStore()
+    config.stash[store_key] = store
+    if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
+        config.pluginmanager.register(SessionReporter(config, store), "coremlcheck_reporter")
+
+
+def settings_from_config(config: pytest.Config) -> CheckSettings:
+    """Command line over ini over built-in defaults; bad values are usage errors."""
+    def pick(option: str, ini: str):
+        value = config.getoption(option)
+        return value if value is not None else config.getini(ini)
+
+    try:
+        tolerance_text = pick("--coreml-tolerance", "coreml_tolerance")
+        return CheckSettings(
+            backend=pick("--coreml-backend", "coreml_backend"),
+            compute_units=parse_compute_units(pick("--coreml-compute-units",
+                                                   "coreml_compute_units")),
+            fp16_mode=pick("--coreml-fp16-mode", "coreml_fp16_mode"),
+            default_tolerance=Tolerance.parse(tolerance_text) if tolerance_text else None,
+            lint=_lint_hook(config),
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _lint_hook(config: pytest.Config):
+    """The linter's per-check hook when its plugin is active."""
+    plugin = config.pluginmanager.get_plugin("coremlcheck_lint")
+    finder = getattr(plugin, "findings_for_check", None)
+    if finder is None:
+        return None
+    return lambda model: finder(config, model)
+
+
+def marker_tolerance(node: pytest.Item) -> Tolerance | None:
+    """The ``coreml_equivalence`` markers of a test, outermost first, layered."""
+    markers = list(node.iter_markers(MARKER))
+    if not markers:
+        return None
+    layers = []
+    for marker in reversed(markers):  # iter_markers yields the closest first
+        if marker.args:
+            raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.{MARKER} takes keyword "
+                                    "tolerance fields only")
+        try:
+            layers.append(Tolerance.from_mapping(dict(marker.kwargs),
+                                                 origin=f"@pytest.mark.{MARKER}"))
+        except (TypeError, ValueError) as exc:
+            raise pytest.UsageError(f"{node.nodeid}: {exc}") from None
+    return Tolerance.layered(*layers)
+
+
+@pytest.fixture
+def coreml_check(request: pytest.FixtureRequest):
+    """Callable: ``coreml_check(source, converted=None, *, inputs=None, convert=None,
+    tolerance=None, name=None) -> EquivalenceResult``.
+
+    Runs the source and the converted model on the same inputs, compares every output,
+    records the result for the report and fails the test with the table when a tolerance
+    is broken.
+    """
+    settings = settings_from_config(request.config)
+    node = request.node
+    counter = [0]
+
+    def check(source, converted=None, *, inputs=None, convert=None, tolerance=None,
+              name=None) -> EquivalenceResult:
+        __tracebackhide__ = True
+        counter[0] += 1
+        label = name or (f"check {counter[0]}" if counter[0] > 1 else node.name)
+        try:
+            results = run_check(source, converted, inputs=inputs, convert=convert,
+                                tolerance=tolerance, name=label,
+                                marker_tolerance=marker_tolerance(node), settings=settings)
+            error = None
+        except CheckError as exc:
+            error = str(exc)
+        if error is not None:
+            node.user_properties.append((PROPERTY, _error_entry(label, error)))
+            pytest.fail(f"coreml_check {label!r} could not run: {error}", pytrace=False)
+        for result in results:
+            node.user_properties.append((PROPERTY, result.to_dict()))
+        failing = [r for r in results if not r.passed]
+        if failing:
+            raise EquivalenceError(failing[0])
+        return results[0]
+
+    return check
+
+
+def _error_entry(label: str, error: str) -> dict:
+    return {"name": label, "passed": False, "backend": "-", "platform": "-", "outputs": {},
+            "failures": [f"could not run: {error}"], "error": error}
+
+
+class SessionReporter:
+    """Collects check entries from test reports (also from xdist workers) into the store,
+    then prints the summary and writes the reports."""
+
+    def __init__(self, config: pytest.Config, store: CheckStore):
+        self.config = config
+        self.store = store
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == PROPERTY:
+                self.store.add(report.nodeid, value)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.store.checks:
+            return
+        terminalreporter.section("Core ML equivalence")
+        for line in self.store.summary_lines():
+            terminalreporter.write_line(line)
+        for path in self._report_paths():
+            try:
+                written = write_report(path, self.store.checks)
+            except (OSError, ValueError) as exc:
+                terminalreporter.write_line(f"coreml report {path}: not written: {exc}", red=True)
+            else:
+                terminalreporter.write_line(f"coreml report written to {written}")
+
+    def _report_paths(self) -> list[Path]:
+        config = self.config
+        paths = config.getoption("--coreml-report") or config.getini("coreml_report") or []
+        base = Path(config.invocation_params.dir)
+        return [Path(p) if Path(p).is_absolute() else base / p for p in paths]
+
+
