@@ -85,6 +85,9 @@ def _split(feature: Feature, value):
         image = value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
         return image, default_preprocess(image)
     array = np.asarray(value)
+    if feature.kind == "array" and not feature.accepts_shape(array.shape):
+        raise ValueError(f"input {feature.name!r}: shape {tuple(array.shape)} does not match the "
+                         f"model's {feature.expected_shape_text()}")
     if feature.kind == "array" and feature.dtype is not None:
         if array.dtype.kind == "f" and feature.dtype.kind in "iu":
             raise ValueError(f"input {feature.name!r}: got float values, the model expects "
