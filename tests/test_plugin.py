@@ -1,0 +1,207 @@
+"""The pytest plugin, exercised through real inner pytest sessions (pytester)."""
+
+import json
+
+import pytest
+
+MODEL = '''
+import coremltools as ct
+import numpy as np
+import pytest
+import torch
+from pytest_coremlcheck import Tolerance, tensors
+
+
+class Net(torch.nn.Module):
+    def __init__(self, shift=0.0):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(6, 4)
+        self.shift = shift
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x)) + self.shift
+
+
+def convert(**kw):
+    return dict(inputs=[ct.TensorType(name="x", shape=(1, 6))],
+                outputs=[ct.TensorType(name="y")],
+                compute_precision=ct.precision.FLOAT32, **kw)
+
+
+@pytest.fixture(scope="session")
+def good_package(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "Good.mlpackage"
+    traced = torch.jit.trace(Net(), torch.ones(1, 6))
+    ct.convert(traced, skip_model_load=True, **convert()).save(str(path))
+    return path
+'''
+
+
+@pytest.fixture
+def inner(pytester):
+    pytester.makeconftest(MODEL)
+    return pytester
+
+
+def test_marker_is_registered_under_strict_markers(inner):
+    inner.makepyfile("""
+        import pytest
+        @pytest.mark.coreml_equivalence(min_cosine=0.99)
+        def test_marked(coreml_check, good_package):
+            from conftest import Net
+            result = coreml_check(Net(), good_package)
+            assert result.passed
+            assert result.tolerance.min_cosine == 0.99
+    """)
+    result = inner.runpytest("--strict-markers", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*Core ML equivalence*", "*test_marked*y*reference*ok*"])
+    assert "coreml_equivalence" in "\n".join(inner.runpytest("--markers").outlines)
+
+
+def test_failing_check_shows_the_table_and_other_tests_go_on(inner):
+    inner.makepyfile("""
+        def test_wrong(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(shift=0.5), good_package)
+
+        def test_right(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+
+        def test_missing_file(coreml_check, tmp_path):
+            from conftest import Net
+            coreml_check(Net(), tmp_path / "Gone.mlpackage")
+    """)
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "*EquivalenceError: Core ML equivalence check 'test_wrong' FAILED*",
+        "*backend:  reference (reference executor, fp32)*",
+        "*y: SNR * < min_snr_db=60 dB*",
+    ])
+    result.stdout.fnmatch_lines(["*could not run: converted model: *Gone.mlpackage: no such file*"])
+    result.stdout.fnmatch_lines(["*test_wrong*y*reference*FAIL*", "*test_missing_file*ERROR*"])
+
+
+def test_keyword_overrides_marker_overrides_command_line(inner):
+    inner.makepyfile("""
+        import pytest
+        from pytest_coremlcheck import Tolerance
+
+        @pytest.mark.coreml_equivalence(min_snr_db=10)
+        def test_layers(coreml_check, good_package):
+            from conftest import Net
+            r = coreml_check(Net(), good_package, tolerance=Tolerance(atol=1e-3))
+            assert r.tolerance.min_snr_db == 10      # marker over command line
+            assert r.tolerance.min_cosine == 0.5     # command line kept where not overridden
+            assert r.tolerance.atol == 1e-3          # keyword on top
+
+        def test_cli_only(coreml_check, good_package):
+            from conftest import Net
+            r = coreml_check(Net(), good_package)
+            assert r.tolerance.min_snr_db == 20 and r.tolerance.min_cosine == 0.5
+    """)
+    result = inner.runpytest("--coreml-tolerance=min_snr_db=20,min_cosine=0.5")
+    result.assert_outcomes(passed=2)
+
+
+def test_ini_defaults_and_bad_option_values(inner):
+    inner.makeini("""
+        [pytest]
+        coreml_tolerance = min_cosine=0.25
+        coreml_backend = reference
+    """)
+    inner.makepyfile("""
+        def test_ini(coreml_check, good_package):
+            from conftest import Net
+            r = coreml_check(Net(), good_package)
+            assert r.tolerance.min_cosine == 0.25 and r.backend == "reference"
+    """)
+    inner.runpytest().assert_outcomes(passed=1)
+    bad = inner.runpytest("--coreml-tolerance=min_cosin=1")
+    bad.stdout.fnmatch_lines(["*unknown tolerance field(s) min_cosin*"])
+    assert bad.ret != 0
+
+
+def test_unknown_marker_field_is_a_usage_error(inner):
+    inner.makepyfile("""
+        import pytest
+        @pytest.mark.coreml_equivalence(min_snr=3)
+        def test_bad(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    result = inner.runpytest()
+    result.stdout.fnmatch_lines(["*unknown tolerance field(s) min_snr*"])
+    assert result.ret != 0
+
+
+def test_coreml_backend_off_macos_is_a_clear_failure(inner):
+    import platform
+
+    if platform.system() == "Darwin":
+        pytest.skip("Core ML is available here")
+    inner.makepyfile("""
+        def test_mac(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    result = inner.runpytest("--coreml-backend=coreml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*--coreml-backend=coreml needs macOS with Core ML*"])
+
+
+def test_reports_json_and_markdown(inner):
+    inner.makepyfile("""
+        def test_two_checks(coreml_check, good_package):
+            from conftest import Net, convert
+            coreml_check(Net(), good_package, name="from file")
+            coreml_check(Net(), convert=convert(), name="on the fly")
+
+        def test_fails(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(shift=1.0), good_package)
+    """)
+    result = inner.runpytest("--coreml-report=out/r.json", "--coreml-report=out/r.md")
+    result.assert_outcomes(passed=1, failed=1)
+    data = json.loads((inner.path / "out" / "r.json").read_text())
+    assert data["summary"] == {"checks": 3, "passed": 2, "failed": 1}
+    assert {"coremltools", "torch", "os", "python"} <= set(data["environment"])
+    names = [c["name"] for c in data["checks"]]
+    assert names == ["from file", "on the fly", "test_fails"]
+    check = data["checks"][0]
+    assert check["backend"] == "reference" and check["platform"] == "reference executor, fp32"
+    assert check["test"].endswith("test_two_checks")
+    y = check["outputs"]["y"]
+    assert y["passed"] and y["snr_db"] == "inf" or y["snr_db"] > 100
+    assert "snr_db" in data["metrics"]
+    md = (inner.path / "out" / "r.md").read_text()
+    assert "| test | output | backend |" in md and "**FAIL**" in md and "## Failures" in md
+
+
+def test_report_with_unknown_suffix_is_reported_not_fatal(inner):
+    inner.makepyfile("""
+        def test_ok(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    result = inner.runpytest("--coreml-report=out/r.xlsx")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*coreml report *r.xlsx: not written: *unknown format*"])
+
+
+def test_results_arrive_from_xdist_workers(inner):
+    pytest.importorskip("xdist")
+    inner.makepyfile("""
+        import pytest
+        @pytest.mark.parametrize("i", range(4))
+        def test_many(coreml_check, good_package, i):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    result = inner.runpytest_subprocess("-n", "2", "--coreml-report=r.json")
+    result.assert_outcomes(passed=4)
+    data = json.loads((inner.path / "r.json").read_text())
+    assert data["summary"]["checks"] == 4
