@@ -62,7 +62,9 @@ def run_check(
         tolerance = Tolerance.from_mapping(tolerance)
     input_source = _guard("inputs", lambda: as_input_source(inputs))
     src = _guard("source model", lambda: as_source(source))
-    model, loaded, samples, label = _prepare(src, converted, convert, input_source, timings)
+    notes: list[str] = []
+    model, loaded, samples, label = _prepare(src, converted, convert, input_source, timings,
+                                             notes)
     features = describe(loaded.spec.description.input)
     order = [f.name for f in features]
     t0 = time.perf_counter()
@@ -96,6 +98,7 @@ def run_check(
             lint=[f.to_dict() for f in lint_all],
             timings=run_timings,
         )
+        result.notes.extend(notes)
         if layered.is_empty():
             result.notes.append(f"no tolerance configured: the {precision} default applies")
         results.append(result)
@@ -112,7 +115,7 @@ def _guard(what: str, fn: Callable):
         raise CheckError(f"{what}: {exc}") from exc
 
 
-def _prepare(src, converted, convert, input_source, timings):
+def _prepare(src, converted, convert, input_source, timings, notes):
     """The converted model (given or built), its spec, the samples and a label for it."""
     if converted is not None:
         loaded = _guard("converted model", lambda: load_model(converted))
@@ -130,7 +133,8 @@ def _prepare(src, converted, convert, input_source, timings):
     samples = _guard("inputs", lambda: input_source.materialize(features))
     order = [f.name for f in features]
     t0 = time.perf_counter()
-    model = _guard("conversion", lambda: convert_source(src, convert, samples[0].source, order))
+    model = _guard("conversion",
+                   lambda: convert_source(src, convert, samples[0].source, order, notes))
     timings["convert_s"] = time.perf_counter() - t0
     loaded = load_model(model)
     target = convert.get("minimum_deployment_target") if convert else None

@@ -66,11 +66,12 @@ def _default_shape(shape) -> tuple[int, ...]:
 
 
 def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[str, np.ndarray],
-                   order: list[str]):
+                   order: list[str], notes: list[str] | None = None):
     """``ct.convert`` the source, traced with ``feed``; falls back to ``torch.export``.
 
     A fresh deep copy of ``convert`` is used for every conversion, because ``ct.convert``
-    mutates the ``ct.*Type`` objects it is given.
+    mutates the ``ct.*Type`` objects it is given. When the fallback is taken, why is appended
+    to ``notes``.
     """
     import coremltools as ct
 
@@ -80,26 +81,38 @@ def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[st
                                           dtype=np.asarray(feed[name]).dtype.type)
                             for name in order]
     kwargs.setdefault("convert_to", "mlprogram")
+    fresh_kwargs = copy.deepcopy(kwargs)
     traced = source.conversion_source(feed, order)
     try:
         return _quiet_convert(traced, kwargs)
     except Exception as first:
-        if source.framework != "torch" or not hasattr(source, "export"):
+        if not hasattr(source, "export") or getattr(source, "exported", True):
             raise CheckError(f"ct.convert failed: {type(first).__name__}: {first}") from first
         try:
-            exported = source.export(feed, order)
-            return _quiet_convert(exported, copy.deepcopy(convert or {}) | {
-                "inputs": copy.deepcopy(kwargs["inputs"]), "convert_to": kwargs["convert_to"]})
+            model = _quiet_convert(source.export(feed, order), fresh_kwargs)
         except Exception as second:
             raise CheckError(
                 f"ct.convert failed on the TorchScript trace ({type(first).__name__}: {first}) "
                 f"and on torch.export ({type(second).__name__}: {second})"
             ) from second
+        if notes is not None:
+            notes.append(f"TorchScript conversion failed ({type(first).__name__}: "
+                         f"{str(first).splitlines()[0][:120]}); converted via torch.export")
+        return model
 
 
 def _quiet_convert(model, kwargs):
+    """``ct.convert`` with its warnings and error log records held back (errors still raise)."""
+    import logging
+
     import coremltools as ct
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ct.convert(model, skip_model_load=True, **kwargs)
+    logger = logging.getLogger("coremltools")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ct.convert(model, skip_model_load=True, **kwargs)
+    finally:
+        logger.setLevel(level)
