@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
+DEMO_ARGS ?=
 
 .PHONY: demo test test-slow lint bench conformance clean
 
@@ -13,7 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pytest examples -p no:cacheprovider -q --coreml-report=reports/demo.json --coreml-report=reports/demo.md
+	$(BIN)/python -m pytest examples -p no:cacheprovider -q --coreml-report=reports/demo.json \
+		--coreml-report=reports/demo.md $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,7 +19,7 @@ from .conftest import IMAGES, tiny_conv_net, two_outputs
 
 def test_correct_conversion_passes_with_the_fp32_default(saved_models):
     result = assert_equivalent(tiny_conv_net(), saved_models["image_fp32"],
-                               images(IMAGES, resize="fill"))
+                               images(IMAGES, resize="fill"), backend="reference")
     assert result.passed and result.backend == "reference"
     assert result.platform == "reference executor, fp32"
     assert result.tolerance == Tolerance(min_snr_db=60.0, min_cosine=0.99999)
@@ -32,7 +32,8 @@ def test_correct_conversion_passes_with_the_fp32_default(saved_models):
 
 def test_missing_input_scale_fails_with_a_readable_table(saved_models):
     with pytest.raises(EquivalenceError) as info:
-        assert_equivalent(tiny_conv_net(), saved_models["image_noscale"], images(IMAGES))
+        assert_equivalent(tiny_conv_net(), saved_models["image_noscale"], images(IMAGES),
+                          backend="reference")
     text = str(info.value)
     assert "FAILED" in text and "ImageNoScale.mlpackage" in text
     assert "backend:  reference (reference executor, fp32)" in text

@@ -54,7 +54,8 @@ def test_marker_is_registered_under_strict_markers(inner):
             assert result.passed
             assert result.tolerance.min_cosine == 0.99
     """)
-    result = inner.runpytest("--strict-markers", "-p", "no:cacheprovider")
+    result = inner.runpytest("--strict-markers", "-p", "no:cacheprovider",
+                              "--coreml-backend=reference")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*Core ML equivalence*", "*test_marked*y*reference*ok*"])
     assert "coreml_equivalence" in "\n".join(inner.runpytest("--markers").outlines)
@@ -74,7 +75,7 @@ def test_failing_check_shows_the_table_and_other_tests_go_on(inner):
             from conftest import Net
             coreml_check(Net(), tmp_path / "Gone.mlpackage")
     """)
-    result = inner.runpytest("-p", "no:cacheprovider")
+    result = inner.runpytest("-p", "no:cacheprovider", "--coreml-backend=reference")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines([
         "*EquivalenceError: Core ML equivalence check 'test_wrong' FAILED*",
@@ -164,7 +165,8 @@ def test_reports_json_and_markdown(inner):
             from conftest import Net
             coreml_check(Net(shift=1.0), good_package)
     """)
-    result = inner.runpytest("--coreml-report=out/r.json", "--coreml-report=out/r.md")
+    result = inner.runpytest("--coreml-report=out/r.json", "--coreml-report=out/r.md",
+                             "--coreml-backend=reference")
     result.assert_outcomes(passed=1, failed=1)
     data = json.loads((inner.path / "out" / "r.json").read_text())
     assert data["summary"] == {"checks": 3, "passed": 2, "failed": 1}
