@@ -8,7 +8,9 @@ import sys
 
 #: subcommand -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS = {
+    "compare": "pytest_coremlcheck.commands.compare",
     "predict": "pytest_coremlcheck.commands.predict",
+    "info": "pytest_coremlcheck.commands.info",
 }
 
 
@@ -28,9 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; errors about the user's files or options exit 2 with one line."""
+    from .reference.errors import ReferenceError_
+    from .result import CheckError
+    from .runtimes import RuntimeUnavailable
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except (ReferenceError_, CheckError, RuntimeUnavailable, OSError, ValueError) as exc:
+        print(f"coremlcheck {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
