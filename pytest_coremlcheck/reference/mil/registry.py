@@ -5,6 +5,9 @@ torch tensors (tuples of tensors for variadic inputs, Python strings/bools for s
 attributes); ``node`` is the compiled op (name, type, output dtypes, nested blocks).
 Registering without ``versions`` covers every opset version the op has; a later registration
 for specific versions (``versions=("iOS17",)``) takes precedence for those.
+
+The opset version of an op is the coremltools op-definition package its class lives in
+(``...ops.defs.iOS17.conv`` -> ``iOS17``): the version in which that definition appeared.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ ANY = "*"
 
 OpImpl = Callable[..., object]
 _IMPLS: dict[str, dict[str, OpImpl]] = {}
+_RANDOM: set[str] = set()
 
 
-def register(*op_types: str, versions: Iterable[str] | None = None):
-    """Decorator: register ``fn`` for ``op_types`` at ``versions`` (all when omitted)."""
+def register(*op_types: str, versions: Iterable[str] | None = None, random: bool = False):
+    """Decorator: register ``fn`` for ``op_types`` at ``versions`` (all when omitted).
+
+    ``random=True`` marks ops whose outputs are drawn at random: the executor runs them
+    (seeded), but their outputs cannot be compared with another runtime's.
+    """
     keys = tuple(versions) if versions is not None else (ANY,)
     unknown = set(keys) - set(OPSETS) - {ANY}
     if unknown:
@@ -31,6 +39,8 @@ def register(*op_types: str, versions: Iterable[str] | None = None):
             table = _IMPLS.setdefault(op_type, {})
             for key in keys:
                 table[key] = fn
+            if random:
+                _RANDOM.add(op_type)
         return fn
 
     return wrap
@@ -49,6 +59,16 @@ def implemented(op_type: str, opset: str) -> bool:
     return lookup(op_type, opset) is not None
 
 
+def is_random(op_type: str) -> bool:
+    """Whether ``op_type`` draws its outputs at random (outputs not comparable across runs)."""
+    return op_type in _RANDOM
+
+
+def registered_op_types() -> list[str]:
+    """Every op type with at least one implementation, sorted."""
+    return sorted(_IMPLS)
+
+
 def opset_of(op_class: type) -> str:
     """Opset version in which ``op_class``'s definition appeared (its defs package name)."""
     parts = op_class.__module__.split(".")
@@ -56,3 +76,21 @@ def opset_of(op_class: type) -> str:
         if part in OPSETS:
             return part
     return OPSETS[0]
+
+
+def mil_op_versions() -> dict[str, list[str]]:
+    """Op type -> the opset versions (``OPSETS``) in which coremltools defines it.
+
+    Read from coremltools' MIL op registry at call time: each distinct op-definition class
+    reachable from a deployment target iOS15..iOS18 contributes its definition version.
+    """
+    from coremltools.converters.mil._deployment_compatibility import AvailableTarget
+    from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
+
+    first = AvailableTarget.iOS15
+    table: dict[str, list[str]] = {}
+    for op_type, by_target in SSAOpRegistry.core_ops.items():
+        versions = {opset_of(cls) for target, cls in by_target.items() if target >= first}
+        if versions:
+            table[op_type] = sorted(versions, key=OPSETS.index)
+    return dict(sorted(table.items()))

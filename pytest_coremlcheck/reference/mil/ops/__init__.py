@@ -2,12 +2,21 @@
 
 from . import (  # noqa: F401
     activation,
+    classify,
+    compression,
+    control_flow,
     conv,
     elementwise,
+    linear,
     normalization,
     pooling,
+    quantization,
+    random,
     recurrent,
     reduction,
     resize,
+    scatter_gather,
     shape,
+    tensor_operation,
+    transformers,
 )

@@ -1,8 +1,7 @@
-"""Convolution, transposed convolution, linear and matmul."""
+"""Convolution and transposed convolution (1-D, 2-D, 3-D)."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from ..registry import register
@@ -80,20 +79,3 @@ def conv_transpose(ins, node):
     if bias is not None:
         out = out + bias.reshape([1, -1] + [1] * spatial)
     return out
-
-
-@register("linear")
-def linear(ins, node):
-    return F.linear(ins["x"], ins["weight"], ins.get("bias"))
-
-
-@register("matmul")
-def matmul(ins, node):
-    x, y = ins["x"], ins["y"]
-    if scalar(ins.get("transpose_x"), False) and x.dim() > 1:
-        x = x.transpose(-1, -2)
-    if scalar(ins.get("transpose_y"), False) and y.dim() > 1:
-        y = y.transpose(-1, -2)
-    return torch.matmul(x, y)
-
-

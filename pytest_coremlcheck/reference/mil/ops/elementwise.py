@@ -117,8 +117,3 @@ def cast(ins, node):
     if dtype == "bool":
         return x != 0
     return x  # the step converts to the declared storage dtype (and rounds fp16)
-
-
-@register("identity")
-def identity(ins, node):
-    return ins["x"]

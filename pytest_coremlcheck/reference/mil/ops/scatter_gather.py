@@ -1,0 +1,152 @@
+"""Gather and scatter ops. Negative indices count from the end of their axis.
+
+Scatter modes combine ``updates`` into ``data`` at the indexed positions: ``update``
+(overwrite), ``add``, ``sub`` (``data − Σ updates``), ``mul`` (``data · Π updates``), ``div``
+(``data / Π updates``), ``max``, ``min``. Untouched positions keep ``data``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..registry import register
+from ._util import axis_index, scalar
+
+
+def _wrap(indices: torch.Tensor, size) -> torch.Tensor:
+    """Indices as int64 with negative values counted from the end (``size`` may broadcast)."""
+    idx = indices.to(torch.int64)
+    return torch.where(idx < 0, idx + size, idx)
+
+
+# --------------------------------------------------------------------------- gather
+
+
+@register("gather")
+def gather(ins, node):
+    """``out[b, p, i, q] = x[b, p, indices[b, i], q]`` (b: ``batch_dims`` leading axes,
+    p: the axes before ``axis``, q: the axes after it)."""
+    x = ins["x"]
+    axis = axis_index(int(scalar(ins.get("axis"), 0)), x.dim())
+    batch_dims = int(scalar(ins.get("batch_dims"), 0))
+    idx = _wrap(ins["indices"], x.shape[axis])
+    if batch_dims == 0:
+        out = torch.index_select(x, axis, idx.reshape(-1))
+        return out.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+    batch = tuple(x.shape[:batch_dims])
+    flat_b = math.prod(batch)
+    xb = x.reshape((flat_b,) + tuple(x.shape[batch_dims:]))
+    ib = idx.reshape((flat_b,) + tuple(idx.shape[batch_dims:]))
+    inner = axis - batch_dims  # number of p axes
+    moved = xb.movedim(1 + inner, 1)  # [B, A, p..., q...]
+    rows = torch.arange(flat_b).reshape((flat_b,) + (1,) * (ib.dim() - 1))
+    picked = moved[rows, ib]  # [B, i..., p..., q...]
+    n_i = ib.dim() - 1
+    order = [0] + list(range(1 + n_i, 1 + n_i + inner)) + list(range(1, 1 + n_i)) + list(
+        range(1 + n_i + inner, picked.dim()))
+    out = picked.permute(order)
+    return out.reshape(batch + tuple(out.shape[1:]))
+
+
+@register("gather_along_axis")
+def gather_along_axis(ins, node):
+    """``out[p, i, q] = x[p, indices[p, i, q], q]`` (``torch.gather``)."""
+    x = ins["x"]
+    axis = axis_index(int(scalar(ins.get("axis"), 0)), x.dim())
+    return torch.gather(x, axis, _wrap(ins["indices"], x.shape[axis]))
+
+
+def _nd_linear(indices: torch.Tensor, shape) -> torch.Tensor:
+    """Row-major linear index into ``shape`` of the last-axis index tuples of ``indices``."""
+    k = indices.shape[-1]
+    idx = _wrap(indices, torch.tensor(list(shape[:k]), dtype=torch.int64))
+    strides = [math.prod(shape[i + 1:k]) for i in range(k)]
+    return (idx * torch.tensor(strides, dtype=torch.int64)).sum(-1)
+
+
+@register("gather_nd")
+def gather_nd(ins, node):
+    """``out[b, i] = x[b, indices[b, i]]``: each last-axis tuple of ``indices`` addresses
+    the first ``indices.shape[-1]`` axes of ``x`` after its ``batch_dims`` batch axes."""
+    x = ins["x"]
+    indices = ins["indices"]
+    batch_dims = int(scalar(ins.get("batch_dims"), 0))
+    k = indices.shape[-1]
+    batch = tuple(x.shape[:batch_dims])
+    flat_b = math.prod(batch)
+    addressed = tuple(x.shape[batch_dims:batch_dims + k])
+    rest = tuple(x.shape[batch_dims + k:])
+    table = x.reshape((flat_b * math.prod(addressed),) + rest)
+    ib = indices.reshape((flat_b, -1, k))
+    lin = _nd_linear(ib, addressed) + torch.arange(flat_b).reshape(-1, 1) * math.prod(addressed)
+    out = table[lin.reshape(-1)]
+    return out.reshape(tuple(indices.shape[:-1]) + rest)
+
+
+# --------------------------------------------------------------------------- scatter
+
+
+def _scatter_dim(data, dim, index, updates, mode):
+    """Combine ``updates`` into ``data`` along ``dim`` at ``index`` (same shape as updates)."""
+    if mode == "update":
+        return data.scatter(dim, index, updates)
+    if mode == "add":
+        return data.scatter_add(dim, index, updates)
+    if mode == "sub":
+        return data.scatter_add(dim, index, -updates)
+    if mode in ("max", "min"):
+        return data.scatter_reduce(dim, index, updates, "amax" if mode == "max" else "amin")
+    if mode == "mul":
+        return data.scatter_reduce(dim, index, updates, "prod")
+    if mode == "div":
+        product = torch.ones_like(data).scatter_reduce(dim, index, updates, "prod")
+        return _divide(data, product)
+    raise ValueError(f"unknown scatter mode {mode!r}")
+
+
+def _divide(data, divisor):
+    if data.is_floating_point():
+        return data / divisor
+    return torch.div(data, divisor, rounding_mode="trunc")
+
+
+@register("scatter_along_axis")
+def scatter_along_axis(ins, node):
+    """``out[p, indices[p, i, q], q] (mode)= updates[p, i, q]``."""
+    data = ins["data"]
+    axis = axis_index(int(scalar(ins.get("axis"), 0)), data.dim())
+    index = _wrap(ins["indices"], data.shape[axis])
+    updates = ins["updates"].to(data.dtype)
+    return _scatter_dim(data, axis, index, updates, ins.get("mode") or "add")
+
+
+@register("scatter")
+def scatter(ins, node):
+    """``out[p, indices[i], q] (mode)= updates[p, i, q]`` for 1-D ``indices``."""
+    data = ins["data"]
+    axis = axis_index(int(scalar(ins.get("axis"), 0)), data.dim())
+    updates = ins["updates"].to(data.dtype)
+    index = _wrap(ins["indices"], data.shape[axis]).reshape(-1)
+    view = [1] * data.dim()
+    view[axis] = -1
+    index = index.reshape(view).expand(updates.shape)
+    return _scatter_dim(data, axis, index, updates, ins.get("mode") or "add")
+
+
+@register("scatter_nd")
+def scatter_nd(ins, node):
+    """``out[indices[i]] (mode)= updates[i]``: each last-axis tuple of ``indices`` addresses
+    the leading ``indices.shape[-1]`` axes of ``data``."""
+    data = ins["data"]
+    indices = ins["indices"]
+    mode = ins.get("mode") or "add"
+    k = indices.shape[-1]
+    addressed = tuple(data.shape[:k])
+    rest = tuple(data.shape[k:])
+    table = data.reshape((math.prod(addressed),) + rest)
+    lin = _nd_linear(indices.reshape(-1, k), addressed)
+    updates = ins["updates"].to(data.dtype).reshape((lin.numel(),) + rest)
+    index = lin.reshape((-1,) + (1,) * len(rest)).expand(updates.shape)
+    return _scatter_dim(table, 0, index, updates, mode).reshape(data.shape)
