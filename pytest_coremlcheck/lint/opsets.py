@@ -91,7 +91,7 @@ def catalog_table() -> OpsetTable:
     for spec, names in catalog.NEW_OPS.items():
         for name in names:
             ops[name] = OpInfo(name, {spec: {}}, inputs_known=False)
-    for (name, key), spec in catalog.INPUTS_ADDED.items():
+    for (name, _key), spec in catalog.INPUTS_ADDED.items():
         info = ops[name]
         if spec not in info.versions:
             info.versions[spec] = {}

@@ -79,7 +79,8 @@ def read_path(path: Path) -> ModelFile:
     try:
         data = spec_path.read_bytes()
     except OSError as exc:
-        raise InvalidModelError(str(path), f"cannot read {spec_path.name}: {exc.strerror}") from None
+        raise InvalidModelError(str(path),
+                                f"cannot read {spec_path.name}: {exc.strerror}") from None
     spec = parse_spec(data, str(path))
     return _checked(ModelFile(spec, kind, str(path), path, spec_path, spec_path.parent))
 

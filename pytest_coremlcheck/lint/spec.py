@@ -279,13 +279,14 @@ class OpView:
 
     @cached_property
     def name(self) -> str:
+        """The op's first output name (unique in the function), else its ``name`` attribute."""
+        if len(self.proto.outputs) and self.proto.outputs[0].name:
+            return self.proto.outputs[0].name
         value = self.attribute("name")
         if value is not None and value.WhichOneof("value") == "immediateValue":
             tensor = value.immediateValue.tensor
             if tensor.WhichOneof("value") == "strings" and len(tensor.strings.values):
                 return tensor.strings.values[0]
-        if len(self.proto.outputs):
-            return self.proto.outputs[0].name
         return f"<{self.type}>"
 
     @property

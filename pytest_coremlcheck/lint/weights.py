@@ -129,7 +129,7 @@ def immediate_array(value, dtype_name: str) -> np.ndarray | None:
         return np.asarray(tensor.bools.values, dtype=np.bool_)
     if kind == "bytes":
         dtype = NUMPY_DTYPES.get(dtype_name)
-        raw = b"".join(tensor.bytes.values)
+        raw = bytes(tensor.bytes.values)
         if dtype is None or len(raw) % np.dtype(dtype).itemsize:
             return None
         return np.frombuffer(raw, dtype=dtype)

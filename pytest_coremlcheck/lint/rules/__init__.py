@@ -1,5 +1,16 @@
-"""The rules, one module per id group; importing this package registers them in order."""
+"""The rules, one module per id group; importing this package registers them in report order
+(V, T, M, O, Q, N, F, I, C, D, P)."""
 
 from . import (  # noqa: F401 - imported for registration
+    classifiers,
+    compression,
+    fp16,
+    interface,
+    metadata,
+    model_types,
+    naming,
+    neuralnetwork,
+    performance,
+    program,
     version,
 )

@@ -195,7 +195,7 @@ def mlprogram_packaging(ctx):
     if ctx.file.model_dir is None:
         return
     problems: dict[str, list[str]] = {}
-    for op, key, value in blob_references(ctx):
+    for op, _key, value in blob_references(ctx):
         blob = value.blobFileValue
         record = ctx.blobs.record(blob.fileName, blob.offset)
         if isinstance(record, str):
