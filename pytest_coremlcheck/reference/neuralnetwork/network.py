@@ -69,8 +69,14 @@ class Compiler:
         layer_type = layer.WhichOneof("layer")
         ctx = LayerContext(self, layer, layer_type or "<none>", available)
         if layer_type is None:
+            numbers = _unknown_field_numbers(layer)
+            if numbers:
+                raise UnsupportedOpError(
+                    f"{self.model_name}: layer {layer.name!r} is of an unknown layer type "
+                    f"(NeuralNetworkLayer field {', '.join(map(str, numbers))}), newer than the "
+                    "installed coremltools spec; the reference executor cannot run it")
             raise UnsupportedOpError(f"{self.model_name}: layer {layer.name!r} has no layer type "
-                                     "set (an empty or unknown layer message)")
+                                     "set (an empty layer message)")
         entry = registry.lookup(layer_type)
         if entry is None:
             raise UnsupportedOpError(
@@ -224,3 +230,15 @@ class Network:
             raise ExecutionError(
                 f"{self.model_name}: layer {step.name!r} ({step.type}) failed on inputs "
                 f"[{shapes}]: {type(exc).__name__}: {exc}") from exc
+
+
+def _unknown_field_numbers(message) -> list[int]:
+    """Field numbers the installed proto does not know (e.g. a layer type from a newer spec)."""
+    try:
+        from google.protobuf.unknown_fields import UnknownFieldSet
+    except ImportError:  # older protobuf
+        return []
+    try:
+        return sorted({field.field_number for field in UnknownFieldSet(message)})
+    except Exception:
+        return []
