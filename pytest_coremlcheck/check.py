@@ -15,6 +15,12 @@ import numpy as np
 from PIL import Image
 
 from . import metrics
+from .classifier_outputs import (
+    classifier_probabilities,
+    describe_classifier,
+    label_result,
+    probability_vector,
+)
 from .compare import tightest_passing, violations
 from .inputs import Sample, as_input_source
 from .model_info import compute_precision
@@ -35,6 +41,8 @@ class CheckSettings:
     backend: str = "auto"
     compute_units: list[str] = field(default_factory=lambda: ["ALL"])
     fp16_mode: str = "typed"
+    #: record the first op whose output goes NaN/Inf or leaves the fp16 range (reference only)
+    watch_hazards: bool = True
     default_tolerance: Tolerance | None = None
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
     lint: Callable[[Any], tuple[list, list]] | None = None
@@ -75,14 +83,14 @@ def run_check(
     effective = default_for_precision(precision) if layered.is_empty() else layered
     backend = _guard("backend", lambda: resolve_backend(settings.backend))
     runtimes = _guard(label, lambda: open_runtimes(model, loaded, backend, settings.compute_units,
-                                                   settings.fp16_mode))
+                                                   settings.fp16_mode, settings.watch_hazards))
     lint_all, lint_failing = settings.lint(model) if settings.lint else ([], [])
     results = []
     for runtime in runtimes:
         t0 = time.perf_counter()
         converted_outputs = [_run_converted(runtime, s, label) for s in samples]
         run_timings = dict(timings, converted_s=time.perf_counter() - t0)
-        outputs = _compare_outputs(loaded, source_outputs, converted_outputs, effective)
+        outputs = _compare_outputs(loaded, source_outputs, converted_outputs, effective, src)
         run_timings["total_s"] = time.perf_counter() - started
         result = EquivalenceResult(
             name=name or label,
@@ -97,8 +105,10 @@ def run_check(
             extra_failures=[f"lint {f.id} {f.severity}: {f.message}" for f in lint_failing],
             lint=[f.to_dict() for f in lint_all],
             timings=run_timings,
+            hazards=runtime.hazards() if hasattr(runtime, "hazards") else [],
         )
         result.notes.extend(notes)
+        result.notes.extend(getattr(src, "layout_notes", ()))
         if layered.is_empty():
             result.notes.append(f"no tolerance configured: the {precision} default applies")
         results.append(result)
@@ -181,21 +191,43 @@ def _run_converted(runtime, sample: Sample, label: str) -> dict[str, Any]:
                          f"{type(exc).__name__}: {exc}") from exc
 
 
-def _compare_outputs(loaded: LoadedModel, source_outputs, converted_outputs, tolerance):
+def _compare_outputs(loaded: LoadedModel, source_outputs, converted_outputs, tolerance,
+                     src=None):
+    """Results per converted output; source outputs pair with converted outputs in order.
+
+    A classifier's predicted label takes no source output of its own: it is checked against
+    the arg-max of the source output paired with the probabilities (``classifier_outputs``).
+    """
     features: list[Feature] = describe(loaded.spec.description.output)
+    classifier = describe_classifier(loaded.spec)
+    label_feature = classifier.label if classifier and classifier.probabilities else None
+    paired = [f for f in features if f.name != label_feature]
     count = len(source_outputs[0])
-    if count != len(features):
+    if count != len(paired):
         raise CheckError(
             f"{loaded.name}: the source returns {count} output(s), the converted model declares "
-            f"{len(features)} ({', '.join(f.name for f in features)}); outputs are matched in order"
+            f"{len(paired)} ({', '.join(f.name for f in paired)}"
+            f"{'; the predicted label is checked against them' if label_feature else ''}); "
+            "outputs are matched in order"
         )
+    align = getattr(src, "align_output", None)
+    labels = classifier.labels if classifier else None
     results = {}
-    for index, feature in enumerate(features):
+    for index, feature in enumerate(paired):
         tol = tolerance.for_output(feature.name)
+        if classifier and feature.name == classifier.label:  # a label-only classifier
+            results[feature.name] = label_result(
+                feature.name, [c[feature.name] for c in converted_outputs],
+                [s[index] for s in source_outputs], labels, tol)
+            continue
         image = feature.kind == "image"
         pairs = []
         for src_out, conv_out in zip(source_outputs, converted_outputs):
-            pairs.append(_pair(src_out[index], conv_out[feature.name], feature))
+            pairs.append(_pair(src_out[index], conv_out[feature.name], feature, labels, align))
+        if feature.name == classifier_probabilities(classifier):
+            results[label_feature] = label_result(
+                label_feature, [c[label_feature] for c in converted_outputs],
+                [s for _, s in pairs], labels, tolerance.for_output(label_feature))
         try:
             m = metrics.compute(pairs, atol=tol.atol, rtol=tol.rtol, image=image)
         except metrics.ShapeMismatch as exc:
@@ -208,11 +240,19 @@ def _compare_outputs(loaded: LoadedModel, source_outputs, converted_outputs, tol
     return results
 
 
-def _pair(source_value: np.ndarray, converted_value, feature: Feature):
-    """(converted, source) arrays; images compare as 8-bit pixel values in tensor order."""
+def _pair(source_value: np.ndarray, converted_value, feature: Feature, labels=None,
+          align=None):
+    """(converted, source) arrays; images compare as 8-bit pixel values in tensor order,
+    probability dictionaries as vectors in class-label order. ``align(name, source,
+    converted)`` lets the source move its output into the Core ML output's layout."""
     if isinstance(converted_value, Image.Image):
         array = image_to_array(converted_value, feature.color or "RGB", None, feature.name)
+        if align is not None:
+            source_value = align(feature.name, source_value, array)
         return array, np.clip(np.rint(source_value), 0, 255)
     if isinstance(converted_value, dict):
-        converted_value = np.asarray(list(converted_value.values()), dtype=np.float64)
-    return np.asarray(converted_value), source_value
+        converted_value = probability_vector(converted_value, labels)
+    converted_value = np.asarray(converted_value)
+    if align is not None:
+        source_value = align(feature.name, source_value, converted_value)
+    return converted_value, source_value

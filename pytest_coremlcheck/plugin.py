@@ -32,9 +32,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "0.999'. Markers and the fixture's tolerance= override it field by "
                          "field. Without any: min_snr_db=60,min_cosine=0.99999 for fp32 "
                          "programs, min_snr_db=30,min_cosine=0.999 for fp16.")
-    group.addoption("--coreml-fp16-mode", choices=("typed", "fp32"), default=None,
+    group.addoption("--coreml-fp16-mode", choices=("typed", "fp16-accumulate", "fp32"),
+                    default=None,
                     help="reference executor FP16 mode: typed (round every value declared "
-                         "fp16; default) or fp32 (ignore declared fp16).")
+                         "fp16; default), fp16-accumulate (also accumulate conv/matmul/linear "
+                         "in fp16: pessimistic) or fp32 (ignore declared fp16: the ideal).")
+    group.addoption("--coreml-no-hazard-watch", action="store_true", default=False,
+                    help="do not record the first op whose output goes NaN/Inf or leaves the "
+                         "fp16 range (recorded by default and named in failure messages).")
     group.addoption("--coreml-report", action="append", default=None, metavar="PATH",
                     help="write a report; the suffix picks the format (.json, .md). Repeatable.")
     parser.addini("coreml_backend", "default for --coreml-backend", default="auto")
@@ -71,6 +76,7 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
             compute_units=parse_compute_units(pick("--coreml-compute-units",
                                                    "coreml_compute_units")),
             fp16_mode=pick("--coreml-fp16-mode", "coreml_fp16_mode"),
+            watch_hazards=not config.getoption("--coreml-no-hazard-watch"),
             default_tolerance=Tolerance.parse(tolerance_text) if tolerance_text else None,
             lint=_lint_hook(config),
         )

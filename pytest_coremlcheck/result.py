@@ -75,6 +75,8 @@ class EquivalenceResult:
     notes: list[str] = field(default_factory=list)
     lint: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: first op of each numeric hazard kind (reference executor), see reference.mil.hazards
+    hazards: list[dict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -108,6 +110,7 @@ class EquivalenceResult:
             "notes": list(self.notes),
             "lint": list(self.lint),
             "timings": dict(self.timings),
+            "hazards": list(self.hazards),
         }
 
     def failure_table(self) -> str:
@@ -125,6 +128,9 @@ class EquivalenceResult:
             "Failures:",
         ]
         lines += [f"  - {f}" for f in self.failures]
+        if self.hazards:
+            lines.append("Numeric hazards in the converted model:")
+            lines += [f"  - {h['message']}" for h in self.hazards]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 

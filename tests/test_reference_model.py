@@ -37,7 +37,7 @@ def test_fp16_program_is_typed_and_close(saved_models):
     model = ReferenceModel(saved_models["image_fp16"])
     assert model.precision == "fp16" and model.platform == "reference executor, fp16-typed"
     ideal = ReferenceModel(saved_models["image_fp16"], fp16_mode="fp32")
-    assert ideal.platform == "reference executor, fp16-fp32"
+    assert ideal.platform == "reference executor, fp16 program run in fp32"
     a = model.predict({"image": _image()})["probs"]
     b = ideal.predict({"image": _image()})["probs"]
     assert not np.array_equal(a, b)  # rounding per op changes results…

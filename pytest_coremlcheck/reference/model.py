@@ -10,6 +10,7 @@ from .errors import InputError, ModelLoadError
 from .features import Feature, describe
 from .image import array_to_image, image_to_array
 from .loading import LoadedModel, load_model
+from .state import ReferenceState
 
 
 class ReferenceModel:
@@ -17,7 +18,10 @@ class ReferenceModel:
 
     ``model`` is a path to an ``.mlpackage``/``.mlmodel``, a ``coremltools.models.MLModel``
     or a ``Model_pb2.Model`` spec. ``fp16_mode`` is ``"typed"`` (round every value the program
-    declares fp16) or ``"fp32"`` (ignore declared fp16). NeuralNetwork specs declare no
+    declares fp16), ``"fp16-accumulate"`` (also accumulate conv/matmul/linear reductions in
+    fp16) or ``"fp32"`` (ignore declared fp16). ``function_name`` picks a function of a
+    multifunction program. ``watch_hazards`` records the first op whose output holds NaN/Inf
+    or leaves the fp16 range (``hazards``). NeuralNetwork specs declare no
     precision: ``nn_precision`` is ``"fp32"`` (Core ML's CPU path) or ``"fp16"`` (every layer
     output rounded to fp16, like the GPU / Neural Engine path). ``predict`` takes and returns
     what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
@@ -30,14 +34,20 @@ class ReferenceModel:
         fp16_mode: str = "typed",
         function_name: str | None = None,
         nn_precision: str = "fp32",
+        watch_hazards: bool = False,
     ):
         loaded = load_model(model)
         self.name = loaded.name
         self.spec = loaded.spec
         self.fp16_mode = fp16_mode
-        self.inputs: list[Feature] = describe(loaded.spec.description.input)
-        self.outputs: list[Feature] = describe(loaded.spec.description.output)
+        interface = function_description(loaded, function_name)
+        self.inputs: list[Feature] = describe(interface.input)
+        self.outputs: list[Feature] = describe(interface.output)
+        self.states: list[Feature] = describe(interface.state)
         self._engine = _engine_for(loaded, fp16_mode, function_name, nn_precision)
+        self._watch = None
+        if watch_hazards and hasattr(self._engine, "watch_hazards"):
+            self._watch = self._engine.watch_hazards()
 
     @property
     def precision(self) -> str:
@@ -45,13 +55,34 @@ class ReferenceModel:
         return self._engine.precision
 
     @property
+    def hazards(self) -> list:
+        """First op of each numeric hazard seen so far (``watch_hazards=True`` only)."""
+        return self._watch.hazards() if self._watch is not None else []
+
+    @property
     def platform(self) -> str:
         """What runs predictions, e.g. ``"reference executor, fp16-typed"``."""
         return f"reference executor, {self._engine.mode_label}"
 
-    def predict(self, data: dict[str, Any], state=None) -> dict[str, Any]:
-        """Run one prediction; inputs and outputs are keyed by feature name."""
+    def make_state(self) -> ReferenceState:
+        """A fresh state (zeros) for a stateful model, to pass to ``predict(..., state=)``."""
+        if not self.states:
+            raise InputError(f"{self.name}: the model has no state")
+        return ReferenceState(self.states, self.name)
+
+    def predict(self, data: dict[str, Any], state: ReferenceState | None = None) -> dict[str, Any]:
+        """Run one prediction; inputs and outputs are keyed by feature name.
+
+        A stateful model reads and updates ``state`` (from ``make_state()``); without one, a
+        fresh zero state is used for this prediction only.
+        """
         feeds = self._convert_inputs(data)
+        if self.states:
+            if state is None:
+                state = self.make_state()
+            elif not isinstance(state, ReferenceState) or set(state.cells) != {
+                    f.name for f in self.states}:
+                raise InputError(f"{self.name}: state must come from this model's make_state()")
         raw = self._engine.run(feeds, state)
         return self._convert_outputs(raw)
 
@@ -109,6 +140,23 @@ class ReferenceModel:
             else:
                 out[feature.name] = value
         return out
+
+
+def function_description(loaded: LoadedModel, function_name: str | None):
+    """The description holding the inputs/outputs/states of the function that runs.
+
+    Multifunction models (spec 9+) describe each function in ``description.functions``; others
+    describe their one interface in ``description`` itself.
+    """
+    description = loaded.spec.description
+    if not description.functions:
+        return description
+    name = function_name or description.defaultFunctionName
+    for function in description.functions:
+        if function.name == name:
+            return function
+    raise ModelLoadError(f"{loaded.name}: no function {name!r}; the model has "
+                         f"{', '.join(sorted(f.name for f in description.functions))}")
 
 
 def _expected(feature: Feature) -> str:

@@ -10,11 +10,16 @@ from ..reference import ReferenceModel
 class ReferenceRuntime:
     backend = "reference"
 
-    def __init__(self, model: ReferenceModel | Any, fp16_mode: str = "typed"):
+    def __init__(self, model: ReferenceModel | Any, fp16_mode: str = "typed",
+                 watch_hazards: bool = True):
         self.model = model if isinstance(model, ReferenceModel) else ReferenceModel(
-            model, fp16_mode=fp16_mode)
+            model, fp16_mode=fp16_mode, watch_hazards=watch_hazards)
         self.precision = self.model.precision
         self.platform = self.model.platform
 
     def predict(self, feed: dict[str, Any]) -> dict[str, Any]:
         return self.model.predict(feed)
+
+    def hazards(self) -> list[dict]:
+        """Numeric hazards seen so far, as dicts (first op of each kind)."""
+        return [h.to_dict() for h in self.model.hazards]

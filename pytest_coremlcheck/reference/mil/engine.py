@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from coremltools.converters.mil.mil import types
 
 from ..errors import ModelLoadError
 from ..loading import LoadedModel
 from . import dtypes
 from . import ops as _ops  # noqa: F401  (registers the op implementations)
+from . import state_ops as _state_ops  # noqa: F401
 from .fp16 import Fp16Mode
+from .hazards import HazardWatch
 from .program import ProgramCompiler
+
+#: How an fp16 program's run is named in reports, per FP16 mode.
+MODE_LABELS = {"typed": "fp16-typed", "fp16-accumulate": "fp16-accumulate",
+               "fp32": "fp16 program run in fp32"}
 
 
 class MilEngine:
@@ -27,12 +34,23 @@ class MilEngine:
         self.compiler = ProgramCompiler(self.name, Fp16Mode(fp16_mode))
         self.block = self.compiler.compile_block(function)
         self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
+        self.state_names = [v.name for v in function.inputs.values()
+                            if types.is_state(v.sym_type)]
         self.precision = "fp16" if _uses_fp16(function) else "fp32"
-        self.mode_label = f"fp16-{fp16_mode}" if self.precision == "fp16" else "fp32"
+        self.mode_label = MODE_LABELS[fp16_mode] if self.precision == "fp16" else "fp32"
+
+    def watch_hazards(self) -> HazardWatch:
+        """Start recording numeric hazards; returns the watch."""
+        self.compiler.runner.watch = HazardWatch()
+        return self.compiler.runner.watch
 
     def run(self, feeds: dict[str, np.ndarray], state=None) -> dict[str, np.ndarray]:
+        """One prediction; ``state`` (a ReferenceState) is read and updated in place."""
         values = []
         for name in self.block.input_names:
+            if name in self.state_names:
+                values.append(state.cells[name])
+                continue
             if name not in feeds:
                 raise ModelLoadError(f"{self.name}: no value for program input {name!r}")
             mil_dtype = self.input_dtypes[name]

@@ -58,6 +58,7 @@ class Step:
     storage: list  # torch dtype per output, or None
     round_fp16: list[bool]
     release: list[str]
+    fp16: list[bool] = field(default_factory=list)  # output declared fp16
 
 
 @dataclass
@@ -76,10 +77,12 @@ class BlockRunner:
     def __init__(self, model_name: str):
         self.model_name = model_name
         self.env: dict[str, object] = {}
-        self.observer = None
+        #: a HazardWatch inspecting every op output before fp16 rounding, or None
+        self.watch = None
 
     def run(self, block: Block, values: list) -> list:
         env = self.env
+        watch = self.watch
         for name, value in zip(block.input_names, values):
             env[name] = value
         for step in block.steps:
@@ -95,17 +98,17 @@ class BlockRunner:
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
             outs = result if isinstance(result, (tuple, list)) else (result,)
-            for name, value, storage, round_fp16 in zip(
+            for index, (name, value, storage, round_fp16) in enumerate(zip(
                 step.node.output_names, outs, step.storage, step.round_fp16
-            ):
+            )):
                 if isinstance(value, torch.Tensor):
                     if storage is not None and value.dtype != storage:
                         value = value.to(storage)
+                    if watch is not None:
+                        watch.inspect(step.node, name, value, step.fp16[index])
                     if round_fp16:
                         value = value.to(torch.float16).to(torch.float32)
                 env[name] = value
-            if self.observer is not None:
-                self.observer(step.node, [env[n] for n in step.node.output_names])
             for name in step.release:
                 env.pop(name, None)
         return [_resolve(env, ("var", name)) if name not in block.consts else block.consts[name]
@@ -170,7 +173,9 @@ class ProgramCompiler:
         storage = [dtypes.storage_dtype(t) for t in node.output_dtypes]
         rounds = self.fp16_mode.rounds_outputs
         round_fp16 = [rounds and dtypes.is_fp16(t) for t in node.output_dtypes]
-        return Step(node, self.fp16_mode.wrap(impl, op.op_type), bindings, storage, round_fp16, [])
+        fp16 = [dtypes.is_fp16(t) for t in node.output_dtypes]
+        impl = self.fp16_mode.wrap(impl, node)
+        return Step(node, impl, bindings, storage, round_fp16, [], fp16)
 
     def _const_value(self, op):
         value = op.outputs[0].val

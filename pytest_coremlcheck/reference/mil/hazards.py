@@ -1,0 +1,78 @@
+"""Numeric-hazard watch: the first op whose output goes non-finite or out of fp16 range.
+
+Checked on each op's output before fp16 rounding:
+
+- ``nonfinite``: NaN or ±Inf in any float value;
+- ``fp16_overflow``: |x| > 65504 (the largest float16) in a value declared fp16;
+- ``fp16_underflow``: 0 < |x| < 6.1e-5 (below float16's smallest normal, 2**-14) in a value
+  declared fp16 — precision is lost there and values under 6e-8 flush to zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+FP16_MAX = 65504.0
+FP16_MIN_NORMAL = 6.103515625e-05  # 2**-14
+
+KINDS = {
+    "nonfinite": "NaN/Inf",
+    "fp16_overflow": "fp16 overflow (|x| > 65504)",
+    "fp16_underflow": "fp16 underflow (0 < |x| < 6.1e-5)",
+}
+
+
+@dataclass(frozen=True)
+class Hazard:
+    kind: str
+    op_name: str
+    op_type: str
+    output: str
+    location: str
+    detail: str
+
+    def describe(self) -> str:
+        where = f" [{self.location}]" if self.location else ""
+        return (f"first {KINDS[self.kind]}: op {self.op_name!r} ({self.op_type}) output "
+                f"{self.output!r}{where}: {self.detail}")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "op": self.op_name, "op_type": self.op_type,
+                "output": self.output, "location": self.location, "detail": self.detail,
+                "message": self.describe()}
+
+
+class HazardWatch:
+    """Keeps the first hazard of each kind over every prediction it watches."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Hazard] = {}
+
+    def inspect(self, node, output: str, value: torch.Tensor, fp16: bool) -> None:
+        if not value.is_floating_point() or value.numel() == 0:
+            return
+        if "nonfinite" not in self.found:
+            bad = ~torch.isfinite(value)
+            if bool(bad.any()):
+                self._add("nonfinite", node, output, f"{int(bad.sum())} of {value.numel()} "
+                          "values are NaN/Inf")
+        if not fp16:
+            return
+        magnitude = value.abs()
+        if "fp16_overflow" not in self.found:
+            peak = float(magnitude.nan_to_num(0.0, 0.0, 0.0).max())
+            if peak > FP16_MAX:
+                self._add("fp16_overflow", node, output, f"max |x| = {peak:.4g}")
+        if "fp16_underflow" not in self.found:
+            tiny = (magnitude > 0) & (magnitude < FP16_MIN_NORMAL)
+            if bool(tiny.any()):
+                self._add("fp16_underflow", node, output,
+                          f"{int(tiny.sum())} of {value.numel()} values")
+
+    def _add(self, kind: str, node, output: str, detail: str) -> None:
+        self.found[kind] = Hazard(kind, node.name, node.op_type, output, node.location, detail)
+
+    def hazards(self) -> list[Hazard]:
+        return [self.found[k] for k in KINDS if k in self.found]
