@@ -10,7 +10,8 @@ import pytest
 from .check import CheckSettings, run_check
 from .report import write_report
 from .result import CheckError, EquivalenceError, EquivalenceResult
-from .runtimes import BACKENDS, parse_compute_units
+from . import dropin
+from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .session import CheckStore, store_key
 from .tolerance import Tolerance
 
@@ -59,8 +60,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     store = CheckStore()
     config.stash[store_key] = store
+    _install_dropin(config)
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
         config.pluginmanager.register(SessionReporter(config, store), "coremlcheck_reporter")
+
+
+def _install_dropin(config: pytest.Config) -> None:
+    """``--coreml-backend=reference`` without Core ML: MLModel.predict runs the executor too."""
+    backend = config.getoption("--coreml-backend") or config.getini("coreml_backend")
+    if backend != "reference" or coreml_available():
+        return
+    fp16_mode = config.getoption("--coreml-fp16-mode") or config.getini("coreml_fp16_mode")
+    config.add_cleanup(dropin.install(fp16_mode))
 
 
 def settings_from_config(config: pytest.Config) -> CheckSettings:
