@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from . import dropin
 from .check import CheckSettings, run_check
 from .report import write_report
 from .result import CheckError, EquivalenceError, EquivalenceResult
-from . import dropin
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .session import CheckStore, store_key
 from .tolerance import Tolerance

@@ -1,4 +1,4 @@
-"""Drop-in: an existing suite that only calls MLModel.predict runs under --coreml-backend=reference."""
+"""Drop-in: a suite that only calls MLModel.predict runs under --coreml-backend=reference."""
 
 import pytest
 
