@@ -1,0 +1,134 @@
+"""NeuralNetwork reference execution speed vs. the torch source.
+
+For each example-zoo model converted with ``convert_to="neuralnetwork"`` (iOS14), in one
+process: the median wall time of ``ReferenceModel.predict`` (input conversion, layer loop and
+output conversion included) divided by the median of the torch source's forward on the same
+values, after a warm-up, in FP32 and in FP16 mode. The target is a ratio ≤ 1.5.
+
+Run: ``.venv/bin/python benchmarks/neuralnetwork_vs_torch.py [--repeats N] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import coremltools as ct
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+import zoo  # noqa: E402
+
+from pytest_coremlcheck.reference import ReferenceModel  # noqa: E402
+
+
+def _image_case(build, convert_kwargs, out_kwargs):
+    model = build()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (zoo.IMAGE_SIZE, zoo.IMAGE_SIZE, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels, mode="RGB")
+    x = torch.from_numpy(pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+    kwargs = convert_kwargs(**out_kwargs)
+    return model, (x,), {"image": image}, kwargs
+
+
+def _tensor_case(build, convert_kwargs, x):
+    model = build()
+    name = convert_kwargs()["inputs"][0].name
+    return model, (x,), {name: x.numpy()}, convert_kwargs()
+
+
+def cases() -> dict:
+    nn_target = {"minimum_deployment_target": ct.target.iOS14}
+    torch.manual_seed(0)
+    tokens = torch.randint(0, zoo.VOCAB, (1, zoo.SEQ_LEN), dtype=torch.int32)
+    frames = torch.randn(1, 50, 20)
+    return {
+        "CNN classifier": lambda: _image_case(zoo.classifier, zoo.classifier_convert,
+                                              nn_target),
+        "style transfer": lambda: _image_case(zoo.style_transfer, zoo.style_transfer_convert,
+                                              nn_target),
+        "text encoder": lambda: _tensor_case(zoo.text_encoder, zoo.text_encoder_convert,
+                                             tokens),
+        "sequence tagger (LSTM)": lambda: _tensor_case(zoo.sequence_tagger,
+                                                       zoo.sequence_tagger_convert, frames),
+    }
+
+
+def median_time(fn, repeats: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name, make, repeats: int) -> list[dict]:
+    model, torch_inputs, feeds, kwargs = make()
+    kwargs.setdefault("minimum_deployment_target", ct.target.iOS14)
+    kwargs["minimum_deployment_target"] = ct.target.iOS14
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, torch_inputs)
+        mlmodel = ct.convert(traced, convert_to="neuralnetwork", **kwargs)
+
+    def forward():
+        with torch.inference_mode():
+            model(*torch_inputs)
+
+    torch_s = median_time(forward, repeats)
+    rows = []
+    for precision in ("fp32", "fp16"):
+        reference = ReferenceModel(mlmodel, nn_precision=precision)
+        ref_s = median_time(lambda r=reference: r.predict(feeds), repeats)
+        layers = len(mlmodel.get_spec().neuralNetwork.layers)
+        rows.append({"model": name, "precision": precision, "layers": layers,
+                     "torch_ms": torch_s * 1e3, "reference_ms": ref_s * 1e3,
+                     "ratio": ref_s / torch_s})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"median of {args.repeats} runs\n")
+    print("| model | precision | NN layers | torch forward (ms) | reference predict (ms) "
+          "| ratio |")
+    print("|---|---|---:|---:|---:|---:|")
+    rows = []
+    for name, make in cases().items():
+        try:
+            measured = measure(name, make, args.repeats)
+        except Exception as exc:  # a model coremltools cannot convert to a NeuralNetwork
+            print(f"| {name} | – | – | – | – | not convertible to neuralnetwork: "
+                  f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]} |", flush=True)
+            continue
+        for row in measured:
+            rows.append(row)
+            print(f"| {row['model']} | {row['precision']} | {row['layers']} | "
+                  f"{row['torch_ms']:.2f} | {row['reference_ms']:.2f} | {row['ratio']:.2f}× |",
+                  flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    worst = max(r["ratio"] for r in rows if r["precision"] == "fp32")
+    print(f"\nworst FP32 ratio: {worst:.2f}× (target ≤ 1.5×)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
