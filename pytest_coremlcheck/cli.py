@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "compare": "pytest_coremlcheck.commands.compare",
     "predict": "pytest_coremlcheck.commands.predict",
     "info": "pytest_coremlcheck.commands.info",
+    "lint": "pytest_coremlcheck.commands.lint",
     "executor-coverage": "pytest_coremlcheck.commands.executor_coverage",
 }
 

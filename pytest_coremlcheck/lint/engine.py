@@ -102,9 +102,9 @@ def _required(gates: list[_Gate]) -> tuple[int, _Gate | None]:
     required = max(g.requirement.spec for g in gates)
     top = [g for g in gates if g.requirement.spec == required]
     order = {rule_id: i for i, rule_id in enumerate(all_rules())}
-    top.sort(key=lambda g: (g.requirement.container, _superseded_rank(g, top),
-                            order[g.rule.id]))
-    return max(1, required), top[0]
+    ranked = sorted(top, key=lambda g: (g.requirement.container, _superseded_rank(g, top),
+                                        order[g.rule.id]))
+    return max(1, required), ranked[0]
 
 
 def _superseded_rank(gate: _Gate, gates: list[_Gate]) -> int:

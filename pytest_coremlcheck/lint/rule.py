@@ -8,8 +8,7 @@ A rule's check is a function ``check(ctx) -> Iterable[Requirement | Problem]``:
   minimum target.
 * a :class:`Problem` is a finding as it stands (a malformed field, a hazard, a hygiene note).
 
-Rules are registered with :func:`rule` in modules grouped by id letter (``rules/``), in the
-order they should be reported.
+Rules are registered with :func:`rule` in modules grouped by id letter (``rules/``).
 """
 
 from __future__ import annotations
@@ -116,11 +115,20 @@ def rule(rule_id: str, name: str, *, severity: str, summary: str, why: str, fix:
     return register
 
 
+_ORDERED: dict[str, Rule] = {}
+
+
 def all_rules() -> dict[str, Rule]:
-    """Every registered rule, by id (importing the rule modules on first use)."""
+    """Every registered rule by id, in report order: groups as in :data:`GROUPS`, then by
+    number (the rule modules are imported on first use)."""
     from . import rules  # noqa: F401 - registers the rules
 
-    return RULES
+    if len(_ORDERED) != len(RULES):
+        groups = list(GROUPS)
+        _ORDERED.clear()
+        for rule_id in sorted(RULES, key=lambda i: (groups.index(i[4]), i)):
+            _ORDERED[rule_id] = RULES[rule_id]
+    return _ORDERED
 
 
 def normalize_code(code: str) -> str:

@@ -124,6 +124,12 @@ def parse_target(value: object) -> Target | None:
             f"tvOS17, watchOS10, visionOS2, or a spec version 1-{NEWEST_SPEC}"
         )
     version = tuple(int(part) for part in re.split(r"[._]", match.group("version")))
+    if family == "macOS" and version[:2] == (10, 16):  # Big Sur's first version number
+        version = (11,) + version[2:]
+    majors = {minimum[0] for minimum in MIN_OS[family]}
+    if version[0] not in majors and version < MIN_OS[family][-1]:
+        raise LintUsageError(f"{text}: there is no {family} {version[0]}; Core ML releases are "
+                             f"{', '.join(family + str(m) for m in sorted(majors))}")
     spec = _spec_for_os(family, version)
     if spec is None:
         raise LintUsageError(f"{text}: {family} {'.'.join(map(str, version))} predates Core ML "

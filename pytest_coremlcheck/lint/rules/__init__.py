@@ -1,5 +1,4 @@
-"""The rules, one module per id group; importing this package registers them in report order
-(V, T, M, O, Q, N, F, I, C, D, P)."""
+"""The rules, one module per id group; importing this package registers them."""
 
 from . import (  # noqa: F401 - imported for registration
     classifiers,

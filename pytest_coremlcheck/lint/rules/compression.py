@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
 from ..rule import Problem, Requirement, rule
 from ..spec import tensor_dtype, tensor_shape
 
@@ -229,7 +231,7 @@ def _weight_params(message, depth: int = 0):
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
-        items = value if field.label == field.LABEL_REPEATED else [value]
+        items = [value] if isinstance(value, Message) else value
         for item in items:
             if field.message_type.name == "WeightParams":
                 yield field.name, item

@@ -9,6 +9,18 @@ from ..targets import MLPROGRAM_MIN_SPEC, NEWEST_SPEC, all_os_names, opset_strin
 _MODEL_SOURCE = "mlmodel/src/Model.cpp validateGeneric"
 
 
+@rule("CML-V000", "not-a-model", severity="error",
+      summary="The file cannot be read as a Core ML model.",
+      why="""The path is not an .mlpackage (no Manifest.json, or one naming a missing spec), not
+      a parseable Model protobuf, or a spec without a model type — typically a truncated copy,
+      a Git LFS pointer that was never fetched, or a compiled .mlmodelc.""",
+      fix="""Check the file (git lfs pull, re-export); lint the .mlmodel/.mlpackage, not the
+      compiled .mlmodelc.""",
+      source="coremlcheck; mlmodel/format/Model.proto")
+def not_a_model(ctx):
+    return ()  # reported by the command line and the pytest plugin for unreadable files
+
+
 @rule("CML-V001", "spec-newer-than-target", severity="error",
       summary="The declared specification version is newer than the deployment target.",
       why="""Core ML refuses a model whose specificationVersion is newer than the OS supports:

@@ -1,0 +1,29 @@
+"""Spec linter: deployment-target incompatibilities and shipping hazards of Core ML models, found
+from the file alone (no prediction, any OS).
+
+    >>> from pytest_coremlcheck.lint import lint
+    >>> result = lint("Model.mlpackage", target="iOS16")
+    >>> result.required_target, result.required_by
+    ('iOS17', 'CML-Q002')
+    >>> [f.id for f in result.findings if f.severity == "error"]
+
+Rules are documented in ``docs/rules.md`` (``coremlcheck lint --explain CML-Q004``).
+"""
+
+from .config import LintConfig, load_config
+from .engine import lint
+from .errors import InvalidModelError, LintUsageError
+from .findings import SEVERITIES, Finding, severity_at_least
+from .result import LintResult
+
+__all__ = [
+    "lint",
+    "LintResult",
+    "Finding",
+    "InvalidModelError",
+    "LintUsageError",
+    "LintConfig",
+    "load_config",
+    "SEVERITIES",
+    "severity_at_least",
+]
