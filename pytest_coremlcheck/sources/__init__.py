@@ -7,6 +7,7 @@ outputs as a flat list of numpy arrays, in the model's output order) and ``conve
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,22 +28,35 @@ class SourceError(Exception):
 
 
 def as_source(model) -> Source:
-    """Wrap a framework model; torch and TensorFlow are imported only when used."""
+    """Wrap a framework model; torch and TensorFlow are imported only when used.
+
+    A ``Source`` is returned as it is; a path (``.h5``, ``.keras``, SavedModel directory) is a
+    TensorFlow source.
+    """
+    if all(hasattr(model, attr) for attr in ("framework", "run", "conversion_source")):
+        return model
+    if isinstance(model, (str, PathLike)):
+        return _tensorflow_source(model)
     module = type(model).__module__ or ""
     if module.startswith("torch") or _is_torch_module(model):
         from .torch import TorchSource
 
         return TorchSource(model)
     if module.startswith(("tensorflow", "keras", "tf_keras")) or _looks_like_tf(model):
-        try:
-            from .tensorflow import TensorFlowSource
-        except ImportError as exc:
-            raise SourceError(f"TensorFlow sources need the tensorflow extra: {exc}") from None
-        return TensorFlowSource(model)
+        return _tensorflow_source(model)
     raise SourceError(
         f"unsupported source model type {type(model).__module__}.{type(model).__name__}; "
-        "expected a torch.nn.Module, torch.jit.ScriptModule or torch.export.ExportedProgram"
+        "expected a torch.nn.Module, torch.jit.ScriptModule or torch.export.ExportedProgram, "
+        "a Keras model, a tf.function, or a path to a SavedModel directory or .h5/.keras file"
     )
+
+
+def _tensorflow_source(model) -> Source:
+    try:
+        from .tensorflow import TensorFlowSource
+    except ImportError as exc:
+        raise SourceError(f"TensorFlow sources need the tensorflow extra: {exc}") from None
+    return TensorFlowSource(model)
 
 
 def _is_torch_module(model) -> bool:
