@@ -104,17 +104,29 @@ def read_keras_config(path: Path) -> tuple[dict, str]:
                           f"{exc})") from None
 
 
+_LAYER_KEYS = ("layer", "forward_layer", "backward_layer", "cell")
+
+
 def iter_layers(config: Any) -> Iterator[tuple[str, str, dict]]:
-    """(layer name, class name, layer config) of every layer, nested models included."""
-    if isinstance(config, dict):
-        inner = config.get("config")
-        if "class_name" in config and isinstance(inner, dict) and "name" in inner:
-            yield str(inner.get("name")), str(config["class_name"]), config
-        for value in config.values():
-            yield from iter_layers(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from iter_layers(value)
+    """(layer name, class name, layer config) of every layer, nested models and wrapped
+    layers (``Bidirectional``, ``TimeDistributed``, RNN cells) included."""
+    if not isinstance(config, dict):
+        return
+    inner = config.get("config")
+    if "class_name" in config and isinstance(inner, dict):
+        yield str(inner.get("name", "")), str(config["class_name"]), config
+        children = list(inner.get("layers") or []) if isinstance(inner.get("layers"), list) \
+            else []
+        children += [inner[key] for key in _LAYER_KEYS if isinstance(inner.get(key), dict)]
+        for child in children:
+            yield from iter_layers(child)
+
+
+def unknown_layers(config: dict, layers_module, custom_objects: dict) -> list[tuple[str, str]]:
+    """(layer name, class name) of layers that are neither built into ``layers_module`` nor
+    given in ``custom_objects``."""
+    known = set(dir(layers_module)) | {"Functional", "Sequential", "Model"} | set(custom_objects)
+    return [(name, cls) for name, cls, _ in iter_layers(config) if cls not in known]
 
 
 _UNKNOWN = (
@@ -134,16 +146,22 @@ def unknown_class(message: str) -> str | None:
     return None
 
 
-def _needs_custom_objects(path: Path, config: dict, exc: Exception) -> SourceError | None:
-    missing = unknown_class(str(exc))
-    if missing is None:
-        return None
-    layers = [name for name, cls, _ in iter_layers(config) if cls == missing]
-    where = (f"layer(s) {', '.join(repr(n) for n in layers)} (class {missing})" if layers
-             else f"object {missing!r}")
+def _needs_custom_objects(path: Path, config: dict, exc: Exception, layers_module,
+                          custom_objects: dict) -> SourceError | None:
+    unknown = unknown_layers(config, layers_module, custom_objects)
+    if unknown:
+        names = ", ".join(repr(n) for n, _ in unknown)
+        classes = sorted({c for _, c in unknown})
+        where = f"layer(s) {names} (class {', '.join(classes)})"
+        first = classes[0]
+    else:
+        first = unknown_class(str(exc))
+        if first is None:
+            return None
+        where = f"object {first!r}"
     return SourceError(
         f"{path}: {where} needs custom objects to load; pass TensorFlowSource(path, "
-        f"custom_objects={{{missing!r}: ...}}) or register the class with Keras")
+        f"custom_objects={{{first!r}: ...}}) or register the class with Keras")
 
 
 def _load_tf_keras(path: Path, config: dict, unsafe: bool, custom_objects: dict):
@@ -154,9 +172,9 @@ def _load_tf_keras(path: Path, config: dict, unsafe: bool, custom_objects: dict)
     try:
         return tf_keras.models.load_model(str(path), **kwargs)
     except Exception as exc:
-        raise _needs_custom_objects(path, config, exc) or SourceError(
-            f"{path}: tf_keras could not load the model: {type(exc).__name__}: "
-            f"{_first_line(exc)}") from exc
+        error = _needs_custom_objects(path, config, exc, tf_keras.layers, custom_objects)
+        raise error or SourceError(f"{path}: tf_keras could not load the model: "
+                                   f"{type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def _load_keras3(path: Path, config: dict, unsafe: bool, custom_objects: dict):
@@ -165,9 +183,9 @@ def _load_keras3(path: Path, config: dict, unsafe: bool, custom_objects: dict):
         return keras.models.load_model(str(path), compile=False, safe_mode=not unsafe,
                                        custom_objects=custom_objects)
     except Exception as exc:
-        raise _needs_custom_objects(path, config, exc) or SourceError(
-            f"{path}: Keras 3 could not load the model: {type(exc).__name__}: "
-            f"{_first_line(exc)}") from exc
+        error = _needs_custom_objects(path, config, exc, keras.layers, custom_objects)
+        raise error or SourceError(f"{path}: Keras 3 could not load the model: "
+                                   f"{type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: Exception) -> str:
