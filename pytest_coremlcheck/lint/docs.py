@@ -36,8 +36,8 @@ def render_rule(rule: Rule, heading: str = "##") -> str:
         meta += f" · **Replaces at the same location:** {', '.join(rule.supersedes)}"
     if rule.reads_weights:
         meta += " · **Reads weight values** (skipped for blobs with `--no-weight-scan`)"
-    lines += [meta, "", rule.summary, "", f"**Why.** {rule.why}", "", f"**Fix.** {rule.fix}",
-              "", f"**Source.** {rule.source}", ""]
+    lines += [meta, "", f"**What.** {rule.summary}", "", f"**Why.** {rule.why}", "",
+              f"**Fix.** {rule.fix}", "", f"**Source.** {rule.source}", ""]
     return "\n".join(lines)
 
 

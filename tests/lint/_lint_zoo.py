@@ -251,6 +251,17 @@ def activation_quantized():
     return build
 
 
+def classifier():
+    def build(target: str, directory: Path) -> Path:
+        import coremltools as ct
+
+        model = _convert("cnn", target,
+                         classifier_config=ct.ClassifierConfig([f"c{i}" for i in range(64)]))
+        return _save(model, directory, f"classifier_{target}")
+
+    return build
+
+
 def stateful():
     def build(target: str, directory: Path) -> Path:
         import coremltools as ct
@@ -288,7 +299,7 @@ FAST = {
     ("iOS16", "cnn"), ("iOS16", "lut4"), ("iOS16", "image"), ("iOS16", "flex_enum"),
     ("iOS17", "w8a8"), ("iOS17", "lstm"), ("iOS17", "int8"), ("iOS18", "transformer"),
     ("iOS18", "stateful"), ("iOS18", "multifunction"), ("iOS18", "int4_block"),
-    ("iOS18", "lut_grouped"), ("iOS26", "int8_io"), ("iOS26", "cnn"),
+    ("iOS18", "lut_grouped"), ("iOS26", "int8_io"), ("iOS26", "cnn"), ("iOS16", "classifier"),
 }
 
 
@@ -322,6 +333,7 @@ def _cases() -> list[Case]:
         cases += [Case("lut4", target, compressed("lut4"), reason),
                   Case("int8", target, compressed("int8"), reason),
                   Case("sparse", target, compressed("sparse"), reason)]
+    cases.append(Case("classifier", "iOS16", classifier(), f({"CML-T001"})))
     cases.append(Case("w8a8", "iOS17", activation_quantized(), f({"CML-Q002"})))
     cases.append(Case("w8a8", "iOS18", activation_quantized(), f({"CML-V007"})))
     for target in ("iOS18", "iOS26"):

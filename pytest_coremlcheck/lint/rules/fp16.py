@@ -193,7 +193,8 @@ def fp16_flush_to_zero(ctx):
       0/1 mask gives 0 × inf = NaN (reported as an error).""",
       fix="""Use a finite sentinel well inside the range (e.g. -1e4) or build the mask with
       select/where instead of arithmetic.""",
-      source=f"{_SOURCE}; coremltools issue reports on NaN in fp16 attention", reads_weights=True)
+      source=f"{_SOURCE}; IEEE 754 arithmetic (inf - inf = NaN, 0 × inf = NaN)",
+      reads_weights=True)
 def fp16_mask_sentinel(ctx):
     for stats in const_stats(ctx):
         reached = _downstream(stats.op)
