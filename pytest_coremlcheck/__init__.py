@@ -8,7 +8,7 @@ Public API: ``Tolerance``, ``images``, ``tensors``, ``assert_equivalent``,
 from __future__ import annotations
 
 from .inputs import feeds, images, tensors
-from .result import CheckError, EquivalenceError, EquivalenceResult
+from .result import CheckError, EquivalenceError, EquivalenceResult, ResultSet
 from .tolerance import Tolerance
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "assert_equivalent",
     "EquivalenceError",
     "EquivalenceResult",
+    "ResultSet",
     "CheckError",
 ]
 __version__ = "0.1.0"
@@ -34,20 +35,25 @@ def assert_equivalent(
     """Check ``converted`` against ``source`` without pytest.
 
     Keywords: ``convert`` (``ct.convert`` arguments when ``converted`` is None), ``name``,
-    ``backend`` ("auto", "coreml", "reference"), ``compute_units`` (list), ``fp16_mode``.
-    Returns the result; raises ``EquivalenceError`` (an AssertionError whose message is the
-    failure table) when a tolerance is broken, ``CheckError`` when the check cannot run.
+    ``variants`` (e.g. ``("fp32", "fp16", "int8")``), ``shapes`` (input shapes to check),
+    ``backend`` ("auto", "coreml", "reference"), ``compute_units`` (list), ``fp16_mode``,
+    ``cache_dir`` (conversion cache; off when None).
+    Returns the result (a ResultSet when several models, shapes or compute units ran); raises
+    ``EquivalenceError`` (an AssertionError whose message is the failure table) when a
+    tolerance is broken, ``CheckError`` when the check cannot run.
     """
     from .check import CheckSettings, run_check
+    from .convert.cache import ConversionCache
 
     settings = CheckSettings(
         backend=kw.pop("backend", "auto"),
         compute_units=list(kw.pop("compute_units", ["ALL"])),
         fp16_mode=kw.pop("fp16_mode", "typed"),
+        cache=ConversionCache(kw.pop("cache_dir", None), "on"),
     )
     results = run_check(source, converted, inputs=inputs, tolerance=tolerance,
                         settings=settings, **kw)
-    for result in results:
-        if not result.passed:
-            raise EquivalenceError(result)
-    return results[0]
+    failing = [r for r in results if not r.passed]
+    if failing:
+        raise EquivalenceError(failing[0], also_failed=failing[1:])
+    return results[0] if len(results) == 1 else ResultSet(results)

@@ -1,7 +1,9 @@
 """One check, in five steps: inputs → source run + converted run → compare → result.
 
-Everything framework- or runtime-specific hides behind ``sources`` and ``runtimes``; this
-module only sequences them.
+Everything framework- or runtime-specific hides behind ``sources`` and ``runtimes``; building
+converted models (conversion, variants, cache) lives in ``convert``. This module sequences them.
+A check yields one result per converted model (a variant chain has several), runtime (compute
+unit) and input-shape configuration (flexible models have several).
 """
 
 from __future__ import annotations
@@ -12,24 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from . import metrics
-from .classifier_outputs import (
-    classifier_probabilities,
-    describe_classifier,
-    label_result,
-    probability_vector,
-)
-from .compare import tightest_passing, violations
+from .compare import compare_outputs, compare_steps
+from .convert.cache import ConversionCache
+from .convert.chain import BuiltModel, ChainInputs, build_models
+from .convert.variants import Variant, resolve
 from .inputs import Sample, as_input_source
 from .model_info import compute_precision
 from .reference.errors import ReferenceError_
 from .reference.features import Feature, describe
-from .reference.image import image_to_array
-from .reference.loading import LoadedModel, load_model
-from .result import CheckError, EquivalenceResult, OutputResult
+from .reference.loading import load_model
+from .result import CheckError, EquivalenceResult
 from .runtimes import open_runtimes, resolve_backend
+from .shapes import label as shape_label
+from .shapes import shape_configs, with_shapes
 from .sources import SourceError, as_source
 from .tolerance import Tolerance, default_for_precision
 
@@ -44,8 +42,18 @@ class CheckSettings:
     #: record the first op whose output goes NaN/Inf or leaves the fp16 range (reference only)
     watch_hazards: bool = True
     default_tolerance: Tolerance | None = None
+    cache: ConversionCache = field(default_factory=lambda: ConversionCache(None, "off"))
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
     lint: Callable[[Any], tuple[list, list]] | None = None
+
+
+@dataclass
+class _Case:
+    """The samples of one input-shape configuration and the source's outputs on them."""
+
+    label: str
+    samples: list[Sample]
+    source_outputs: list[list[np.ndarray]] = field(default_factory=list)
 
 
 def run_check(
@@ -58,61 +66,137 @@ def run_check(
     name: str | None = None,
     marker_tolerance: Tolerance | None = None,
     settings: CheckSettings | None = None,
+    variants=None,
+    shapes: list[dict[str, tuple]] | None = None,
 ) -> list[EquivalenceResult]:
-    """Run one check; one result per runtime (several when comparing compute units).
-
-    Raises CheckError (message names the file, input or op) when the check cannot run.
-    """
+    """Run one check; raises CheckError (naming the file, input or op) when it cannot run."""
     settings = settings or CheckSettings()
-    timings: dict[str, float] = {}
     started = time.perf_counter()
-    if isinstance(tolerance, dict):
-        tolerance = Tolerance.from_mapping(tolerance)
+    shared_tolerance, per_variant = _split_tolerance(tolerance)
+    chain = _guard("variants", lambda: resolve(variants)) if variants else None
     input_source = _guard("inputs", lambda: as_input_source(inputs))
     src = _guard("source model", lambda: as_source(source))
-    notes: list[str] = []
-    model, loaded, samples, label = _prepare(src, converted, convert, input_source, timings,
-                                             notes)
-    features = describe(loaded.spec.description.input)
+    features = _declared_features(converted, convert, input_source)
     order = [f.name for f in features]
+    cases = _guard("inputs", lambda: _cases(input_source, features, shapes))
+    trace_feed = _guard("inputs", lambda: input_source.materialize(features)[0].source)
     t0 = time.perf_counter()
-    source_outputs = [_run_source(src, s, order) for s in samples]
-    timings["source_s"] = time.perf_counter() - t0
-    precision = compute_precision(loaded.spec)
-    layered = Tolerance.layered(settings.default_tolerance, marker_tolerance, tolerance)
-    effective = default_for_precision(precision) if layered.is_empty() else layered
+    cache = settings.cache if (converted is not None or hasattr(src, "fingerprint")) \
+        else ConversionCache(None, "off")
+    built = _guard("conversion", lambda: build_models(
+        ChainInputs(src, converted, convert, trace_feed, order, cache), chain))
+    convert_s = time.perf_counter() - t0
+    actual = [f.name for f in describe(built[0].loaded.spec.description.input)]
+    for case in cases:
+        _rename_inputs(case.samples, order, actual)
+    t0 = time.perf_counter()
+    for case in cases:
+        case.source_outputs = [_run_source(src, s, actual) for s in case.samples]
+    source_s = time.perf_counter() - t0
     backend = _guard("backend", lambda: resolve_backend(settings.backend))
-    runtimes = _guard(label, lambda: open_runtimes(model, loaded, backend, settings.compute_units,
-                                                   settings.fp16_mode, settings.watch_hazards))
-    lint_all, lint_failing = settings.lint(model) if settings.lint else ([], [])
-    results = []
-    for runtime in runtimes:
-        t0 = time.perf_counter()
-        converted_outputs = [_run_converted(runtime, s, label) for s in samples]
-        run_timings = dict(timings, converted_s=time.perf_counter() - t0)
-        outputs = _compare_outputs(loaded, source_outputs, converted_outputs, effective, src)
-        run_timings["total_s"] = time.perf_counter() - started
-        result = EquivalenceResult(
-            name=name or label,
-            backend=runtime.backend,
-            platform=runtime.platform,
-            tolerance=effective,
-            output_results=outputs,
-            source=src.describe(),
-            model=label,
-            inputs=f"{input_source.describe()} ({len(samples)} sample(s))",
-            precision=precision,
-            extra_failures=[f"lint {f.id} {f.severity}: {f.message}" for f in lint_failing],
-            lint=[f.to_dict() for f in lint_all],
-            timings=run_timings,
-            hazards=runtime.hazards() if hasattr(runtime, "hazards") else [],
-        )
-        result.notes.extend(notes)
-        result.notes.extend(getattr(src, "layout_notes", ()))
-        if layered.is_empty():
-            result.notes.append(f"no tolerance configured: the {precision} default applies")
-        results.append(result)
+    requested = set(_requested_names(variants)) if variants else None
+    results: list[EquivalenceResult] = []
+    previous: dict[str, list] = {}  # variant -> per runtime (by position): outputs per case
+    title = name or (built[0].label if not chain else "converted on the fly"
+                     if converted is None else built[0].loaded.name)
+    for model in built:
+        runtimes = _guard(model.label, lambda m=model: open_runtimes(
+            m.model, m.loaded, backend, settings.compute_units, settings.fp16_mode,
+            settings.watch_hazards))
+        lint_all, lint_failing = settings.lint(model.model) if settings.lint else ([], [])
+        precision = compute_precision(model.loaded.spec)
+        layered = Tolerance.layered(settings.default_tolerance, marker_tolerance,
+                                    shared_tolerance, per_variant.get(model.name))
+        effective = layered if not layered.is_empty() else (
+            model.variant.tolerance if model.variant and not model.variant.tolerance.is_empty()
+            else default_for_precision(precision))
+        outputs_features = describe(model.loaded.spec.description.output)
+        for position, runtime in enumerate(runtimes):
+            t0 = time.perf_counter()
+            per_case = [[_run_converted(runtime, s, model.label) for s in case.samples]
+                        for case in cases]
+            converted_s = time.perf_counter() - t0
+            previous.setdefault(model.name, []).append(per_case)
+            if requested is not None and model.name not in requested:
+                continue
+            base_runs = previous.get(model.variant.base) if model.variant else None
+            base_outputs = base_runs[position] if base_runs else None
+            for index, case in enumerate(cases):
+                result = EquivalenceResult(
+                    name=_result_name(title, model, case, len(cases), runtimes, runtime),
+                    backend=runtime.backend,
+                    platform=runtime.platform,
+                    tolerance=effective,
+                    output_results=compare_outputs(outputs_features, case.source_outputs,
+                                                   per_case[index], effective, model.label),
+                    source=src.describe(),
+                    model=model.label,
+                    inputs=f"{input_source.describe()} ({len(case.samples)} sample(s))",
+                    precision=precision,
+                    extra_failures=[f"lint {f.id} {f.severity}: {f.message}"
+                                    for f in lint_failing],
+                    lint=[f.to_dict() for f in lint_all],
+                    hazards=runtime.hazards() if hasattr(runtime, "hazards") else [],
+                    variant=model.variant.name if model.variant else None,
+                    step=_step(model.variant),
+                    shape=case.label,
+                    timings={"convert_s": convert_s, "source_s": source_s,
+                             "converted_s": converted_s,
+                             "total_s": time.perf_counter() - started},
+                )
+                if base_outputs is not None:
+                    result.step_outputs = compare_steps(outputs_features, base_outputs[index],
+                                                        per_case[index])
+                result.notes.extend(model.notes)
+                if model.cached:
+                    result.notes.append("converted model taken from the conversion cache")
+                if layered.is_empty():
+                    what = f"variant {model.variant.name}" if model.variant else precision
+                    result.notes.append(f"no tolerance configured: the {what} default applies")
+                results.append(result)
     return results
+
+
+def _split_tolerance(tolerance) -> tuple[Tolerance | None, dict[str, Tolerance]]:
+    """A Tolerance (or its fields) for every model, or ``{variant: Tolerance}``."""
+    if tolerance is None or isinstance(tolerance, Tolerance):
+        return tolerance, {}
+    if isinstance(tolerance, dict):
+        from dataclasses import fields
+
+        names = {f.name for f in fields(Tolerance)}
+        if set(tolerance) <= names:
+            return Tolerance.from_mapping(tolerance), {}
+        return None, {k: v if isinstance(v, Tolerance) else Tolerance.from_mapping(
+            v, origin=f"tolerance[{k!r}]") for k, v in tolerance.items()}
+    raise CheckError(f"tolerance must be a Tolerance, a dict of its fields or "
+                     f"{{variant: Tolerance}}, got {type(tolerance).__name__}")
+
+
+def _requested_names(variants) -> list[str]:
+    if isinstance(variants, dict):
+        return list(variants)
+    names = []
+    for entry in variants:
+        names.extend(entry if isinstance(entry, dict) else [entry])
+    return names
+
+
+def _step(variant: Variant | None) -> str | None:
+    if variant is None:
+        return None
+    return f"{variant.base or 'source'} → {variant.name}"
+
+
+def _result_name(base: str, model: BuiltModel, case: _Case, cases: int, runtimes, runtime):
+    parts = []
+    if model.variant is not None:
+        parts.append(model.variant.name)
+    if cases > 1:
+        parts.append(case.label)
+    if len(runtimes) > 1:
+        parts.append(runtime.platform)
+    return base if not parts else f"{base} [{', '.join(parts)}]"
 
 
 def _guard(what: str, fn: Callable):
@@ -125,41 +209,30 @@ def _guard(what: str, fn: Callable):
         raise CheckError(f"{what}: {exc}") from exc
 
 
-def _prepare(src, converted, convert, input_source, timings, notes):
-    """The converted model (given or built), its spec, the samples and a label for it."""
+def _declared_features(converted, convert, input_source) -> list[Feature]:
+    """The inputs of the model to check: from the converted file, or from ``convert``."""
     if converted is not None:
         loaded = _guard("converted model", lambda: load_model(converted))
-        features = describe(loaded.spec.description.input)
-        samples = _guard(f"inputs for {loaded.name}", lambda: input_source.materialize(features))
-        return converted, loaded, samples, loaded.name
-    from .convert.on_the_fly import convert_source, declared_features, features_from_feed
+        return describe(loaded.spec.description.input)
+    from .convert.on_the_fly import declared_features, features_from_feed
 
-    features = declared_features(convert)
-    if features is None:
-        if not hasattr(input_source, "data"):
-            raise CheckError("converting on the fly needs convert={'inputs': [ct.TensorType(...)"
-                             ", ...]} or explicit inputs (a dict of arrays) to trace with")
-        features = features_from_feed(_first_feed(input_source))
-    samples = _guard("inputs", lambda: input_source.materialize(features))
-    order = [f.name for f in features]
-    t0 = time.perf_counter()
-    model = _guard("conversion",
-                   lambda: convert_source(src, convert, samples[0].source, order, notes))
-    timings["convert_s"] = time.perf_counter() - t0
-    loaded = load_model(model)
-    target = convert.get("minimum_deployment_target") if convert else None
-    label = f"converted on the fly ({loaded.spec.WhichOneof('Type')}" + (
-        f", {getattr(target, 'name', target)})" if target else ")")
-    _rename_inputs(samples, order, [f.name for f in describe(loaded.spec.description.input)])
-    return model, loaded, samples, label
-
-
-def _first_feed(input_source) -> dict[str, np.ndarray]:
-    data = input_source.data
+    features = _guard("convert", lambda: declared_features(convert))
+    if features is not None:
+        return features
+    data = getattr(input_source, "data", None)
     first = data[0] if isinstance(data, (list, tuple)) else data
     if not isinstance(first, dict):
-        raise CheckError("converting on the fly from an .npz needs convert={'inputs': [...]}")
-    return {k: np.asarray(v) for k, v in first.items()}
+        raise CheckError("converting on the fly needs convert={'inputs': [ct.TensorType(...), "
+                         "...]} or explicit inputs (a dict of arrays) to trace with")
+    return features_from_feed({k: np.asarray(v) for k, v in first.items()})
+
+
+def _cases(input_source, features, shapes) -> list[_Case]:
+    configs = shape_configs(features, shapes)
+    if configs == [{}]:
+        return [_Case("", input_source.materialize(features))]
+    return [_Case(shape_label(c), input_source.materialize(with_shapes(features, c)))
+            for c in configs]
 
 
 def _rename_inputs(samples: list[Sample], declared: list[str], actual: list[str]) -> None:
@@ -189,70 +262,3 @@ def _run_converted(runtime, sample: Sample, label: str) -> dict[str, Any]:
     except Exception as exc:
         raise CheckError(f"{label}: prediction failed on {sample.label}: "
                          f"{type(exc).__name__}: {exc}") from exc
-
-
-def _compare_outputs(loaded: LoadedModel, source_outputs, converted_outputs, tolerance,
-                     src=None):
-    """Results per converted output; source outputs pair with converted outputs in order.
-
-    A classifier's predicted label takes no source output of its own: it is checked against
-    the arg-max of the source output paired with the probabilities (``classifier_outputs``).
-    """
-    features: list[Feature] = describe(loaded.spec.description.output)
-    classifier = describe_classifier(loaded.spec)
-    label_feature = classifier.label if classifier and classifier.probabilities else None
-    paired = [f for f in features if f.name != label_feature]
-    count = len(source_outputs[0])
-    if count != len(paired):
-        raise CheckError(
-            f"{loaded.name}: the source returns {count} output(s), the converted model declares "
-            f"{len(paired)} ({', '.join(f.name for f in paired)}"
-            f"{'; the predicted label is checked against them' if label_feature else ''}); "
-            "outputs are matched in order"
-        )
-    align = getattr(src, "align_output", None)
-    labels = classifier.labels if classifier else None
-    results = {}
-    for index, feature in enumerate(paired):
-        tol = tolerance.for_output(feature.name)
-        if classifier and feature.name == classifier.label:  # a label-only classifier
-            results[feature.name] = label_result(
-                feature.name, [c[feature.name] for c in converted_outputs],
-                [s[index] for s in source_outputs], labels, tol)
-            continue
-        image = feature.kind == "image"
-        pairs = []
-        for src_out, conv_out in zip(source_outputs, converted_outputs):
-            pairs.append(_pair(src_out[index], conv_out[feature.name], feature, labels, align))
-        if feature.name == classifier_probabilities(classifier):
-            results[label_feature] = label_result(
-                label_feature, [c[label_feature] for c in converted_outputs],
-                [s for _, s in pairs], labels, tolerance.for_output(label_feature))
-        try:
-            m = metrics.compute(pairs, atol=tol.atol, rtol=tol.rtol, image=image)
-        except metrics.ShapeMismatch as exc:
-            results[feature.name] = OutputResult(feature.name, None, tol,
-                                                 [f"{feature.name}: {exc}"])
-            continue
-        results[feature.name] = OutputResult(
-            feature.name, m, tol, violations(feature.name, m, tol), tightest_passing(m)
-        )
-    return results
-
-
-def _pair(source_value: np.ndarray, converted_value, feature: Feature, labels=None,
-          align=None):
-    """(converted, source) arrays; images compare as 8-bit pixel values in tensor order,
-    probability dictionaries as vectors in class-label order. ``align(name, source,
-    converted)`` lets the source move its output into the Core ML output's layout."""
-    if isinstance(converted_value, Image.Image):
-        array = image_to_array(converted_value, feature.color or "RGB", None, feature.name)
-        if align is not None:
-            source_value = align(feature.name, source_value, array)
-        return array, np.clip(np.rint(source_value), 0, 255)
-    if isinstance(converted_value, dict):
-        converted_value = probability_vector(converted_value, labels)
-    converted_value = np.asarray(converted_value)
-    if align is not None:
-        source_value = align(feature.name, source_value, converted_value)
-    return converted_value, source_value

@@ -1,8 +1,14 @@
-"""Verdicts: metrics of one output against its tolerance. Pure, no I/O."""
+"""Verdicts: outputs against tolerances, and variant steps against each other. No I/O."""
 
 from __future__ import annotations
 
+import numpy as np
+from PIL import Image
+
+from . import metrics
 from .metrics import OutputMetrics
+from .reference.image import image_to_array
+from .result import CheckError, OutputResult
 from .tolerance import Tolerance
 
 
@@ -43,3 +49,60 @@ def tightest_passing(m: OutputMetrics) -> dict[str, float]:
     if m.top1 is not None:
         out["min_top1"] = m.top1
     return out
+
+
+def compare_outputs(features, source_outputs, converted_outputs, tolerance: Tolerance,
+                    model_name: str) -> dict:
+    """OutputResult per declared output: source outputs (lists, in order) against the
+    converted model's outputs (dicts by name), over every sample."""
+    count = len(source_outputs[0])
+    if count != len(features):
+        raise CheckError(
+            f"{model_name}: the source returns {count} output(s), the converted model declares "
+            f"{len(features)} ({', '.join(f.name for f in features)}); outputs are matched in "
+            "order")
+    results = {}
+    for index, feature in enumerate(features):
+        tol = tolerance.for_output(feature.name)
+        pairs = [paired(src[index], conv[feature.name], feature)
+                 for src, conv in zip(source_outputs, converted_outputs)]
+        results[feature.name] = _verdict(feature.name, pairs, tol, feature.kind == "image")
+    return results
+
+
+def compare_steps(features, previous_outputs, converted_outputs) -> dict:
+    """Metrics of each output against the previous step of a variant chain (no verdict)."""
+    out = {}
+    for feature in features:
+        pairs = [(_as_array(conv[feature.name], feature), _as_array(prev[feature.name], feature))
+                 for prev, conv in zip(previous_outputs, converted_outputs)]
+        try:
+            out[feature.name] = metrics.compute(pairs, image=feature.kind == "image")
+        except metrics.ShapeMismatch:
+            continue
+    return out
+
+
+def _verdict(name: str, pairs, tol: Tolerance, image: bool):
+    try:
+        m = metrics.compute(pairs, atol=tol.atol, rtol=tol.rtol, image=image)
+    except metrics.ShapeMismatch as exc:
+        return OutputResult(name, None, tol, [f"{name}: {exc}"])
+    return OutputResult(name, m, tol, violations(name, m, tol), tightest_passing(m))
+
+
+def paired(source_value, converted_value, feature):
+    """(converted, source) arrays; images compare as 8-bit pixel values in tensor order."""
+    converted = _as_array(converted_value, feature)
+    if feature.kind == "image":
+        return converted, np.clip(np.rint(source_value), 0, 255)
+    return converted, source_value
+
+
+def _as_array(value, feature):
+    """An output value as an array: PIL images in tensor channel order, dicts as values."""
+    if isinstance(value, Image.Image):
+        return image_to_array(value, feature.color or "RGB", None, feature.name)
+    if isinstance(value, dict):
+        return np.asarray(list(value.values()), dtype=np.float64)
+    return np.asarray(value)

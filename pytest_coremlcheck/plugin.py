@@ -4,18 +4,21 @@ fixture. The check itself lives in ``check.py``; reports read the session store.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from . import dropin
 from .check import CheckSettings, run_check
+from .convert.cache import ConversionCache
 from .report import write_report
-from .result import CheckError, EquivalenceError, EquivalenceResult
+from .result import CheckError, EquivalenceError, ResultSet
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .session import CheckStore, store_key
 from .tolerance import Tolerance
 
 MARKER = "coreml_equivalence"
+cache_key = pytest.StashKey[ConversionCache]()
 PROPERTY = "coreml_check"
 
 
@@ -41,12 +44,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coreml-no-hazard-watch", action="store_true", default=False,
                     help="do not record the first op whose output goes NaN/Inf or leaves the "
                          "fp16 range (recorded by default and named in failure messages).")
+    group.addoption("--coreml-cache", choices=("off", "read", "write", "on"), default=None,
+                    help="conversion cache for models the plugin converts or derives "
+                         "(variants): on (default), read, write (rebuild), off.")
+    group.addoption("--coreml-cache-dir", default=None,
+                    help="conversion cache directory (default: coremlcheck/ in pytest's cache "
+                         "directory, or .coremlcheck-cache/ when the cache plugin is off).")
     group.addoption("--coreml-report", action="append", default=None, metavar="PATH",
                     help="write a report; the suffix picks the format (.json, .md). Repeatable.")
     parser.addini("coreml_backend", "default for --coreml-backend", default="auto")
     parser.addini("coreml_compute_units", "default for --coreml-compute-units", default="ALL")
     parser.addini("coreml_tolerance", "default for --coreml-tolerance", default="")
     parser.addini("coreml_fp16_mode", "default for --coreml-fp16-mode", default="typed")
+    parser.addini("coreml_cache", "default for --coreml-cache", default="on")
+    parser.addini("coreml_cache_dir", "default for --coreml-cache-dir", default="")
     parser.addini("coreml_report", "report paths (like --coreml-report)", type="linelist",
                   default=[])
 
@@ -54,9 +65,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(**tolerance): default Tolerance fields (atol, rtol, mismatch_ratio, "
-        "min_snr_db, min_psnr_db, min_cosine, min_top1, per_output) for every coreml_check "
-        "in the test",
+        f"{MARKER}(**tolerance, variants=None): default Tolerance fields (atol, rtol, "
+        "mismatch_ratio, min_snr_db, min_psnr_db, min_cosine, min_top1, per_output) for every "
+        "coreml_check in the test, and the model variants to check (fp32, fp16, int8, "
+        "int4-block, palettize1/2/4/6/8[-uniform], prune50, prune50+palettize4)",
     )
     store = CheckStore()
     config.stash[store_key] = store
@@ -89,10 +101,25 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
             fp16_mode=pick("--coreml-fp16-mode", "coreml_fp16_mode"),
             watch_hazards=not config.getoption("--coreml-no-hazard-watch"),
             default_tolerance=Tolerance.parse(tolerance_text) if tolerance_text else None,
+            cache=_conversion_cache(config, pick("--coreml-cache", "coreml_cache"),
+                                    pick("--coreml-cache-dir", "coreml_cache_dir")),
             lint=_lint_hook(config),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _conversion_cache(config: pytest.Config, mode: str, directory: str) -> ConversionCache:
+    """The session's conversion cache (one per config, shared by every check)."""
+    cache = config.stash.get(cache_key, None)
+    if cache is None:
+        if not directory:
+            provider = getattr(config, "cache", None)
+            directory = (provider.mkdir("coremlcheck") if provider is not None
+                         else Path(config.rootpath) / ".coremlcheck-cache")
+        cache = ConversionCache(directory, mode)
+        config.stash[cache_key] = cache
+    return cache
 
 
 def _lint_hook(config: pytest.Config):
@@ -104,46 +131,53 @@ def _lint_hook(config: pytest.Config):
     return lambda model: finder(config, model)
 
 
-def marker_tolerance(node: pytest.Item) -> Tolerance | None:
-    """The ``coreml_equivalence`` markers of a test, outermost first, layered."""
+def marker_options(node: pytest.Item) -> tuple[Tolerance | None, Any]:
+    """The test's ``coreml_equivalence`` markers (outermost first, layered): the tolerance
+    fields, and ``variants`` when a marker names them (the closest marker wins)."""
     markers = list(node.iter_markers(MARKER))
     if not markers:
-        return None
-    layers = []
+        return None, None
+    layers, variants = [], None
     for marker in reversed(markers):  # iter_markers yields the closest first
         if marker.args:
             raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.{MARKER} takes keyword "
-                                    "tolerance fields only")
+                                    "tolerance fields (and variants=) only")
+        fields = dict(marker.kwargs)
+        if "variants" in fields:
+            variants = fields.pop("variants")
         try:
-            layers.append(Tolerance.from_mapping(dict(marker.kwargs),
-                                                 origin=f"@pytest.mark.{MARKER}"))
+            layers.append(Tolerance.from_mapping(fields, origin=f"@pytest.mark.{MARKER}"))
         except (TypeError, ValueError) as exc:
             raise pytest.UsageError(f"{node.nodeid}: {exc}") from None
-    return Tolerance.layered(*layers)
+    return Tolerance.layered(*layers), variants
 
 
 @pytest.fixture
 def coreml_check(request: pytest.FixtureRequest):
     """Callable: ``coreml_check(source, converted=None, *, inputs=None, convert=None,
-    tolerance=None, name=None) -> EquivalenceResult``.
+    tolerance=None, name=None, variants=None, shapes=None)``.
 
     Runs the source and the converted model on the same inputs, compares every output,
     records the result for the report and fails the test with the table when a tolerance
-    is broken.
+    is broken. Returns the EquivalenceResult, or a ResultSet when the check ran several models
+    (variants), input shapes or compute units.
     """
     settings = settings_from_config(request.config)
     node = request.node
     counter = [0]
 
     def check(source, converted=None, *, inputs=None, convert=None, tolerance=None,
-              name=None) -> EquivalenceResult:
+              name=None, variants=None, shapes=None):
         __tracebackhide__ = True
         counter[0] += 1
         label = name or (f"check {counter[0]}" if counter[0] > 1 else node.name)
+        marker_tolerance, marker_variants = marker_options(node)
         try:
             results = run_check(source, converted, inputs=inputs, convert=convert,
                                 tolerance=tolerance, name=label,
-                                marker_tolerance=marker_tolerance(node), settings=settings)
+                                marker_tolerance=marker_tolerance, settings=settings,
+                                variants=variants if variants is not None else marker_variants,
+                                shapes=shapes)
             error = None
         except CheckError as exc:
             error = str(exc)
@@ -154,8 +188,8 @@ def coreml_check(request: pytest.FixtureRequest):
             node.user_properties.append((PROPERTY, result.to_dict()))
         failing = [r for r in results if not r.passed]
         if failing:
-            raise EquivalenceError(failing[0])
-        return results[0]
+            raise EquivalenceError(failing[0], also_failed=failing[1:])
+        return results[0] if len(results) == 1 else ResultSet(results)
 
     return check
 

@@ -11,11 +11,18 @@ from .tolerance import Tolerance
 
 
 class EquivalenceError(AssertionError):
-    """A converted model broke its tolerance; the message is the failure table."""
+    """A converted model broke its tolerance; the message is the failure table.
 
-    def __init__(self, result: EquivalenceResult):
-        super().__init__(result.failure_table())
+    ``result`` is the first failing result; ``also_failed`` the others of the same check.
+    """
+
+    def __init__(self, result: EquivalenceResult, also_failed: list | None = None):
         self.result = result
+        self.also_failed = list(also_failed or [])
+        text = result.failure_table()
+        for other in self.also_failed:
+            text += "\n\n" + other.failure_table()
+        super().__init__(text)
 
 
 class CheckError(Exception):
@@ -77,6 +84,12 @@ class EquivalenceResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: first op of each numeric hazard kind (reference executor), see reference.mil.hazards
     hazards: list[dict] = field(default_factory=list)
+    #: variant chains: the variant, its step ("fp16 → int8") and metrics against that step
+    variant: str | None = None
+    step: str | None = None
+    step_outputs: dict[str, OutputMetrics] = field(default_factory=dict)
+    #: flexible inputs: the shape configuration this result ran (e.g. "image=1x3x64x64")
+    shape: str = ""
 
     @property
     def passed(self) -> bool:
@@ -111,6 +124,10 @@ class EquivalenceResult:
             "lint": list(self.lint),
             "timings": dict(self.timings),
             "hazards": list(self.hazards),
+            "variant": self.variant,
+            "step": self.step,
+            "step_outputs": {k: m.to_dict() for k, m in self.step_outputs.items()},
+            "shape": self.shape,
         }
 
     def failure_table(self) -> str:
@@ -120,6 +137,8 @@ class EquivalenceResult:
             f"  model:    {self.model}",
             f"  source:   {self.source}",
             f"  backend:  {self.backend} ({self.platform})",
+            *([f"  variant:  {self.variant} (step {self.step})"] if self.variant else []),
+            *([f"  shape:    {self.shape}"] if self.shape else []),
             f"  inputs:   {self.inputs}",
             f"  tolerance: {self.tolerance.describe()}",
             "",
@@ -128,6 +147,10 @@ class EquivalenceResult:
             "Failures:",
         ]
         lines += [f"  - {f}" for f in self.failures]
+        if self.step_outputs:
+            lines.append(f"Against the previous step ({self.step}):")
+            lines += [f"  {k}: SNR {fmt(m.snr_db, 1)} dB, cosine {fmt(m.cosine, 6)}"
+                      for k, m in self.step_outputs.items()]
         if self.hazards:
             lines.append("Numeric hazards in the converted model:")
             lines += [f"  - {h['message']}" for h in self.hazards]
@@ -181,3 +204,46 @@ def fmt(value: float | None, digits: int = 3) -> str:
     if digits != 3:
         return f"{value:.{digits}f}"
     return f"{value:.3g}"
+
+
+class ResultSet:
+    """The results of a check that ran several models (variants), shapes or compute units."""
+
+    def __init__(self, results: list[EquivalenceResult]):
+        self.results = list(results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> EquivalenceResult:
+        return self.results[index]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def backend(self) -> str:
+        return self.results[0].backend
+
+    @property
+    def platform(self) -> str:
+        return "; ".join(dict.fromkeys(r.platform for r in self.results))
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{r.name}: {f}" for r in self.results for f in r.failures]
+
+    def variant(self, name: str) -> EquivalenceResult:
+        """The (first) result of variant ``name``."""
+        for r in self.results:
+            if r.variant == name:
+                return r
+        raise KeyError(f"no result for variant {name!r}; have "
+                       f"{', '.join(str(r.variant) for r in self.results)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "results": [r.to_dict() for r in self.results]}

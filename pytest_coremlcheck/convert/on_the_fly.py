@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,8 @@ from ..sources import Source
 
 
 def declared_features(convert: dict[str, Any] | None) -> list[Feature] | None:
-    """Input features from the ``ct.TensorType``/``ct.ImageType`` list in ``convert``."""
+    """Input features from the ``ct.TensorType``/``ct.ImageType`` list in ``convert``,
+    including their flexible shapes (``ct.RangeDim``, ``ct.EnumeratedShapes``)."""
     import coremltools as ct
 
     ct_inputs = (convert or {}).get("inputs")
@@ -23,17 +25,39 @@ def declared_features(convert: dict[str, Any] | None) -> list[Feature] | None:
     features = []
     for index, item in enumerate(ct_inputs):
         name = item.name or f"input_{index}"
-        shape = _default_shape(item.shape)
+        shape, shapes, ranges = _shape_info(item.shape)
         if isinstance(item, ct.ImageType):
             color = getattr(item.color_layout, "name", str(item.color_layout)).upper()
             color = color.replace("COLORLAYOUT.", "")
             channels = 1 if color.startswith("G") else 3
-            height, width = shape[-2], shape[-1]
-            features.append(Feature(name, "image", (1, channels, height, width),
-                                    np.dtype(np.float32), color=color))
+            shape = (1, channels) + tuple(shape[-2:])
+            shapes = [(1, channels) + tuple(s[-2:]) for s in shapes]
+            if ranges is not None:
+                ranges = [(1, 1), (channels, channels)] + list(ranges[-2:])
+            features.append(Feature(name, "image", shape, np.dtype(np.float32), color=color,
+                                    shapes=shapes, ranges=ranges))
         else:
-            features.append(Feature(name, "array", shape, _numpy_dtype(item.dtype)))
+            features.append(Feature(name, "array", shape, _numpy_dtype(item.dtype),
+                                    shapes=shapes, ranges=ranges))
     return features
+
+
+def _shape_info(shape) -> tuple[tuple[int, ...], list, list | None]:
+    """(default shape, enumerated shapes, per-axis (low, high) ranges or None)."""
+    import coremltools as ct
+
+    if shape is None:
+        raise CheckError("convert inputs need a shape to generate inputs from")
+    if isinstance(shape, ct.EnumeratedShapes):
+        shapes = [tuple(int(d) for d in s.shape) for s in shape.shapes]
+        return tuple(int(d) for d in shape.default), shapes, None
+    dims = shape.shape if isinstance(shape, ct.Shape) else shape
+    if not any(isinstance(d, ct.RangeDim) for d in dims):
+        return tuple(int(d) for d in dims), [], None
+    default = tuple(int(shape.default[i]) for i in range(len(dims)))
+    ranges = [(d.lower_bound, d.upper_bound) if isinstance(d, ct.RangeDim) else (int(d), int(d))
+              for d in dims]
+    return default, [], ranges
 
 
 def _numpy_dtype(dtype) -> np.dtype:
@@ -51,18 +75,6 @@ def features_from_feed(feed: dict[str, np.ndarray]) -> list[Feature]:
     """Array features named and shaped after an explicit feed."""
     return [Feature(name, "array", tuple(np.shape(v)), np.asarray(v).dtype)
             for name, v in feed.items()]
-
-
-def _default_shape(shape) -> tuple[int, ...]:
-    if shape is None:
-        raise CheckError("convert inputs need a shape to generate inputs from")
-    if hasattr(shape, "default"):
-        return tuple(int(d) for d in shape.default)
-    if hasattr(shape, "shape"):
-        dims = shape.shape
-        return tuple(int(getattr(d, "val", None) or getattr(d, "lower_bound", 1) or 1)
-                     if not isinstance(d, (int, np.integer)) else int(d) for d in dims)
-    return tuple(int(d) for d in shape)
 
 
 def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[str, np.ndarray],
@@ -102,17 +114,30 @@ def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[st
 
 
 def _quiet_convert(model, kwargs):
-    """``ct.convert`` with its warnings and error log records held back (errors still raise)."""
-    import logging
-
+    """``ct.convert`` with its warnings, progress bars and error log records held back."""
     import coremltools as ct
 
+    with quiet():
+        return ct.convert(model, skip_model_load=True, **kwargs)
+
+
+@contextmanager
+def quiet():
+    """Hold back coremltools' warnings, log records and tqdm progress bars (errors still raise)."""
+    import logging
+    import os
+
     logger = logging.getLogger("coremltools")
-    level = logger.level
+    level, bars = logger.level, os.environ.get("TQDM_DISABLE")
     logger.setLevel(logging.CRITICAL)
+    os.environ["TQDM_DISABLE"] = "1"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return ct.convert(model, skip_model_load=True, **kwargs)
+            yield
     finally:
         logger.setLevel(level)
+        if bars is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = bars

@@ -65,6 +65,12 @@ class TorchSource:
         except Exception as exc:
             raise SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
 
+    def fingerprint(self) -> list:
+        """Cache-key parts: weights, architecture and forward code."""
+        from ..convert.cache import fingerprint_torch
+
+        return fingerprint_torch(self.model)
+
     def export(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """``torch.export`` of the model, the fallback when TorchScript conversion breaks."""
         args = self.tensors(feed, order)
