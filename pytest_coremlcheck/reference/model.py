@@ -23,7 +23,9 @@ class ReferenceModel:
     multifunction program. ``watch_hazards`` records the first op whose output holds NaN/Inf
     or leaves the fp16 range (``hazards``). NeuralNetwork specs declare no
     precision: ``nn_precision`` is ``"fp32"`` (Core ML's CPU path) or ``"fp16"`` (every layer
-    output rounded to fp16, like the GPU / Neural Engine path). ``predict`` takes and returns
+    output rounded to fp16, like the GPU / Neural Engine path). ``bundle_dirs`` maps the
+    bundles a linked model's search path names to directories: ``"main"`` for ``$BUNDLE_MAIN``,
+    a bundle identifier for ``$BUNDLE_IDENTIFIER(id)``. ``predict`` takes and returns
     what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
     """
 
@@ -35,6 +37,7 @@ class ReferenceModel:
         function_name: str | None = None,
         nn_precision: str = "fp32",
         watch_hazards: bool = False,
+        bundle_dirs: dict[str, str] | None = None,
     ):
         loaded = load_model(model)
         self.name = loaded.name
@@ -44,7 +47,8 @@ class ReferenceModel:
         self.inputs: list[Feature] = describe(interface.input)
         self.outputs: list[Feature] = describe(interface.output)
         self.states: list[Feature] = describe(interface.state)
-        self._engine = _engine_for(loaded, fp16_mode, function_name, nn_precision)
+        self._engine = _engine_for(loaded, fp16_mode, function_name, nn_precision,
+                                   bundle_dirs=bundle_dirs)
         self._watch = None
         if watch_hazards and hasattr(self._engine, "watch_hazards"):
             self._watch = self._engine.watch_hazards()
@@ -58,6 +62,23 @@ class ReferenceModel:
     def hazards(self) -> list:
         """First op of each numeric hazard seen so far (``watch_hazards=True`` only)."""
         return self._watch.hazards() if self._watch is not None else []
+
+    @property
+    def notes(self) -> list[str]:
+        """Things the executor did that a report should mention, e.g. a linked compiled
+        ``.mlmodelc`` run from its ``.mlmodel``/``.mlpackage`` source."""
+        return list(getattr(self._engine, "notes", []))
+
+    @property
+    def stages(self) -> list:
+        """A pipeline's stages (``pipeline.StageInfo``: name, kind, precision, declared types,
+        input sources); ``[]`` for other models."""
+        return list(getattr(self._engine, "stages", []))
+
+    def stage_outputs(self) -> dict[str, dict[str, Any]]:
+        """A pipeline's per-stage outputs of the last ``predict`` (stage name -> outputs as
+        ``MLModel.predict`` returns them); ``{}`` for other models."""
+        return dict(getattr(self._engine, "stage_outputs", {}))
 
     @property
     def platform(self) -> str:
@@ -169,8 +190,11 @@ def _expected(feature: Feature) -> str:
 
 
 def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
-                nn_precision: str):
-    """The engine for the model's type; each has ``precision``, ``mode_label`` and ``run``."""
+                nn_precision: str, *, bundle_dirs: dict[str, str] | None = None):
+    """The engine for the model's type; each has ``precision``, ``mode_label`` and ``run``.
+
+    Pipeline stages are built through here too; ``bundle_dirs`` resolves linked models.
+    """
     kind = loaded.spec.WhichOneof("Type")
     if kind == "mlProgram":
         from .mil.engine import MilEngine
@@ -180,6 +204,16 @@ def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
         from .neuralnetwork.engine import NeuralNetworkEngine
 
         return NeuralNetworkEngine(loaded, nn_precision)
+    if kind in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
+        from .pipeline import PipelineEngine
+
+        return PipelineEngine(loaded, fp16_mode=fp16_mode, nn_precision=nn_precision,
+                              bundle_dirs=bundle_dirs)
+    if kind == "linkedModel":
+        from .linked import LinkedEngine
+
+        return LinkedEngine(loaded, fp16_mode=fp16_mode, nn_precision=nn_precision,
+                            bundle_dirs=bundle_dirs)
     raise ModelLoadError(
         f"{loaded.name}: model type {kind!r} (spec version {loaded.spec.specificationVersion}) "
         "is not supported by the reference executor"
