@@ -30,16 +30,27 @@ def declared_features(convert: dict[str, Any] | None) -> list[Feature] | None:
             color = getattr(item.color_layout, "name", str(item.color_layout)).upper()
             color = color.replace("COLORLAYOUT.", "")
             channels = 1 if color.startswith("G") else 3
-            shape = (1, channels) + tuple(shape[-2:])
-            shapes = [(1, channels) + tuple(s[-2:]) for s in shapes]
+            axes = _spatial_axes(item, shape, channels)
+            shape = (1, channels) + tuple(shape[i] for i in axes)
+            shapes = [(1, channels) + tuple(s[i] for i in axes) for s in shapes]
             if ranges is not None:
-                ranges = [(1, 1), (channels, channels)] + list(ranges[-2:])
+                ranges = [(1, 1), (channels, channels)] + [ranges[i] for i in axes]
             features.append(Feature(name, "image", shape, np.dtype(np.float32), color=color,
                                     shapes=shapes, ranges=ranges))
         else:
             features.append(Feature(name, "array", shape, _numpy_dtype(item.dtype),
                                     shapes=shapes, ranges=ranges))
     return features
+
+
+def _spatial_axes(item, shape: tuple[int, ...], channels: int) -> tuple[int, int]:
+    """The (height, width) axes of an ImageType shape: NCHW, or NHWC (TensorFlow's layout)
+    when ``channel_first`` is False, or is unset and the shape ends with the channel count
+    without starting with it."""
+    channel_last = item.channel_first is False or (
+        item.channel_first is None and len(shape) == 4 and shape[-1] == channels
+        and shape[1] != channels)
+    return (-3, -2) if channel_last else (-2, -1)
 
 
 def _shape_info(shape) -> tuple[tuple[int, ...], list, list | None]:
