@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .artifacts import image_writer
 from .compare import compare_outputs, compare_steps
 from .convert.cache import ConversionCache
 from .convert.chain import BuiltModel, ChainInputs, build_models
@@ -43,6 +45,8 @@ class CheckSettings:
     watch_hazards: bool = True
     default_tolerance: Tolerance | None = None
     cache: ConversionCache = field(default_factory=lambda: ConversionCache(None, "off"))
+    #: where PNGs of failing image outputs go (None: not kept)
+    artifacts_dir: Path | None = None
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
     lint: Callable[[Any], tuple[list, list]] | None = None
 
@@ -122,13 +126,16 @@ def run_check(
             base_runs = previous.get(model.variant.base) if model.variant else None
             base_outputs = base_runs[position] if base_runs else None
             for index, case in enumerate(cases):
+                result_name = _result_name(title, model, case, len(cases), runtimes, runtime)
+                pictures = image_writer(settings.artifacts_dir, result_name)
                 result = EquivalenceResult(
-                    name=_result_name(title, model, case, len(cases), runtimes, runtime),
+                    name=result_name,
                     backend=runtime.backend,
                     platform=runtime.platform,
                     tolerance=effective,
                     output_results=compare_outputs(outputs_features, case.source_outputs,
-                                                   per_case[index], effective, model.label),
+                                                   per_case[index], effective, model.label,
+                                                   pictures),
                     source=src.describe(),
                     model=model.label,
                     inputs=f"{input_source.describe()} ({len(case.samples)} sample(s))",

@@ -30,6 +30,7 @@ def violations(name: str, m: OutputMetrics, tol: Tolerance) -> list[str]:
         ("min_psnr_db", m.psnr_db, "PSNR", " dB"),
         ("min_cosine", m.cosine, "cosine", ""),
         ("min_top1", m.top1, "top-1 agreement", ""),
+        ("min_ssim", m.ssim, "SSIM", ""),
     )
     for field, value, label, unit in checks:
         limit = getattr(tol, field)
@@ -48,13 +49,19 @@ def tightest_passing(m: OutputMetrics) -> dict[str, float]:
     out["min_cosine"] = m.cosine
     if m.top1 is not None:
         out["min_top1"] = m.top1
+    if m.ssim is not None:
+        out["min_ssim"] = m.ssim
     return out
 
 
 def compare_outputs(features, source_outputs, converted_outputs, tolerance: Tolerance,
-                    model_name: str) -> dict:
+                    model_name: str, on_image_failure=None) -> dict:
     """OutputResult per declared output: source outputs (lists, in order) against the
-    converted model's outputs (dicts by name), over every sample."""
+    converted model's outputs (dicts by name), over every sample.
+
+    ``on_image_failure(output_name, pairs) -> list[str]`` (optional) keeps pictures of a
+    failing image output; the paths it returns are recorded on the OutputResult.
+    """
     count = len(source_outputs[0])
     if count != len(features):
         raise CheckError(
@@ -66,7 +73,10 @@ def compare_outputs(features, source_outputs, converted_outputs, tolerance: Tole
         tol = tolerance.for_output(feature.name)
         pairs = [paired(src[index], conv[feature.name], feature)
                  for src, conv in zip(source_outputs, converted_outputs)]
-        results[feature.name] = _verdict(feature.name, pairs, tol, feature.kind == "image")
+        result = _verdict(feature.name, pairs, tol, feature.kind == "image")
+        if feature.kind == "image" and result.failures and on_image_failure is not None:
+            result.artifacts = on_image_failure(feature.name, pairs)
+        results[feature.name] = result
     return results
 
 

@@ -10,6 +10,8 @@ Pure numpy, float64, on flattened arrays; one call aggregates every input sample
 - ``cosine``   = a·b / (‖a‖‖b‖), the worst (lowest) over samples
 - ``top1``     = share of rows whose argmax agrees, for classifier-shaped outputs
                  (shape (C,) or (N, C) after dropping leading 1s, C ≥ 2)
+- ``ssim``     = structural similarity of image outputs (scikit-image, 8-bit, data range
+                 255, 7x7 windows), the worst (lowest) over samples
 
 Elements where the source is not finite are left out when the converted value is the same
 non-finite value; a NaN/Inf in ``a`` where ``b`` is finite is counted in ``nonfinite``.
@@ -46,6 +48,7 @@ class OutputMetrics:
     samples: int
     shape: tuple[int, ...]
     image: bool = False
+    ssim: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict; infinities and NaN become the strings "inf", "-inf", "nan"."""
@@ -95,6 +98,7 @@ def compute(
     ref_min, ref_max = math.inf, -math.inf
     cosine = 1.0
     top1_hits = top1_rows = 0
+    ssim = None
     shape: tuple[int, ...] = ()
     for converted, source in pairs:
         a, b = aligned(converted, source)
@@ -114,6 +118,9 @@ def compute(
         if atol is not None or rtol is not None:
             limit = (atol or 0.0) + (rtol or 0.0) * np.abs(b)
             mismatches += int(np.count_nonzero(diff > limit))
+        if image:
+            value = _ssim(np.asarray(converted), np.asarray(source))
+            ssim = value if ssim is None else min(ssim, value)
         rows = _classifier_rows(shape)
         if rows is not None:
             av, bv = np.asarray(converted).reshape(rows), np.asarray(source).reshape(rows)
@@ -136,7 +143,19 @@ def compute(
         samples=len(pairs),
         shape=tuple(shape),
         image=image,
+        ssim=ssim,
     )
+
+
+def _ssim(converted: np.ndarray, source: np.ndarray) -> float:
+    """SSIM of two (…, C, H, W) 8-bit images (leading 1s dropped), channels averaged."""
+    from skimage.metrics import structural_similarity
+
+    a = np.clip(converted, 0, 255).reshape(converted.shape[-3:]).astype(np.float64)
+    b = np.clip(source, 0, 255).reshape(source.shape[-3:]).astype(np.float64)
+    if min(a.shape[-2:]) < 7:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(structural_similarity(a, b, data_range=255.0, channel_axis=0))
 
 
 def _finite_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -104,6 +104,7 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
             cache=_conversion_cache(config, pick("--coreml-cache", "coreml_cache"),
                                     pick("--coreml-cache-dir", "coreml_cache_dir")),
             lint=_lint_hook(config),
+            artifacts_dir=_artifacts_dir(config),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -120,6 +121,18 @@ def _conversion_cache(config: pytest.Config, mode: str, directory: str) -> Conve
         cache = ConversionCache(directory, mode)
         config.stash[cache_key] = cache
     return cache
+
+
+def _artifacts_dir(config: pytest.Config) -> Path | None:
+    """Beside the first report: ``<report dir>/coreml-artifacts`` (None without a report)."""
+    paths = _report_paths(config)
+    return paths[0].parent / "coreml-artifacts" if paths else None
+
+
+def _report_paths(config: pytest.Config) -> list[Path]:
+    paths = config.getoption("--coreml-report") or config.getini("coreml_report") or []
+    base = Path(config.invocation_params.dir)
+    return [Path(p) if Path(p).is_absolute() else base / p for p in paths]
 
 
 def _lint_hook(config: pytest.Config):
@@ -220,7 +233,7 @@ class SessionReporter:
         terminalreporter.section("Core ML equivalence")
         for line in self.store.summary_lines():
             terminalreporter.write_line(line)
-        for path in self._report_paths():
+        for path in _report_paths(self.config):
             try:
                 written = write_report(path, self.store.checks)
             except (OSError, ValueError) as exc:
@@ -228,10 +241,5 @@ class SessionReporter:
             else:
                 terminalreporter.write_line(f"coreml report written to {written}")
 
-    def _report_paths(self) -> list[Path]:
-        config = self.config
-        paths = config.getoption("--coreml-report") or config.getini("coreml_report") or []
-        base = Path(config.invocation_params.dir)
-        return [Path(p) if Path(p).is_absolute() else base / p for p in paths]
 
 

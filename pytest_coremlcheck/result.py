@@ -42,6 +42,8 @@ class OutputResult:
     failures: list[str]
     tightest: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    #: PNG paths kept for a failing image output (source, converted, |difference|)
+    artifacts: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -58,6 +60,8 @@ class OutputResult:
             out.update(self.metrics.to_dict())
         if self.note:
             out["note"] = self.note
+        if self.artifacts:
+            out["artifacts"] = list(self.artifacts)
         return out
 
 
@@ -155,10 +159,14 @@ class EquivalenceResult:
             lines.append("Numeric hazards in the converted model:")
             lines += [f"  - {h['message']}" for h in self.hazards]
         lines += [f"  note: {n}" for n in self.notes]
+        pictures = [p for r in self.output_results.values() for p in r.artifacts]
+        if pictures:
+            lines.append("Pictures of the failing image outputs: " + ", ".join(pictures))
         return "\n".join(lines)
 
 
-TABLE_COLUMNS = ("output", "max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "result")
+TABLE_COLUMNS = ("output", "max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim",
+                 "result")
 
 
 def format_table(rows) -> str:
@@ -167,7 +175,8 @@ def format_table(rows) -> str:
     for r in rows:
         m = r.metrics
         if m is None:
-            body.append((r.name, "-", "-", "-", "-", "-", "-", "FAIL" if r.failures else "skip"))
+            body.append((r.name, "-", "-", "-", "-", "-", "-", "-",
+                         "FAIL" if r.failures else "skip"))
             continue
         body.append(
             (
@@ -178,6 +187,7 @@ def format_table(rows) -> str:
                 fmt(m.psnr_db, 1),
                 fmt(m.cosine, 6),
                 "-" if m.top1 is None else f"{m.top1:.3f}",
+                "-" if m.ssim is None else f"{m.ssim:.4f}",
                 "ok" if r.passed else "FAIL",
             )
         )

@@ -20,6 +20,7 @@ METRIC_FIELDS = (
     "min_psnr_db",
     "min_cosine",
     "min_top1",
+    "min_ssim",
 )
 
 
@@ -34,6 +35,7 @@ class Tolerance:
       or 255 for image outputs.
     - ``min_cosine``: cosine similarity of the flattened outputs (worst sample).
     - ``min_top1``: fraction of rows whose arg-max agrees (classifier-shaped outputs only).
+    - ``min_ssim``: structural similarity of image outputs (8-bit; worst sample).
     - ``per_output``: output name -> Tolerance for that output, layered over this one.
     """
 
@@ -44,6 +46,7 @@ class Tolerance:
     min_psnr_db: float | None = None
     min_cosine: float | None = None
     min_top1: float | None = None
+    min_ssim: float | None = None
     per_output: dict[str, Tolerance] | None = field(default=None, compare=False)
 
     def is_empty(self) -> bool:

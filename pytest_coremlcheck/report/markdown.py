@@ -6,10 +6,11 @@ from pathlib import Path
 
 from .json_report import METRIC_DOCS
 
-COLUMNS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1")
+COLUMNS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
 
 
-def render(checks: list[dict], env: dict[str, str]) -> str:
+def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = None) -> str:
+    """The report as Markdown; picture links are relative to ``report_dir``."""
     passed = sum(1 for c in checks if c.get("passed"))
     lines = [
         "# Core ML equivalence report",
@@ -35,6 +36,14 @@ def render(checks: list[dict], env: dict[str, str]) -> str:
             lines.append(f"| {_escape(check.get('test', check['name']))} | - | "
                          f"{check.get('backend', '-')} | {_escape(check.get('platform', '-'))} | "
                          + " | ".join("-" for _ in COLUMNS) + " | - | **ERROR** |")
+    lines += _budget(checks)
+    pictures = [(c, name, out["artifacts"]) for c in checks
+                for name, out in c.get("outputs", {}).items() if out.get("artifacts")]
+    if pictures:
+        lines += ["", "## Failing image outputs (source, converted, |difference|)", ""]
+        for check, name, paths in pictures:
+            lines.append(f"**{_escape(check.get('test', check['name']))}** `{name}`: " + " ".join(
+                f"![{Path(p).stem}]({_relative(p, report_dir)})" for p in paths))
     failures = [(c, f) for c in checks for f in c.get("failures", [])]
     if failures:
         lines += ["", "## Failures", ""]
@@ -45,7 +54,37 @@ def render(checks: list[dict], env: dict[str, str]) -> str:
 
 
 def write_markdown(path: Path, checks: list[dict], env: dict[str, str]) -> None:
-    path.write_text(render(checks, env))
+    path.write_text(render(checks, env, path.parent))
+
+
+def _relative(picture: str, report_dir: Path | None) -> str:
+    """A picture path relative to the report's directory, when it lies below it."""
+    if report_dir is None:
+        return picture
+    try:
+        return str(Path(picture).resolve().relative_to(report_dir.resolve()))
+    except ValueError:
+        return picture
+
+
+def _budget(checks: list[dict]) -> list[str]:
+    """The error budget of variant chains: each step's metrics against the source and
+    against the previous step, per output."""
+    rows = [c for c in checks if c.get("variant")]
+    if not rows:
+        return []
+    lines = ["", "## Error budget (variant chains)", "",
+             "| test | variant | step | output | SNR vs source (dB) | SNR vs previous step (dB) "
+             "| cosine vs source | result |", "|---|---|---|---|---:|---:|---:|---|"]
+    for check in rows:
+        for name, out in check.get("outputs", {}).items():
+            step = check.get("step_outputs", {}).get(name, {})
+            lines.append(
+                f"| {_escape(check.get('test', check['name']))} | {check['variant']} | "
+                f"{check.get('step') or '-'} | {_escape(name)} | {_cell(out.get('snr_db'))} | "
+                f"{_cell(step.get('snr_db'))} | {_cell(out.get('cosine'))} | "
+                f"{'pass' if out.get('passed') else '**FAIL**'} |")
+    return lines
 
 
 def _cell(value) -> str:

@@ -1,0 +1,44 @@
+"""Pictures kept for failing image outputs: source, converted and |difference| as PNGs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: Longest side of a kept picture, in pixels.
+MAX_SIDE = 256
+
+
+def image_writer(directory: Path | None, check_name: str):
+    """A ``compare_outputs`` callback writing the first sample of a failing image output."""
+    if directory is None:
+        return None
+
+    def write(output: str, pairs) -> list[str]:
+        converted, source = pairs[0]
+        folder = Path(directory) / _safe(check_name)
+        folder.mkdir(parents=True, exist_ok=True)
+        diff = np.abs(np.asarray(converted, np.float64) - np.asarray(source, np.float64))
+        paths = []
+        for kind, array in (("source", source), ("converted", converted), ("diff", diff)):
+            path = folder / f"{_safe(output)}-{kind}.png"
+            _to_image(array).save(path)
+            paths.append(str(path))
+        return paths
+
+    return write
+
+
+def _to_image(array) -> Image.Image:
+    pixels = np.clip(np.rint(np.asarray(array, np.float64)), 0, 255).astype(np.uint8)
+    pixels = pixels.reshape(pixels.shape[-3:])
+    image = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    return image
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "check"
