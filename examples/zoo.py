@@ -163,3 +163,31 @@ def text_encoder_convert(**kw) -> dict:
 def sequence_tagger_convert(**kw) -> dict:
     return dict(inputs=[ct.TensorType(name="frames", shape=(1, 50, 20))],
                 outputs=[ct.TensorType(name="tags")], **kw)
+
+
+class SuperResolution(nn.Module):
+    """An ESPCN-style x2 super-resolution net (pixel shuffle); outputs pixels in [0, 255]."""
+
+    def __init__(self, scale: int = 2):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.Tanh(),
+                                  nn.Conv2d(32, 16, 3, padding=1), nn.Tanh(),
+                                  nn.Conv2d(16, 3 * scale * scale, 3, padding=1))
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, image):
+        return torch.sigmoid(self.shuffle(self.body(image))) * 255.0
+
+
+def super_resolution() -> nn.Module:
+    torch.manual_seed(0)
+    return SuperResolution().eval()
+
+
+def super_resolution_convert(**kw) -> dict:
+    """A flexible input size (32–128 px per side, default 64) and an image output."""
+    kw.setdefault("minimum_deployment_target", ct.target.iOS16)
+    kw.setdefault("compute_precision", ct.precision.FLOAT32)
+    side = ct.RangeDim(lower_bound=32, upper_bound=128, default=IMAGE_SIZE)
+    return dict(inputs=[ct.ImageType(name="image", shape=(1, 3, side, side), scale=1 / 255)],
+                outputs=[ct.ImageType(name="upscaled")], **kw)

@@ -21,14 +21,13 @@ class CheckStore:
     def summary_lines(self) -> list[str]:
         """One row per check and output: test, output, backend, metrics, verdict."""
         header = ("test", "output", "backend", "max_abs", "snr_db", "psnr_db", "cosine",
-                  "top1", "result")
+                  "top1", "ssim", "result")
         rows = []
         for check in self.checks:
             outputs = check.get("outputs") or {"-": {}}
             for name, out in outputs.items():
                 rows.append((
-                    check["test"] + ("" if check["name"] in check["test"] else
-                                     f" [{check['name']}]"),
+                    _test_label(check),
                     name,
                     check.get("backend", "-"),
                     _num(out.get("max_abs")),
@@ -36,6 +35,7 @@ class CheckStore:
                     _num(out.get("psnr_db"), 1),
                     _num(out.get("cosine"), 6),
                     _num(out.get("top1"), 4),
+                    _num(out.get("ssim"), 4),
                     "ERROR" if check.get("error") else ("ok" if out.get("passed") else "FAIL"),
                 ))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -46,6 +46,17 @@ class CheckStore:
         out.append(f"{len(self.checks)} check(s), {failed} failed; ran on: "
                    + "; ".join(p for p in platforms if p != "-"))
         return out
+
+
+def _test_label(check: dict) -> str:
+    """The test id, plus what tells this check apart (its name, variant, shape)."""
+    test, name = check["test"], check["name"]
+    function = test.rsplit("::", 1)[-1]
+    if name == function:
+        return test
+    if name.startswith(function):
+        return f"{test} {name[len(function):].strip()}"
+    return f"{test} [{name}]"
 
 
 def _num(value, digits: int = 3) -> str:
