@@ -36,7 +36,7 @@ class CheckStore:
                     _num(out.get("cosine"), 6),
                     _num(out.get("top1"), 4),
                     _num(out.get("ssim"), 4),
-                    "ERROR" if check.get("error") else ("ok" if out.get("passed") else "FAIL"),
+                    _verdict(check, out),
                 ))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
         line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
@@ -46,6 +46,14 @@ class CheckStore:
         out.append(f"{len(self.checks)} check(s), {failed} failed; ran on: "
                    + "; ".join(p for p in platforms if p != "-"))
         return out
+
+
+def _verdict(check: dict, out: dict) -> str:
+    if check.get("error"):
+        return "ERROR"
+    if not out.get("passed"):
+        return "FAIL"
+    return "ok" if check.get("passed") else "FAIL (check)"
 
 
 def _test_label(check: dict) -> str:

@@ -207,3 +207,20 @@ def test_results_arrive_from_xdist_workers(inner):
     result.assert_outcomes(passed=4)
     data = json.loads((inner.path / "r.json").read_text())
     assert data["summary"]["checks"] == 4
+
+
+def test_models_are_linted_against_the_target(inner):
+    inner.makepyfile("""
+        import coremltools as ct
+
+        def test_needs_ios17(coreml_check):
+            from conftest import Net, convert
+            result = coreml_check(Net(), convert=convert(
+                minimum_deployment_target=ct.target.iOS17))
+            assert [f["id"] for f in result.to_dict()["lint"]]
+    """)
+    ok = inner.runpytest("--coreml-backend=reference")
+    ok.assert_outcomes(passed=1)
+    late = inner.runpytest("--coreml-backend=reference", "--coreml-target=iOS16")
+    late.assert_outcomes(failed=1)
+    late.stdout.fnmatch_lines(["*lint CML-V001 error: *iOS17*iOS16*", "*FAIL (check)*"])
