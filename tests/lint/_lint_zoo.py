@@ -359,3 +359,21 @@ def _finish(case: Case) -> Case:
 
 CASES = _cases()
 BY_ID = {case.id: case for case in CASES}
+
+
+def convert_module(module, shapes, target: str, path: Path, **kwargs) -> Path:
+    """Trace ``module`` on random inputs of ``shapes``, convert for ``target``, save to
+    ``path`` (inputs named in0, in1, …)."""
+    import coremltools as ct
+    import torch
+
+    _quiet()
+    torch.manual_seed(0)
+    examples = [torch.rand(*shape) for shape in shapes]
+    traced = torch.jit.trace(module.eval(), examples)
+    inputs = kwargs.pop("inputs", None) or [ct.TensorType(name=f"in{i}", shape=shape)
+                                            for i, shape in enumerate(shapes)]
+    model = ct.convert(traced, inputs=inputs, minimum_deployment_target=_ct_target(target),
+                       **kwargs)
+    model.save(str(path))
+    return path

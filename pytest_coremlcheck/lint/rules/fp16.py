@@ -159,10 +159,12 @@ def fp16_overflow_constant(ctx):
 
 @rule("CML-F002", "fp16-flush-to-zero", severity="warning",
       summary="Tiny non-zero constants, or a normalization epsilon, flush to zero in fp16.",
-      why="""fp16 cannot represent magnitudes below 2**-24 ≈ 6e-8: they become 0. An epsilon of
-      1e-12 in layer_norm becomes 0 (division by zero on constant rows); small weights vanish.
-      A norm op whose fp16 epsilon is exactly 0 is reported too, since that is what a flushed
-      epsilon looks like after conversion.""",
+      why="""fp16 cannot represent magnitudes below 2**-24 ≈ 6e-8: they become 0, and small
+      weights vanish. A normalization epsilon such as BERT's 1e-12 becomes 0 (division by zero
+      on constant rows) or is clamped by coremltools to 2**-24; either way near-constant rows
+      normalize differently from the source. Norm ops whose fp16 epsilon is 0 or 2**-24 are
+      reported, since that is what a flushed or clamped epsilon looks like after
+      conversion.""",
       fix="Use an epsilon of at least 1e-5 for fp16, or keep the op in fp32.",
       source=_SOURCE, reads_weights=True)
 def fp16_flush_to_zero(ctx):
@@ -180,9 +182,14 @@ def fp16_flush_to_zero(ctx):
             if value is None or tensor_dtype(value.type) != "FLOAT16":
                 continue
             array = immediate_array(value, "FLOAT16")
-            if array is not None and array.size and not np.any(array):
-                yield Problem(f"{op.describe()} has an fp16 epsilon of 0 (the source value was "
-                              "probably below 6e-8)", op.location)
+            if array is None or not array.size:
+                continue
+            epsilon = float(np.abs(array.astype(np.float32)).max())
+            if epsilon <= FP16_TINY:
+                shown = "0" if epsilon == 0 else f"{epsilon:.2g}, the smallest fp16 value"
+                yield Problem(f"{op.describe()} has an fp16 epsilon of {shown}: the source's "
+                              "epsilon was below 6e-8 and was flushed or clamped; "
+                              "near-constant rows normalize differently", op.location)
 
 
 @rule("CML-F003", "fp16-mask-sentinel", severity="warning", supersedes=("CML-F001",),
