@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .artifacts import image_writer
-from .compare import compare_outputs, compare_steps
+from .classifier_outputs import describe_classifier
+from .compare import as_array, compare_outputs, compare_steps
 from .convert.cache import ConversionCache
 from .convert.chain import BuiltModel, ChainInputs, build_models
 from .convert.variants import Variant, resolve
@@ -31,6 +32,7 @@ from .runtimes import open_runtimes, resolve_backend
 from .shapes import label as shape_label
 from .shapes import shape_configs, with_shapes
 from .sources import SourceError, as_source
+from .sources.composed import ComposedSource
 from .tolerance import Tolerance, default_for_precision
 
 
@@ -72,9 +74,19 @@ def run_check(
     settings: CheckSettings | None = None,
     variants=None,
     shapes: list[dict[str, tuple]] | None = None,
+    source_stages: list | None = None,
 ) -> list[EquivalenceResult]:
-    """Run one check; raises CheckError (naming the file, input or op) when it cannot run."""
+    """Run one check; raises CheckError (naming the file, input or op) when it cannot run.
+
+    With ``source_stages`` (and a converted pipeline), the whole pipeline is checked against
+    the stages composed, and each stage against its own source stage fed the inputs the
+    converted stage received (reference executor).
+    """
     settings = settings or CheckSettings()
+    if source_stages is not None:
+        if source is not None:
+            raise CheckError("pass either source or source_stages, not both")
+        source = _guard("source stages", lambda: ComposedSource(source_stages))
     started = time.perf_counter()
     shared_tolerance, per_variant = _split_tolerance(tolerance)
     chain = _guard("variants", lambda: resolve(variants)) if variants else None
@@ -115,10 +127,12 @@ def run_check(
             model.variant.tolerance if model.variant and not model.variant.tolerance.is_empty()
             else default_for_precision(precision))
         outputs_features = describe(model.loaded.spec.description.output)
+        classifier = describe_classifier(model.loaded.spec)
         for position, runtime in enumerate(runtimes):
             t0 = time.perf_counter()
-            per_case = [[_run_converted(runtime, s, model.label) for s in case.samples]
-                        for case in cases]
+            staged = [[_run_converted(runtime, s, model.label) for s in case.samples]
+                      for case in cases]
+            per_case = [[outputs for outputs, _ in runs] for runs in staged]
             converted_s = time.perf_counter() - t0
             previous.setdefault(model.name, []).append(per_case)
             if requested is not None and model.name not in requested:
@@ -135,7 +149,8 @@ def run_check(
                     tolerance=effective,
                     output_results=compare_outputs(outputs_features, case.source_outputs,
                                                    per_case[index], effective, model.label,
-                                                   pictures),
+                                                   pictures, classifier=classifier,
+                                                   align=getattr(src, "align_output", None)),
                     source=src.describe(),
                     model=model.label,
                     inputs=f"{input_source.describe()} ({len(case.samples)} sample(s))",
@@ -155,13 +170,68 @@ def run_check(
                     result.step_outputs = compare_steps(outputs_features, base_outputs[index],
                                                         per_case[index])
                 result.notes.extend(model.notes)
+                result.notes.extend(getattr(src, "layout_notes", ()))
                 if model.cached:
                     result.notes.append("converted model taken from the conversion cache")
                 if layered.is_empty():
                     what = f"variant {model.variant.name}" if model.variant else precision
                     result.notes.append(f"no tolerance configured: the {what} default applies")
+                if isinstance(src, ComposedSource) and hasattr(runtime, "stage_outputs"):
+                    result.notes += [f"stage boundary {b.describe()}"
+                                     for b in runtime.boundaries()]
                 results.append(result)
+                if isinstance(src, ComposedSource) and hasattr(runtime, "stage_outputs"):
+                    results += _stage_results(src, model, runtime, case, staged[index], result,
+                                              effective)
     return results
+
+
+def _stage_results(src: ComposedSource, model: BuiltModel, runtime, case: _Case, runs,
+                   whole: EquivalenceResult, tolerance: Tolerance) -> list[EquivalenceResult]:
+    """Each converted stage against its source stage, both fed what the converted stage got."""
+    from .reference.pipeline import PIPELINE_INPUT
+
+    stages = runtime.model.stages
+    if len(stages) != len(src.stages):
+        raise CheckError(f"{model.label}: the pipeline has {len(stages)} stage(s) "
+                         f"({', '.join(s.name for s in stages)}), source_stages has "
+                         f"{len(src.stages)}")
+    specs = _stage_specs(model.loaded.spec)
+    results = []
+    for index, (stage, spec) in enumerate(zip(stages, specs)):
+        features = describe(spec.description.output)
+        source_outputs, converted = [], []
+        for sample, (_, stage_outputs) in zip(case.samples, runs):
+            values = []
+            for name in stage.input_types:
+                producer = stage.input_sources[name]
+                if producer == PIPELINE_INPUT:
+                    values.append(sample.source[name])
+                else:
+                    feature = next(f for f in describe(specs[[s.name for s in stages].index(
+                        producer)].description.output) if f.name == name)
+                    values.append(as_array(stage_outputs[producer][name], feature))
+            source_outputs.append(_guard(f"source stage {index} ({stage.name})",
+                                         lambda v=values, i=index: src.run_stage(i, v)))
+            converted.append(stage_outputs[stage.name])
+        results.append(EquivalenceResult(
+            name=f"{whole.name} [stage {index}: {stage.name}]",
+            backend=whole.backend, platform=f"{whole.platform}, stage {stage.name} "
+            f"({stage.mode_label})",
+            tolerance=tolerance,
+            output_results=compare_outputs(features, source_outputs, converted, tolerance,
+                                           f"{model.label} stage {stage.name!r}"),
+            source=src.stages[index].describe(), model=f"{model.label}, stage {stage.name!r}",
+            inputs=whole.inputs, precision=stage.precision, shape=whole.shape,
+            notes=["outputs declared " + ", ".join(f"{k}: {v}"
+                                                   for k, v in stage.output_types.items())]))
+    return results
+
+
+def _stage_specs(spec) -> list:
+    kind = spec.WhichOneof("Type")
+    params = getattr(spec, kind)
+    return list((params if kind == "pipeline" else params.pipeline).models)
 
 
 def _split_tolerance(tolerance) -> tuple[Tolerance | None, dict[str, Tolerance]]:
@@ -261,9 +331,12 @@ def _run_source(src, sample: Sample, order: list[str]) -> list[np.ndarray]:
         raise CheckError(f"source model on {sample.label}: {exc}") from exc
 
 
-def _run_converted(runtime, sample: Sample, label: str) -> dict[str, Any]:
+def _run_converted(runtime, sample: Sample, label: str) -> tuple[dict[str, Any], dict]:
+    """The converted model's outputs, and a pipeline's per-stage outputs (else {})."""
     try:
-        return runtime.predict(sample.coreml)
+        outputs = runtime.predict(sample.coreml)
+        stages = runtime.stage_outputs() if hasattr(runtime, "stage_outputs") else {}
+        return outputs, stages
     except ReferenceError_ as exc:
         raise CheckError(f"{exc} (sample {sample.label})") from exc
     except Exception as exc:

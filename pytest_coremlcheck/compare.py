@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from . import metrics
+from .classifier_outputs import ClassifierOutputs, label_result, probability_vector
 from .metrics import OutputMetrics
 from .reference.image import image_to_array
 from .result import CheckError, OutputResult
@@ -55,24 +56,44 @@ def tightest_passing(m: OutputMetrics) -> dict[str, float]:
 
 
 def compare_outputs(features, source_outputs, converted_outputs, tolerance: Tolerance,
-                    model_name: str, on_image_failure=None) -> dict:
+                    model_name: str, on_image_failure=None, *,
+                    classifier: ClassifierOutputs | None = None, align=None) -> dict:
     """OutputResult per declared output: source outputs (lists, in order) against the
     converted model's outputs (dicts by name), over every sample.
 
     ``on_image_failure(output_name, pairs) -> list[str]`` (optional) keeps pictures of a
     failing image output; the paths it returns are recorded on the OutputResult.
+
+    For a ``classifier``, the probability dictionary compares as a vector in class-label order
+    and the predicted label takes no source output of its own: it is checked against the
+    arg-max of the source output paired with the probabilities (``classifier_outputs``).
+    ``align(name, source, converted)`` (optional) lets the source move an output into the
+    Core ML output's layout before comparison.
     """
+    label = classifier.label if classifier and classifier.probabilities else None
+    matched = [f for f in features if f.name != label]
     count = len(source_outputs[0])
-    if count != len(features):
+    if count != len(matched):
         raise CheckError(
             f"{model_name}: the source returns {count} output(s), the converted model declares "
-            f"{len(features)} ({', '.join(f.name for f in features)}); outputs are matched in "
-            "order")
+            f"{len(matched)} ({', '.join(f.name for f in matched)}"
+            f"{'; its predicted label is checked against them' if label else ''}); outputs "
+            "are matched in order")
+    labels = classifier.labels if classifier else None
     results = {}
-    for index, feature in enumerate(features):
+    for index, feature in enumerate(matched):
         tol = tolerance.for_output(feature.name)
-        pairs = [paired(src[index], conv[feature.name], feature)
+        if classifier and feature.name == classifier.label:  # no probabilities declared
+            results[feature.name] = label_result(
+                feature.name, [c[feature.name] for c in converted_outputs],
+                [s[index] for s in source_outputs], labels, tol)
+            continue
+        pairs = [paired(src[index], conv[feature.name], feature, labels, align)
                  for src, conv in zip(source_outputs, converted_outputs)]
+        if label and feature.name == classifier.probabilities:
+            results[label] = label_result(label, [c[label] for c in converted_outputs],
+                                          [s for _, s in pairs], labels,
+                                          tolerance.for_output(label))
         result = _verdict(feature.name, pairs, tol, feature.kind == "image")
         if feature.kind == "image" and result.failures and on_image_failure is not None:
             result.artifacts = on_image_failure(feature.name, pairs)
@@ -84,7 +105,9 @@ def compare_steps(features, previous_outputs, converted_outputs) -> dict:
     """Metrics of each output against the previous step of a variant chain (no verdict)."""
     out = {}
     for feature in features:
-        pairs = [(_as_array(conv[feature.name], feature), _as_array(prev[feature.name], feature))
+        if feature.kind == "string":  # a classifier's predicted label
+            continue
+        pairs = [(as_array(conv[feature.name], feature), as_array(prev[feature.name], feature))
                  for prev, conv in zip(previous_outputs, converted_outputs)]
         try:
             out[feature.name] = metrics.compute(pairs, image=feature.kind == "image")
@@ -101,18 +124,22 @@ def _verdict(name: str, pairs, tol: Tolerance, image: bool):
     return OutputResult(name, m, tol, violations(name, m, tol), tightest_passing(m))
 
 
-def paired(source_value, converted_value, feature):
-    """(converted, source) arrays; images compare as 8-bit pixel values in tensor order."""
-    converted = _as_array(converted_value, feature)
+def paired(source_value, converted_value, feature, labels=None, align=None):
+    """(converted, source) arrays; images compare as 8-bit pixel values in tensor order.
+    ``align(name, source, converted)`` may move the source into the converted layout."""
+    converted = as_array(converted_value, feature, labels)
+    if align is not None:
+        source_value = align(feature.name, source_value, converted)
     if feature.kind == "image":
         return converted, np.clip(np.rint(source_value), 0, 255)
     return converted, source_value
 
 
-def _as_array(value, feature):
-    """An output value as an array: PIL images in tensor channel order, dicts as values."""
+def as_array(value, feature, labels=None):
+    """An output value as an array: PIL images in tensor channel order, dicts as values (in
+    class-label order when ``labels`` are given, else in insertion order)."""
     if isinstance(value, Image.Image):
         return image_to_array(value, feature.color or "RGB", None, feature.name)
     if isinstance(value, dict):
-        return np.asarray(list(value.values()), dtype=np.float64)
+        return probability_vector(value, labels)
     return np.asarray(value)

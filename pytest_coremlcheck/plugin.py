@@ -168,7 +168,7 @@ def marker_options(node: pytest.Item) -> tuple[Tolerance | None, Any]:
 @pytest.fixture
 def coreml_check(request: pytest.FixtureRequest):
     """Callable: ``coreml_check(source, converted=None, *, inputs=None, convert=None,
-    tolerance=None, name=None, variants=None, shapes=None)``.
+    tolerance=None, name=None, variants=None, shapes=None, source_stages=None)``.
 
     Runs the source and the converted model on the same inputs, compares every output,
     records the result for the report and fails the test with the table when a tolerance
@@ -179,8 +179,8 @@ def coreml_check(request: pytest.FixtureRequest):
     node = request.node
     counter = [0]
 
-    def check(source, converted=None, *, inputs=None, convert=None, tolerance=None,
-              name=None, variants=None, shapes=None):
+    def check(source=None, converted=None, *, inputs=None, convert=None, tolerance=None,
+              name=None, variants=None, shapes=None, source_stages=None):
         __tracebackhide__ = True
         counter[0] += 1
         label = name or (f"check {counter[0]}" if counter[0] > 1 else node.name)
@@ -190,7 +190,7 @@ def coreml_check(request: pytest.FixtureRequest):
                                 tolerance=tolerance, name=label,
                                 marker_tolerance=marker_tolerance, settings=settings,
                                 variants=variants if variants is not None else marker_variants,
-                                shapes=shapes)
+                                shapes=shapes, source_stages=source_stages)
             error = None
         except CheckError as exc:
             error = str(exc)

@@ -75,6 +75,12 @@ class ReferenceModel:
         input sources); ``[]`` for other models."""
         return list(getattr(self._engine, "stages", []))
 
+    @property
+    def boundaries(self) -> list:
+        """A pipeline's stage boundaries (``pipeline.Boundary``: feature, producer, consumer,
+        declared types on both sides); ``[]`` for other models."""
+        return list(getattr(self._engine, "boundaries", []))
+
     def stage_outputs(self) -> dict[str, dict[str, Any]]:
         """A pipeline's per-stage outputs of the last ``predict`` (stage name -> outputs as
         ``MLModel.predict`` returns them); ``{}`` for other models."""

@@ -20,6 +20,14 @@ class ReferenceRuntime:
     def predict(self, feed: dict[str, Any]) -> dict[str, Any]:
         return self.model.predict(feed)
 
+    def stage_outputs(self) -> dict[str, dict[str, Any]]:
+        """A pipeline's per-stage outputs of the last prediction (``{}`` otherwise)."""
+        return self.model.stage_outputs()
+
+    def boundaries(self) -> list:
+        """A pipeline's stage boundaries (``reference.pipeline.Boundary``), else []."""
+        return self.model.boundaries
+
     def hazards(self) -> list[dict]:
         """Numeric hazards seen so far, as dicts (first op of each kind)."""
         return [h.to_dict() for h in self.model.hazards]
