@@ -49,6 +49,8 @@ class CheckSettings:
     cache: ConversionCache = field(default_factory=lambda: ConversionCache(None, "off"))
     #: where PNGs of failing image outputs go (None: not kept)
     artifacts_dir: Path | None = None
+    #: linked-model roots: "main" for $BUNDLE_MAIN, bundle identifiers for $BUNDLE_IDENTIFIER(id)
+    bundle_dirs: dict[str, str] | None = None
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
     lint: Callable[[Any], tuple[list, list]] | None = None
 
@@ -118,7 +120,7 @@ def run_check(
     for model in built:
         runtimes = _guard(model.label, lambda m=model: open_runtimes(
             m.model, m.loaded, backend, settings.compute_units, settings.fp16_mode,
-            settings.watch_hazards))
+            settings.watch_hazards, settings.bundle_dirs))
         lint_all, lint_failing = settings.lint(model.model) if settings.lint else ([], [])
         precision = compute_precision(model.loaded.spec)
         layered = Tolerance.layered(settings.default_tolerance, marker_tolerance,

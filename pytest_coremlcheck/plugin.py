@@ -56,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("coreml_compute_units", "default for --coreml-compute-units", default="ALL")
     parser.addini("coreml_tolerance", "default for --coreml-tolerance", default="")
     parser.addini("coreml_fp16_mode", "default for --coreml-fp16-mode", default="typed")
+    parser.addini("coreml_bundle_dirs", "directories of linked models' search paths, one "
+                  "'name=path' per line: main=... for $BUNDLE_MAIN, <bundle id>=... for "
+                  "$BUNDLE_IDENTIFIER(<bundle id>); relative to the rootdir", type="linelist",
+                  default=[])
     parser.addini("coreml_cache", "default for --coreml-cache", default="on")
     parser.addini("coreml_cache_dir", "default for --coreml-cache-dir", default="")
     parser.addini("coreml_report", "report paths (like --coreml-report)", type="linelist",
@@ -105,6 +109,7 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
                                     pick("--coreml-cache-dir", "coreml_cache_dir")),
             lint=_lint_hook(config),
             artifacts_dir=_artifacts_dir(config),
+            bundle_dirs=_bundle_dirs(config),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -121,6 +126,17 @@ def _conversion_cache(config: pytest.Config, mode: str, directory: str) -> Conve
         cache = ConversionCache(directory, mode)
         config.stash[cache_key] = cache
     return cache
+
+
+def _bundle_dirs(config: pytest.Config) -> dict[str, str] | None:
+    """ini ``coreml_bundle_dirs`` lines ``name=path`` as {name: absolute path}."""
+    out = {}
+    for line in config.getini("coreml_bundle_dirs"):
+        name, sep, path = line.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"coreml_bundle_dirs: expected 'name=path', got {line!r}")
+        out[name.strip()] = str((Path(config.rootpath) / path.strip()).resolve())
+    return out or None
 
 
 def _artifacts_dir(config: pytest.Config) -> Path | None:

@@ -61,7 +61,8 @@ def parse_compute_units(text: str) -> list[str]:
 
 
 def open_runtimes(model, loaded_model, backend: str, compute_units: list[str],
-                  fp16_mode: str, watch_hazards: bool = True) -> list[Runtime]:
+                  fp16_mode: str, watch_hazards: bool = True,
+                  bundle_dirs: dict[str, str] | None = None) -> list[Runtime]:
     """The runtimes to run ``model`` on: one per compute unit on Core ML, one reference."""
     if backend == "coreml":
         from .coreml import CoreMLRuntime
@@ -69,4 +70,4 @@ def open_runtimes(model, loaded_model, backend: str, compute_units: list[str],
         return [CoreMLRuntime(model, unit) for unit in compute_units]
     from .reference import ReferenceRuntime
 
-    return [ReferenceRuntime(loaded_model, fp16_mode, watch_hazards)]
+    return [ReferenceRuntime(loaded_model, fp16_mode, watch_hazards, bundle_dirs)]

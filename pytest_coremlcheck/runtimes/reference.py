@@ -11,9 +11,9 @@ class ReferenceRuntime:
     backend = "reference"
 
     def __init__(self, model: ReferenceModel | Any, fp16_mode: str = "typed",
-                 watch_hazards: bool = True):
+                 watch_hazards: bool = True, bundle_dirs: dict[str, str] | None = None):
         self.model = model if isinstance(model, ReferenceModel) else ReferenceModel(
-            model, fp16_mode=fp16_mode, watch_hazards=watch_hazards)
+            model, fp16_mode=fp16_mode, watch_hazards=watch_hazards, bundle_dirs=bundle_dirs)
         self.precision = self.model.precision
         self.platform = self.model.platform
 
