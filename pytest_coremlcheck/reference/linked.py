@@ -236,8 +236,8 @@ def _entry_directory(entry: str, base: Path | None,
             return None, ("unknown variable; expected $BUNDLE_MAIN or "
                           "$BUNDLE_IDENTIFIER(identifier)")
         if key not in bundles:
-            return None, f"no directory configured for bundle {key!r} (coreml_bundle_dirs " \
-                         f"{key}=<dir>)"
+            return None, (f"no directory configured for bundle {key!r}; set "
+                          f"coreml_bundle_dirs {key}=<dir>")
         rest = (match.group("rest") or "").lstrip("/")
         return _normalise(bundles[key] / rest), ""
     if entry in ("", "."):

@@ -129,13 +129,15 @@ class PipelineEngine:
         self.stage_outputs: dict[str, dict] = {}
         self._stages: list[_Stage] = []
 
+        # Wire every stage first (like Core ML's pipeline validator), then load the engines.
         pool = {f.name: (PIPELINE_INPUT, f) for f in self.inputs}
         later = _later_producers(pipeline, names)
         for index, (name, spec) in enumerate(zip(names, pipeline.models)):
             where = f"{self.name} [stage {name!r}]"
-            stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path)
             stage = _Stage(name, spec.WhichOneof("Type"), None, describe(spec.description.input),
                            describe(spec.description.output))
+            if stage.kind is None:
+                raise ModelLoadError(f"{where}: the stage has no model type")
             if spec.description.state:
                 raise ModelLoadError(f"{where}: the stage declares state(s) "
                                      f"{', '.join(s.name for s in spec.description.state)}; "
@@ -143,9 +145,6 @@ class PipelineEngine:
             for feature in stage.inputs:
                 stage.sources[feature.name] = self._wire(feature, pool, name, where,
                                                          later.get(feature.name, {}), index)
-            stage.engine = _engine_for(stage_loaded, fp16_mode, None, nn_precision,
-                                       bundle_dirs=bundle_dirs)
-            self.notes.extend(getattr(stage.engine, "notes", []))
             for feature in stage.outputs:
                 pool[feature.name] = (name, feature)
             self._stages.append(stage)
@@ -158,6 +157,12 @@ class PipelineEngine:
             self._output_sources[feature.name] = self._check(
                 feature, pool[feature.name], "pipeline output", f"{self.name}: pipeline output "
                 f"{feature.name!r}")
+        for stage, spec in zip(self._stages, pipeline.models):
+            where = f"{self.name} [stage {stage.name!r}]"
+            stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path)
+            stage.engine = _engine_for(stage_loaded, fp16_mode, None, nn_precision,
+                                       bundle_dirs=bundle_dirs)
+            self.notes.extend(getattr(stage.engine, "notes", []))
         self.precision = ("fp16" if any(s.engine.precision == "fp16" for s in self._stages)
                           else "fp32")
         self.mode_label = "pipeline [" + "; ".join(
