@@ -83,7 +83,7 @@ def materialise(value, feature: Feature, where: str):
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise ExecutionError(f"{where}: expected a numeric array, got {array.dtype}")
-        return array.astype(feature.dtype, copy=False)
+        return _cast(array, feature.dtype)
     if feature.kind == "image":
         array = np.asarray(value, dtype=np.float32)
         if array.ndim == 3:
@@ -105,7 +105,7 @@ def convert(value, source: Feature, target: Feature, where: str):
         raise ExecutionError(f"{where}: cannot pass a {type_text(source)} value to a "
                              f"{type_text(target)} feature")
     if target.kind == "array":
-        array = np.asarray(value).astype(target.dtype, copy=False)
+        array = _cast(np.asarray(value), target.dtype)
         if not target.accepts_shape(array.shape):
             raise ExecutionError(f"{where}: the value has shape {tuple(array.shape)}, the feature "
                                  f"declares {target.expected_shape_text()}")
@@ -122,6 +122,12 @@ def to_predict_form(value, feature: Feature):
     if feature.kind == "image":
         return array_to_image(value, feature.color)
     return value
+
+
+def _cast(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as ``dtype``; values beyond float16's range become ±inf, as in Core ML."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return array.astype(dtype, copy=False)
 
 
 def _convert_image(array: np.ndarray, source: Feature, target: Feature, where: str):
