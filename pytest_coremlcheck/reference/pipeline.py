@@ -128,8 +128,23 @@ class PipelineEngine:
         self.boundaries: list[Boundary] = []
         self.stage_outputs: dict[str, dict] = {}
         self._stages: list[_Stage] = []
+        self._output_sources: dict[str, tuple[str, Feature]] = {}
 
         # Wire every stage first (like Core ML's pipeline validator), then load the engines.
+        self._wire_stages(pipeline, names)
+        for stage, spec in zip(self._stages, pipeline.models):
+            where = f"{self.name} [stage {stage.name!r}]"
+            stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path)
+            stage.engine = _engine_for(stage_loaded, fp16_mode, None, nn_precision,
+                                       bundle_dirs=bundle_dirs)
+            self.notes.extend(getattr(stage.engine, "notes", []))
+        self.precision = ("fp16" if any(s.engine.precision == "fp16" for s in self._stages)
+                          else "fp32")
+        self.mode_label = "pipeline [" + "; ".join(
+            f"{s.name}: {s.engine.mode_label}" for s in self._stages) + "]"
+
+    def _wire_stages(self, pipeline, names: list[str]) -> None:
+        """Find where every stage input and pipeline output comes from, or raise."""
         pool = {f.name: (PIPELINE_INPUT, f) for f in self.inputs}
         later = _later_producers(pipeline, names)
         for index, (name, spec) in enumerate(zip(names, pipeline.models)):
@@ -148,7 +163,6 @@ class PipelineEngine:
             for feature in stage.outputs:
                 pool[feature.name] = (name, feature)
             self._stages.append(stage)
-        self._output_sources = {}
         for feature in self.outputs:
             if feature.name not in pool:
                 raise ModelLoadError(
@@ -157,16 +171,6 @@ class PipelineEngine:
             self._output_sources[feature.name] = self._check(
                 feature, pool[feature.name], "pipeline output", f"{self.name}: pipeline output "
                 f"{feature.name!r}")
-        for stage, spec in zip(self._stages, pipeline.models):
-            where = f"{self.name} [stage {stage.name!r}]"
-            stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path)
-            stage.engine = _engine_for(stage_loaded, fp16_mode, None, nn_precision,
-                                       bundle_dirs=bundle_dirs)
-            self.notes.extend(getattr(stage.engine, "notes", []))
-        self.precision = ("fp16" if any(s.engine.precision == "fp16" for s in self._stages)
-                          else "fp32")
-        self.mode_label = "pipeline [" + "; ".join(
-            f"{s.name}: {s.engine.mode_label}" for s in self._stages) + "]"
 
     def _wire(self, feature: Feature, pool: dict, stage: str, where: str,
               later: dict, index: int) -> tuple[str, Feature]:
