@@ -10,7 +10,7 @@ DEMO_ARGS ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[torch,tensorflow,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
