@@ -105,9 +105,29 @@ def _emulate_macos() -> None:
         module._IS_MACOS = True
 
 
+class _NoFullCollect:
+    """``gc`` for ``ct.convert``: its full collection after every conversion costs seconds
+    once torch and TensorFlow are loaded; the automatic collector still runs."""
+
+    @staticmethod
+    def collect(*args, **kwargs):
+        return 0
+
+
+def _speed_up_conversion() -> None:
+    import gc
+
+    import coremltools.converters._converters_entry as entry
+
+    entry.gc = _NoFullCollect
+    gc.freeze()  # objects alive after the imports are never garbage
+
+
 def pytest_configure(config):
+    _state["config"] = config
     _route_predictions()
     _emulate_macos()
+    _speed_up_conversion()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -181,7 +201,6 @@ def pytest_runtest_makereport(item, call):
             path, line = item.location[0], (item.location[1] or 0) + 1
             report.longrepr = (path, line, "Skipped: needs a macOS-only Core ML API")
             report.coremlcheck_reason = "needs a macOS-only Core ML API"
-    _record(report)
 
 
 def _exception_text(excinfo) -> str:
@@ -195,8 +214,11 @@ def pytest_collectreport(report):
                 "predicted": False, "duration": 0.0, "error": str(report.longrepr)[-3000:]})
 
 
-def _record(report) -> None:
-    """Write the report that decides a case's outcome (in the process that ran it)."""
+def pytest_runtest_logreport(report):
+    """Write the report that decides a case's outcome, in the process that ran it."""
+    config = _state.get("config")
+    if config is not None and config.pluginmanager.has_plugin("dsession"):
+        return  # the xdist controller: the worker has written it
     out_dir = _out_dir()
     if out_dir is None:
         return
@@ -211,7 +233,11 @@ def _record(report) -> None:
         "predicted": bool(getattr(report, "coremlcheck_predicted", False)),
         "duration": round(report.duration, 3),
     }
-    if report.outcome == "skipped":
+    if hasattr(report, "wasxfail"):
+        if report.outcome == "skipped":
+            record["outcome"] = "xfailed"
+        record["xfail_reason"] = str(report.wasxfail) or "(no reason given)"
+    if record["outcome"] == "skipped":
         record["reason"] = getattr(report, "coremlcheck_reason", None) or _skip_reason(report)
     elif report.outcome == "failed":
         record["error"] = _failure_text(report)

@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (0: none)")
     parser.add_argument("-k", default=None, help="pytest -k expression")
     parser.add_argument("--output", default=str(SUMMARY))
+    parser.add_argument("files", nargs="*", help="restrict to these test files (by name, "
+                        "e.g. test_conv.py)")
     args = parser.parse_args(argv)
 
     os.environ["PYMIL_TEST_TARGETS"] = "neuralnetwork"
@@ -171,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     collector = _Collector()
-    pytest_args = [*_test_paths(args.suite), "-q", "-p", "no:cacheprovider", "-p",
+    paths = _test_paths(args.suite)
+    if args.files:
+        paths = [str(Path(p) / f) if Path(p).is_dir() else p
+                 for p in paths for f in args.files
+                 if (Path(p).is_dir() and (Path(p) / f).exists()) or Path(p).name == f]
+    pytest_args = [*paths, "-q", "-p", "no:cacheprovider", "-p",
                    "nn_conformance", "-o", "addopts=", "--tb=line", "-W", "ignore",
                    "--disable-warnings", "-rN"]
     if args.workers not in ("0", ""):

@@ -56,7 +56,8 @@ def to_torch(value, mil_dtype=None):
         array = array.astype(np.float32)
     elif array.dtype.kind == "u" and array.dtype.itemsize > 1:
         array = array.astype(np.int64)
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    # ascontiguousarray returns at least 1-D: keep 0-d scalars 0-d
+    tensor = torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape))
     target = storage_dtype(mil_dtype) if mil_dtype is not None else None
     if target is not None and tensor.dtype != target:
         tensor = tensor.to(target)

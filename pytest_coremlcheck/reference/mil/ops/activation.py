@@ -67,7 +67,7 @@ def softplus_parametric(ins, node):
     x = ins["x"]
     shape = [1, -1] + [1] * (x.dim() - 2)
     alpha, beta = ins["alpha"].reshape(shape), ins["beta"].reshape(shape)
-    return alpha * torch.log1p(torch.exp(beta * x))
+    return alpha * F.softplus(beta * x)  # log(1 + e^z), linear above z = 20
 
 
 @register("softsign")
@@ -93,8 +93,9 @@ def linear_activation(ins, node):
 
 @register("thresholded_relu")
 def thresholded_relu(ins, node):
+    """``x`` where ``x >= alpha``, else 0."""
     x = ins["x"]
-    return torch.where(x > scalar(ins.get("alpha"), 1.0), x, torch.zeros_like(x))
+    return torch.where(x >= scalar(ins.get("alpha"), 1.0), x, torch.zeros_like(x))
 
 
 @register("clamped_relu")

@@ -107,13 +107,31 @@ def threshold(ins, node):
     return torch.clamp(ins["x"], min=scalar(ins["alpha"]))
 
 
+#: value range of the integer types ``cast`` can produce (float inputs saturate to it)
+_INT_RANGES = {
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "int16": (-32768, 32767),
+    "uint16": (0, 65535),
+    "int32": (-(2**31), 2**31 - 1),
+}
+
+
 @register("cast")
 def cast(ins, node):
+    """Convert to ``dtype``. Float -> integer truncates toward zero and saturates at the
+    target's range (NaN -> 0); integer -> narrower integer saturates; -> bool is ``x != 0``;
+    -> fp16 rounds (via the declared output type)."""
     x = ins["x"]
     dtype = ins["dtype"]
-    if dtype in ("int8", "uint8", "int16", "uint16", "int32") and x.is_floating_point():
-        # Core ML casts float to int by truncation toward zero.
-        x = torch.trunc(x)
     if dtype == "bool":
         return x != 0
-    return x  # the step converts to the declared storage dtype (and rounds fp16)
+    limits = _INT_RANGES.get(dtype)
+    if limits is None:
+        return x.to(torch.float32) if not x.is_floating_point() else x
+    if x.is_floating_point():
+        x = torch.nan_to_num(torch.trunc(x.to(torch.float64)), nan=0.0)
+    elif x.dtype == torch.bool:
+        x = x.to(torch.int64)
+    return torch.clamp(x.to(torch.int64) if not x.is_floating_point() else x, *limits).to(
+        torch.int64)

@@ -50,11 +50,11 @@ def layer_norm(ins, node):
 
 @register("l2_norm")
 def l2_norm(ins, node):
+    """``x / sqrt(Σ x² + ε)`` over the last three axes (all axes for rank ≤ 3), per batch."""
     x = ins["x"]
     eps = scalar(ins.get("epsilon"), 1e-6)
-    axes = ints(ins["axes"]) if ins.get("axes") is not None else list(range(1, x.dim()))
-    norm = torch.sqrt(torch.clamp((x * x).sum(dim=axes, keepdim=True), min=eps))
-    return x / norm
+    axes = list(range(max(x.dim() - 3, 0), x.dim()))
+    return x / torch.sqrt((x * x).sum(dim=axes, keepdim=True) + eps)
 
 
 @register("local_response_norm")

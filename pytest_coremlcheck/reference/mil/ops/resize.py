@@ -80,21 +80,23 @@ def resize_linear(x: torch.Tensor, sizes: list[int], mode: str) -> torch.Tensor:
     return out
 
 
-def resize_nearest(x: torch.Tensor, sizes: list[int], mode: str = "DEFAULT",
-                   scales: list[float] | None = None) -> torch.Tensor:
+def resize_nearest(x: torch.Tensor, sizes: list[int], mode: str = "DEFAULT") -> torch.Tensor:
     """Nearest-neighbour resize of the last ``len(sizes)`` axes.
 
-    ``DEFAULT``: source ``floor(i·n_in/n_out)`` (``floor(i/scale)`` with explicit scales);
-    other modes round the ``grid_points`` coordinate to the nearest pixel.
+    - ``LEGACY`` (``upsample_nearest_neighbor``): source ``floor(i·n_in/n_out)``
+    - ``DEFAULT`` (``resize_nearest_neighbor``, ``resize``): half-pixel centres,
+      ``floor((i + 0.5)·n_in/n_out)``
+    - other modes: the ``grid_points`` coordinate rounded to the nearest pixel
     """
     out = x
     for k, size in enumerate(sizes):
         axis = x.dim() - len(sizes) + k
         n_in = out.shape[axis]
         i = torch.arange(size, dtype=torch.float64)
-        if mode == "DEFAULT":
-            step = 1.0 / scales[k] if scales else n_in / size
-            index = torch.floor(i * step + 1e-9)
+        if mode == "LEGACY":
+            index = torch.floor(i * n_in / size + 1e-9)
+        elif mode == "DEFAULT":
+            index = torch.floor((i + 0.5) * n_in / size + 1e-9)
         else:
             index = torch.floor(grid_points(n_in, size, mode) + 0.5)
         out = nearest_axis(out, axis, index)
@@ -111,14 +113,15 @@ def _scales(ins):
 
 @register("upsample_nearest_neighbor")
 def upsample_nearest_neighbor(ins, node):
-    """``out[h, w] = x[floor(h / s_h), floor(w / s_w)]``; size ``floor(H·s_h) × floor(W·s_w)``."""
+    """Size ``floor(H·s_h) × floor(W·s_w)``; ``out[h, w] = x[floor(h·H/H_out), floor(w·W/W_out)]``
+    (the scale recomputed from the sizes)."""
     x = ins["x"]
     sh, sw = _scales(ins)
     sizes = [int(x.shape[-2] * sh), int(x.shape[-1] * sw)]
     if sh == int(sh) and sw == int(sw) and x.is_floating_point() and 3 <= x.dim() <= 5:
         return F.interpolate(x.reshape((-1,) + tuple(x.shape[-3:])), size=sizes,
                              mode="nearest").reshape(tuple(x.shape[:-2]) + tuple(sizes))
-    return resize_nearest(x, sizes, "DEFAULT", [sh, sw])
+    return resize_nearest(x, sizes, "LEGACY")
 
 
 def _upsample_bilinear(x, sh, sw, align, half_pixel):
@@ -161,7 +164,7 @@ def resize_bilinear(ins, node):
 
 @register("resize_nearest_neighbor")
 def resize_nearest_neighbor(ins, node):
-    """``out[h, w] = x[floor(h·H/H_out), floor(w·W/W_out)]``."""
+    """Half-pixel centres: ``out[h, w] = x[floor((h + ½)·H/H_out), floor((w + ½)·W/W_out)]``."""
     x = ins["x"]
     sizes = [int(scalar(ins["target_size_height"])), int(scalar(ins["target_size_width"]))]
     return resize_nearest(x, sizes)

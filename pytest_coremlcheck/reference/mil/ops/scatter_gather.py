@@ -124,11 +124,14 @@ def scatter_along_axis(ins, node):
 
 @register("scatter")
 def scatter(ins, node):
-    """``out[p, indices[i], q] (mode)= updates[p, i, q]`` for 1-D ``indices``."""
+    """``out[p, indices[i], q] (mode)= updates[p, i, q]``; multi-axis ``indices`` (with the
+    matching axes in ``updates``) are flattened first."""
     data = ins["data"]
     axis = axis_index(int(scalar(ins.get("axis"), 0)), data.dim())
-    updates = ins["updates"].to(data.dtype)
-    index = _wrap(ins["indices"], data.shape[axis]).reshape(-1)
+    indices = ins["indices"]
+    index = _wrap(indices, data.shape[axis]).reshape(-1)
+    shape = tuple(data.shape[:axis]) + (index.numel(),) + tuple(data.shape[axis + 1:])
+    updates = ins["updates"].to(data.dtype).reshape(shape)
     view = [1] * data.dim()
     view[axis] = -1
     index = index.reshape(view).expand(updates.shape)
