@@ -50,7 +50,11 @@ class _LintSettings:
     """Target, threshold and [tool.coremlcheck] settings, resolved once per session."""
 
     def __init__(self, config: pytest.Config):
-        self.lint_config: LintConfig = load_config(Path(config.rootpath))
+        lint_config = load_config(Path(config.rootpath))
+        extra = _bundle_dirs(config)
+        if extra:
+            lint_config = lint_config.merged(bundle_dirs=lint_config.bundle_dirs + extra)
+        self.lint_config: LintConfig = lint_config
         self.target = (config.getoption("coreml_target")
                        or config.getini("coreml_target") or self.lint_config.target or None)
         fail_on = (config.getoption("coreml_lint_fail_on")
@@ -71,6 +75,17 @@ class _LintSettings:
         from .engine import lint
 
         return lint(model, target=self.target, config=self.lint_config)
+
+
+def _bundle_dirs(config: pytest.Config) -> tuple[Path, ...]:
+    """Directories from the main plugin's ini ``coreml_bundle_dirs`` (``name=path`` lines),
+    when it is registered, so linked models are searched where the checks look for them."""
+    try:
+        lines = config.getini("coreml_bundle_dirs")
+    except ValueError:  # the main plugin is not active
+        return ()
+    root = Path(config.rootpath)
+    return tuple(root / line.partition("=")[2].strip() for line in lines if "=" in line)
 
 
 def _settings(config: pytest.Config) -> _LintSettings:

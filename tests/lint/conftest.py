@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _lint_zoo import BY_ID
+
+from ._lint_zoo import BY_ID
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,11 @@ import shutil
 
 import numpy as np
 import pytest
-from _broken import (
+
+from pytest_coremlcheck.lint import lint
+from pytest_coremlcheck.lint.rule import all_rules
+
+from ._broken import (
     ARRAY_FLOAT16,
     ARRAY_FLOAT32,
     ARRAY_INT8,
@@ -27,9 +31,6 @@ from _broken import (
     nn_spec,
     tensor_type,
 )
-
-from pytest_coremlcheck.lint import lint
-from pytest_coremlcheck.lint.rule import all_rules
 
 BROKEN: dict[str, list] = {}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from _broken import ARRAY_FLOAT16, nn_spec
 
 from pytest_coremlcheck.lint import (
     Finding,
@@ -16,6 +15,8 @@ from pytest_coremlcheck.lint import (
     severity_at_least,
 )
 from pytest_coremlcheck.lint.rule import is_selected
+
+from ._broken import ARRAY_FLOAT16, nn_spec
 
 
 def test_path_mlmodel_and_spec_give_the_same_findings(zoo):

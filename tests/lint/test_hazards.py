@@ -8,10 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from _broken import FLOAT32, add_op, find_op, main_block
-from _lint_zoo import convert_module
 
 from pytest_coremlcheck.lint import lint
+
+from ._broken import FLOAT32, add_op, find_op, main_block
+from ._lint_zoo import convert_module
 
 
 def _ids(result, severity=None):
@@ -191,7 +192,7 @@ def test_fp32_io_around_fp16_program(zoo):
 
 
 def test_linked_model_found_next_to_the_model(tmp_path):
-    from _broken import nn_spec
+    from ._broken import nn_spec
 
     spec = nn_spec(version=4)
     linked = spec.linkedModel.linkedModelFile
@@ -205,7 +206,7 @@ def test_linked_model_found_next_to_the_model(tmp_path):
 
 
 def test_custom_layer_warns_about_the_app_class():
-    from _broken import add_layer, nn_spec
+    from ._broken import add_layer, nn_spec
 
     spec = nn_spec(version=2)
     add_layer(spec, "mystery", "custom", inputs=("y",), outputs=("z",)).custom.className = "Zap"

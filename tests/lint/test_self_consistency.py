@@ -4,10 +4,11 @@ version names the rule that raised the requirement."""
 from __future__ import annotations
 
 import pytest
-from _lint_zoo import CASES, SPEC
 
 from pytest_coremlcheck.lint import lint
 from pytest_coremlcheck.lint.targets import os_name
+
+from ._lint_zoo import CASES, SPEC
 
 
 def _param(case):

@@ -1,0 +1,1 @@
+"""Tests of the spec linter (pytest_coremlcheck.lint)."""
