@@ -191,3 +191,35 @@ def super_resolution_convert(**kw) -> dict:
     side = ct.RangeDim(lower_bound=32, upper_bound=128, default=IMAGE_SIZE)
     return dict(inputs=[ct.ImageType(name="image", shape=(1, 3, side, side), scale=1 / 255)],
                 outputs=[ct.ImageType(name="upscaled")], **kw)
+
+
+class FeatureExtractor(nn.Module):
+    """Image → 64-d embedding: a shared backbone several heads (pipelines) can link to."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(),
+                                 ResidualBlock(32), nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                                 nn.ReLU())
+
+    def forward(self, image):
+        return self.net(image).mean(dim=(2, 3))
+
+
+class ClassifierHead(nn.Module):
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, classes))
+
+    def forward(self, embedding):
+        return torch.softmax(self.fc(embedding), dim=-1)
+
+
+def feature_extractor() -> nn.Module:
+    torch.manual_seed(0)
+    return _randomize_norms(FeatureExtractor())
+
+
+def classifier_head() -> nn.Module:
+    torch.manual_seed(1)
+    return ClassifierHead().eval()

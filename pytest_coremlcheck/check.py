@@ -172,6 +172,7 @@ def run_check(
                     result.step_outputs = compare_steps(outputs_features, base_outputs[index],
                                                         per_case[index])
                 result.notes.extend(model.notes)
+                result.notes.extend(runtime.notes() if hasattr(runtime, "notes") else [])
                 result.notes.extend(getattr(src, "layout_notes", ()))
                 if model.cached:
                     result.notes.append("converted model taken from the conversion cache")
@@ -218,8 +219,7 @@ def _stage_results(src: ComposedSource, model: BuiltModel, runtime, case: _Case,
             converted.append(stage_outputs[stage.name])
         results.append(EquivalenceResult(
             name=f"{whole.name} [stage {index}: {stage.name}]",
-            backend=whole.backend, platform=f"{whole.platform}, stage {stage.name} "
-            f"({stage.mode_label})",
+            backend=whole.backend, platform=whole.platform,
             tolerance=tolerance,
             output_results=compare_outputs(features, source_outputs, converted, tolerance,
                                            f"{model.label} stage {stage.name!r}"),

@@ -24,6 +24,11 @@ class ReferenceRuntime:
         """A pipeline's per-stage outputs of the last prediction (``{}`` otherwise)."""
         return self.model.stage_outputs()
 
+    def notes(self) -> list[str]:
+        """What the executor did that the report should say (e.g. a linked .mlmodelc run
+        from its .mlpackage)."""
+        return self.model.notes
+
     def boundaries(self) -> list:
         """A pipeline's stage boundaries (``reference.pipeline.Boundary``), else []."""
         return self.model.boundaries
