@@ -64,6 +64,10 @@ def test_keras3_model_runs_and_converts_through_one_concrete_function():
     (function,) = src.conversion_source(feed, ["x"])
     assert isinstance(function, tf.types.experimental.ConcreteFunction)
     assert [s.name for s in tf.nest.flatten(function.structured_input_signature)] == ["x"]
+    # a single input takes the check's name for it: the converted model's input is named so
+    renamed = TensorFlowSource(model).conversion_source({"features": feed["x"]}, ["features"])
+    assert [s.name for s in tf.nest.flatten(renamed[0].structured_input_signature)] == \
+        ["features"]
 
 
 def test_concrete_function_and_tf_function_sources():

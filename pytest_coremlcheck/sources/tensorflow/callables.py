@@ -114,12 +114,17 @@ class KerasRunner:
             packed = tf.nest.pack_sequence_as(structure, tensors)
         return _to_numpy(self.model(packed, training=False))
 
-    def conversion_source(self, arrays: list[np.ndarray]) -> Any:
+    def conversion_source(self, arrays: list[np.ndarray], names: list[str] | None = None) -> Any:
+        """The model for ``ct.convert`` (tf_keras, when ``tf.keras`` is tf_keras), else one
+        concrete function whose arguments are named ``names`` (the check's input names; by
+        default the model's input names)."""
         tf = _imports.tensorflow()
         if not self.keras3 and isinstance(self.model, tf.keras.Model):
             return self.model
         specs = self.inputs or [InputSpec(f"input_{i}", a.shape, a.dtype)
                                 for i, a in enumerate(arrays)]
+        if names is not None and len(names) == len(specs):
+            specs = [InputSpec(n, s.shape, s.dtype) for n, s in zip(names, specs)]
         model, structure = self.model, self._structure()
 
         def call(*tensors):

@@ -41,6 +41,7 @@ class TensorFlowSource:
         self.model = model
         self.runner = callables.runner_for(model, path=self.path)
         self._notes: list[str] = []
+        self._feed_names: list[str] | None = None
 
     # ------------------------------------------------------------------ protocol
 
@@ -74,6 +75,8 @@ class TensorFlowSource:
         """What ``ct.convert`` takes: the tf_keras model, the SavedModel path (one signature)
         or ``[concrete function]`` (Keras 3 models, tf.functions, other signatures)."""
         arrays = self.model_inputs(feed, order)
+        if isinstance(self.runner, callables.KerasRunner):
+            return self.runner.conversion_source(arrays, self._feed_names)
         return self.runner.conversion_source(arrays)
 
     def align_output(self, name: str, source: np.ndarray, converted: np.ndarray) -> np.ndarray:
@@ -91,8 +94,10 @@ class TensorFlowSource:
             self.runner.trace([np.asarray(feed[n]) for n in names], names)
         specs = self.runner.inputs
         if specs is None:
+            self._feed_names = names
             return [np.asarray(feed[n]) for n in names]
         matched = _match_names([s.name for s in specs], names, self.runner)
+        self._feed_names = matched
         arrays = []
         for spec, feed_name in zip(specs, matched):
             array, note = layout.to_model_layout(np.asarray(feed[feed_name]), spec.shape,
