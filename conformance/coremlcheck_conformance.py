@@ -60,9 +60,16 @@ def _route_predictions() -> None:
     import coremltools.models.model as model_module
     from coremltools.models import MLModel
 
-    from pytest_coremlcheck.reference import ReferenceModel
+    from pytest_coremlcheck.reference import ExecutionError, ReferenceModel
 
     def predict(self, data, state=None):
+        try:
+            return _predict(self, data, state)
+        except ExecutionError as exc:  # Core ML reports a failed prediction this way
+            raise RuntimeError(
+                f"Unable to compute the prediction using ML Program. {exc}") from exc
+
+    def _predict(self, data, state=None):
         _state["predicted"] = True
         reference = self.__dict__.get("_coremlcheck_reference")
         if reference is None:

@@ -128,9 +128,12 @@ def _short(text: str, limit: int = 140) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_TMP = re.compile(r"/tmp/\S+?\.mlpackage:?\s*")
+
+
 def failure_reason(record: dict) -> str:
     """A grouping key for a failed case: who failed (executor or before it) and how."""
-    error = record.get("error", "")
+    error = _TMP.sub("", record.get("error", ""))
     first = error.strip().splitlines()[0] if error.strip() else "(no message)"
     cls = test_class_of(record["nodeid"])
     if "ConformanceTimeout" in error:

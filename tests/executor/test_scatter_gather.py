@@ -69,14 +69,14 @@ def test_scatter_modes_with_repeated_indices(rng, mode):
     if mode == "update":
         indices = np.array([1, 3, 0, -1], np.int32)
 
-    @mb.program(input_specs=[spec(5, 3), spec(4, 3)], opset_version=ct.target.iOS17)
-    def prog(data, updates):
+    @mb.program(input_specs=[spec(5, 3), spec(4, 3)], opset_version=ct.target.iOS16)
+    def prog(data, updates):  # iOS16: negative indices count from the end
         return mb.scatter(data=data, indices=indices, updates=updates, axis=0, mode=mode)
 
     expect = data.copy()
     for k, i in enumerate(indices):
         expect[i] = updates[k] if mode == "update" else _combine(mode)(expect[i], updates[k])
-    out = run(prog, {"data": data, "updates": updates})[0]
+    out = run(prog, {"data": data, "updates": updates}, target="iOS16")[0]
     np.testing.assert_allclose(out, expect, rtol=1e-6)
 
 
@@ -95,3 +95,29 @@ def test_scatter_along_axis_and_scatter_nd(rng):
     along, nd = run(prog, {"data": data})
     np.testing.assert_array_equal(along, [[3, 0, 0, 0], [0, 4, 0, 3], [0, 0, 11, 0]])
     np.testing.assert_array_equal(nd, [[0, 40, 0, 0], [0, 0, 0, 0], [0, 0, 0, 20]])
+
+
+def test_ios17_scatter_indices_validation():
+    """iOS17 takes non-negative indices: invalid ones raise with ``validate_indices`` and are
+    ignored without it."""
+    from pytest_coremlcheck.reference import ReferenceModel
+
+    from .conftest import convert
+
+    data = np.zeros((2, 3), np.float32)
+    updates = np.ones((2, 3), np.float32)
+
+    def model(validate):
+        @mb.program(input_specs=[spec(2, 3), spec(2, 3), spec(2, dtype=I32)],
+                    opset_version=ct.target.iOS17)
+        def prog(data, updates, idx):
+            return mb.scatter(data=data, indices=idx, updates=updates, mode="add",
+                              validate_indices=validate)
+
+        return ReferenceModel(convert(prog))
+
+    feeds = {"data": data, "updates": updates, "idx": np.array([-1, 0], np.int32)}
+    out = next(iter(model(False).predict(feeds).values()))
+    np.testing.assert_array_equal(out, [[1, 1, 1], [0, 0, 0]])  # the -1 update is dropped
+    with pytest.raises(Exception, match="out of bounds"):
+        model(True).predict(feeds)

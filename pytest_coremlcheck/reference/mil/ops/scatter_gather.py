@@ -1,4 +1,9 @@
-"""Gather and scatter ops. Negative indices count from the end of their axis.
+"""Gather and scatter ops.
+
+Indices: up to iOS16 negative values count from the end of their axis. From iOS17 on, the
+ops take non-negative indices only (the converter rewrites negative ones); with
+``validate_indices`` an index outside ``[0, size)`` is an error, without it the result is
+undefined: gathers wrap negative indices and clamp, scatters ignore such updates.
 
 Scatter modes combine ``updates`` into ``data`` at the indexed positions: ``update``
 (overwrite), ``add``, ``sub`` (``data − Σ updates``), ``mul`` (``data · Π updates``), ``div``
@@ -21,6 +26,31 @@ def _wrap(indices: torch.Tensor, size) -> torch.Tensor:
     return torch.where(idx < 0, idx + size, idx)
 
 
+def _strict(node) -> bool:
+    """Whether the op's opset takes non-negative indices only (iOS17 and later)."""
+    return node is not None and node.opset in ("iOS17", "iOS18")
+
+
+def _validate(ins, node, indices: torch.Tensor, size) -> None:
+    """Raise on an index outside ``[0, size)`` when the op asks for ``validate_indices``."""
+    if not (_strict(node) and bool(scalar(ins.get("validate_indices"), False))):
+        return
+    idx = indices.to(torch.int64)
+    bad = (idx < 0) | (idx >= size)
+    if bool(bad.any()):
+        raise IndexError(f"indices out of bounds: {idx[bad].tolist()[:8]} not in [0, size) "
+                         f"for sizes {torch.as_tensor(size).tolist()}")
+
+
+def _scatter_indices(ins, node, indices: torch.Tensor, size):
+    """(indices, valid): negative indices wrap before iOS17; from iOS17 on they are invalid."""
+    _validate(ins, node, indices, size)
+    idx = indices.to(torch.int64)
+    if not _strict(node):
+        idx = _wrap(idx, size)
+    return idx, (idx >= 0) & (idx < size)
+
+
 # --------------------------------------------------------------------------- gather
 
 
@@ -31,7 +61,8 @@ def gather(ins, node):
     x = ins["x"]
     axis = axis_index(int(scalar(ins.get("axis"), 0)), x.dim())
     batch_dims = int(scalar(ins.get("batch_dims"), 0))
-    idx = _wrap(ins["indices"], x.shape[axis])
+    _validate(ins, node, ins["indices"], x.shape[axis])
+    idx = _wrap(ins["indices"], x.shape[axis]).clamp(0, x.shape[axis] - 1)
     if batch_dims == 0:
         out = torch.index_select(x, axis, idx.reshape(-1))
         return out.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
@@ -55,13 +86,16 @@ def gather_along_axis(ins, node):
     """``out[p, i, q] = x[p, indices[p, i, q], q]`` (``torch.gather``)."""
     x = ins["x"]
     axis = axis_index(int(scalar(ins.get("axis"), 0)), x.dim())
-    return torch.gather(x, axis, _wrap(ins["indices"], x.shape[axis]))
+    _validate(ins, node, ins["indices"], x.shape[axis])
+    index = _wrap(ins["indices"], x.shape[axis]).clamp(0, x.shape[axis] - 1)
+    return torch.gather(x, axis, index)
 
 
 def _nd_linear(indices: torch.Tensor, shape) -> torch.Tensor:
     """Row-major linear index into ``shape`` of the last-axis index tuples of ``indices``."""
     k = indices.shape[-1]
-    idx = _wrap(indices, torch.tensor(list(shape[:k]), dtype=torch.int64))
+    sizes = torch.tensor(list(shape[:k]), dtype=torch.int64)
+    idx = torch.minimum(_wrap(indices, sizes).clamp(min=0), sizes - 1)
     strides = [math.prod(shape[i + 1:k]) for i in range(k)]
     return (idx * torch.tensor(strides, dtype=torch.int64)).sum(-1)
 
@@ -74,6 +108,7 @@ def gather_nd(ins, node):
     indices = ins["indices"]
     batch_dims = int(scalar(ins.get("batch_dims"), 0))
     k = indices.shape[-1]
+    _validate(ins, node, indices, torch.tensor(list(x.shape[batch_dims:batch_dims + k])))
     batch = tuple(x.shape[:batch_dims])
     flat_b = math.prod(batch)
     addressed = tuple(x.shape[batch_dims:batch_dims + k])
@@ -112,14 +147,26 @@ def _divide(data, divisor):
     return torch.div(data, divisor, rounding_mode="trunc")
 
 
+def _scatter_safely(data, dim, index, valid, updates, mode):
+    """``_scatter_dim`` where updates at invalid indices go to a scratch slot and are dropped."""
+    if bool(valid.all()):
+        return _scatter_dim(data, dim, index, updates, mode)
+    size = data.shape[dim]
+    pad_shape = list(data.shape)
+    pad_shape[dim] = 1
+    padded = torch.cat([data, torch.zeros(pad_shape, dtype=data.dtype)], dim=dim)
+    index = torch.where(valid, index, torch.full_like(index, size))
+    return _scatter_dim(padded, dim, index, updates, mode).narrow(dim, 0, size)
+
+
 @register("scatter_along_axis")
 def scatter_along_axis(ins, node):
     """``out[p, indices[p, i, q], q] (mode)= updates[p, i, q]``."""
     data = ins["data"]
     axis = axis_index(int(scalar(ins.get("axis"), 0)), data.dim())
-    index = _wrap(ins["indices"], data.shape[axis])
+    index, valid = _scatter_indices(ins, node, ins["indices"], data.shape[axis])
     updates = ins["updates"].to(data.dtype)
-    return _scatter_dim(data, axis, index, updates, ins.get("mode") or "add")
+    return _scatter_safely(data, axis, index, valid, updates, ins.get("mode") or "add")
 
 
 @register("scatter")
@@ -128,14 +175,14 @@ def scatter(ins, node):
     matching axes in ``updates``) are flattened first."""
     data = ins["data"]
     axis = axis_index(int(scalar(ins.get("axis"), 0)), data.dim())
-    indices = ins["indices"]
-    index = _wrap(indices, data.shape[axis]).reshape(-1)
+    index, valid = _scatter_indices(ins, node, ins["indices"].reshape(-1), data.shape[axis])
     shape = tuple(data.shape[:axis]) + (index.numel(),) + tuple(data.shape[axis + 1:])
     updates = ins["updates"].to(data.dtype).reshape(shape)
     view = [1] * data.dim()
     view[axis] = -1
     index = index.reshape(view).expand(updates.shape)
-    return _scatter_dim(data, axis, index, updates, ins.get("mode") or "add")
+    valid = valid.reshape(view).expand(updates.shape)
+    return _scatter_safely(data, axis, index, valid, updates, ins.get("mode") or "add")
 
 
 @register("scatter_nd")
@@ -149,7 +196,12 @@ def scatter_nd(ins, node):
     addressed = tuple(data.shape[:k])
     rest = tuple(data.shape[k:])
     table = data.reshape((math.prod(addressed),) + rest)
-    lin = _nd_linear(indices.reshape(-1, k), addressed)
+    flat, valid = _scatter_indices(ins, node, indices.reshape(-1, k),
+                                   torch.tensor(list(addressed), dtype=torch.int64))
+    valid = valid.all(-1)
+    lin = _nd_linear(flat, addressed)
     updates = ins["updates"].to(data.dtype).reshape((lin.numel(),) + rest)
-    index = lin.reshape((-1,) + (1,) * len(rest)).expand(updates.shape)
-    return _scatter_dim(table, 0, index, updates, mode).reshape(data.shape)
+    view = (-1,) + (1,) * len(rest)
+    index = lin.reshape(view).expand(updates.shape)
+    valid = valid.reshape(view).expand(updates.shape)
+    return _scatter_safely(table, 0, index, valid, updates, mode).reshape(data.shape)
