@@ -344,6 +344,10 @@ class OpView:
         return self.input_type(key)
 
     def output_dtypes(self) -> list[str | None]:
+        return self._output_dtypes
+
+    @cached_property
+    def _output_dtypes(self) -> list[str | None]:
         return [tensor_dtype(output.type) for output in self.proto.outputs]
 
     @property

@@ -29,14 +29,20 @@ _SOURCE = "IEEE 754 binary16; docs-guides/source/typed-execution.md"
 
 @dataclass
 class ConstStats:
-    """Summary of one float constant's values (magnitudes in the constant's own units)."""
+    """Summary of one float constant's values.
+
+    ``max_abs_finite``: largest finite magnitude (0 for fp16 constants, which cannot exceed
+    65504, so it is not computed); ``infinities``: count of ±inf; ``sentinel``:
+    the most negative value when it is -65504 or below (a mask sentinel), else None;
+    ``tiny``: non-zero values below 2**-24 (only counted for wider-than-fp16 dtypes).
+    """
 
     op: OpView
     dtype: str
     size: int
-    min_value: float
     max_abs_finite: float
     infinities: int
+    sentinel: float | None
     tiny: int
     stored_in_blob: bool
 
@@ -70,15 +76,42 @@ def const_stats(ctx) -> list[ConstStats]:
 
 
 def _stats(op, dtype: str, array: np.ndarray, in_blob: bool) -> ConstStats:
-    values = array.astype(np.float32, copy=False) if array.dtype != np.float64 else array
-    finite = np.isfinite(values)
-    magnitudes = np.abs(values[finite]) if not finite.all() else np.abs(values)
-    max_abs = float(magnitudes.max()) if magnitudes.size else 0.0
+    if array.dtype == np.float16:
+        return _fp16_stats(op, array, in_blob)
+    values = array.astype(np.float64, copy=False) if array.dtype != np.float32 else array
+    low, high = float(values.min()), float(values.max())
+    finite = values
+    infinities = 0
+    if not (np.isfinite(low) and np.isfinite(high)):
+        infinities = int(np.count_nonzero(np.isinf(values)))
+        finite = values[np.isfinite(values)]
+        low_finite = float(finite.min()) if finite.size else 0.0
+        high = float(finite.max()) if finite.size else 0.0
+        low = -np.inf if np.any(np.isneginf(values)) else low_finite
+    max_abs = max(abs(low) if np.isfinite(low) else 0.0, abs(high))
+    if np.isinf(low) and finite.size:
+        max_abs = max(max_abs, abs(float(finite.min())))
+    magnitudes = np.abs(finite)
     tiny = int(np.count_nonzero((magnitudes > 0) & (magnitudes < FP16_TINY)))
-    with np.errstate(invalid="ignore"):
-        min_value = float(np.nanmin(values)) if not np.isnan(values).all() else 0.0
-    return ConstStats(op, dtype, int(values.size), min_value, max_abs,
-                      int(np.count_nonzero(np.isinf(values))), tiny, in_blob)
+    sentinel = low if low <= -FP16_MAX else None
+    return ConstStats(op, dtype, int(array.size), max_abs, infinities, sentinel, tiny, in_blob)
+
+
+_FP16_EXPONENT, _FP16_MAGNITUDE = 0x7C00, 0x7FFF
+_FP16_NEG_INF, _FP16_LOWEST = 0xFC00, 0xFBFF
+
+
+def _fp16_stats(op, array: np.ndarray, in_blob: bool) -> ConstStats:
+    """fp16 values by bit pattern (numpy's fp16 arithmetic is slow): infinities have an
+    all-ones exponent and zero mantissa; -inf is 0xFC00, -65504 is 0xFBFF."""
+    bits = array.view(np.uint16)
+    infinities = int(np.count_nonzero((bits & _FP16_MAGNITUDE) == _FP16_EXPONENT))
+    sentinel = None
+    if infinities and np.any(bits == _FP16_NEG_INF):
+        sentinel = -np.inf
+    elif np.any(bits == _FP16_LOWEST):
+        sentinel = -FP16_MAX
+    return ConstStats(op, "FLOAT16", int(array.size), 0.0, infinities, sentinel, 0, in_blob)
 
 
 def _downstream(op: OpView, hops: int = HOPS) -> list[OpView]:
@@ -117,7 +150,7 @@ def _direct_consumers(op: OpView) -> list[OpView]:
 
 
 def _mask_use(stats: ConstStats, reached: list[OpView]) -> OpView | None:
-    if stats.min_value > -FP16_MAX:
+    if stats.sentinel is None:
         return None
     return next((op for op in reached if op.type in _MASK_SINKS), None)
 
@@ -139,7 +172,8 @@ def _const_label(stats: ConstStats) -> str:
       source=_SOURCE, reads_weights=True)
 def fp16_overflow_constant(ctx):
     for stats in const_stats(ctx):
-        overflows = stats.max_abs_finite > FP16_MAX or stats.infinities
+        overflows = (stats.dtype != "FLOAT16" and stats.max_abs_finite > FP16_MAX) or (
+            stats.infinities)
         if not overflows:
             continue
         consumers = _direct_consumers(stats.op)
@@ -204,13 +238,15 @@ def fp16_flush_to_zero(ctx):
       reads_weights=True)
 def fp16_mask_sentinel(ctx):
     for stats in const_stats(ctx):
+        if stats.sentinel is None:
+            continue
         reached = _downstream(stats.op)
         sink = _mask_use(stats, reached)
         if sink is None or _reaches_fp16(stats, reached) is None:
             continue
         product = next((op for op in reached if op.type == "mul"
                         and "FLOAT16" in op.output_dtypes()), None)
-        value = "-inf" if stats.infinities else f"{stats.min_value:.3g}"
+        value = "-inf" if np.isinf(stats.sentinel) else f"{stats.sentinel:.3g}"
         message = (f"{_const_label(stats)} is a mask sentinel ({value}) feeding "
                    f"{sink.describe()} in fp16")
         if product is not None:
