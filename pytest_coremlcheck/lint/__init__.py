@@ -1,11 +1,11 @@
 """Spec linter: deployment-target incompatibilities and shipping hazards of Core ML models, found
 from the file alone (no prediction, any OS).
 
-    >>> from pytest_coremlcheck.lint import lint
-    >>> result = lint("Model.mlpackage", target="iOS16")
-    >>> result.required_target, result.required_by
-    ('iOS17', 'CML-Q002')
-    >>> [f.id for f in result.findings if f.severity == "error"]
+    from pytest_coremlcheck.lint import lint
+
+    result = lint("Model.mlpackage", target="iOS16")   # or an MLModel, or a spec
+    result.required_target, result.required_by          # ('iOS17', 'CML-Q002')
+    errors = [f for f in result.findings if f.severity == "error"]
 
 Rules are documented in ``docs/rules.md`` (``coremlcheck lint --explain CML-Q004``).
 """

@@ -52,3 +52,22 @@ def test_mixed_precision_ops_gain_a_type_domain_in_ios17():
 
 def test_serializer_only_ops_are_known():
     assert opset_table().first_spec("write_state") == 9
+
+
+def test_catalog_stands_in_when_the_registry_cannot_be_read(zoo, monkeypatch):
+    from pytest_coremlcheck.lint import lint, opsets
+
+    def broken():
+        raise ImportError("registry moved")
+
+    monkeypatch.setattr(opsets, "_from_registry", broken)
+    opsets.opset_table.cache_clear()
+    try:
+        table = opsets.opset_table()
+        assert table.source.startswith("catalog") and "ImportError" in table.source
+        result = lint(zoo("iOS18-transformer"), target="iOS17")
+        assert result.op_table == table.source
+        assert "CML-O001" in {f.id for f in result.findings}
+        assert result.required_by == "CML-O001"
+    finally:
+        opsets.opset_table.cache_clear()
