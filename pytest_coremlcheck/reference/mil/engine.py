@@ -10,7 +10,6 @@ from ..errors import ModelLoadError
 from ..loading import LoadedModel
 from . import dtypes
 from . import ops as _ops  # noqa: F401  (registers the op implementations)
-from . import state_ops as _state_ops  # noqa: F401
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
 from .program import ProgramCompiler

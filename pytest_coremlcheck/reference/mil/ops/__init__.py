@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     resize,
     scatter_gather,
     shape,
+    state,
     tensor_operation,
     transformers,
 )

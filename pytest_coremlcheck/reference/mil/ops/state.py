@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .registry import register
+from ..registry import register
 
 
 @register("read_state")
