@@ -64,9 +64,15 @@ class MilEngine:
         finally:
             runner.env.clear()
         return {
-            name: value.numpy() if isinstance(value, torch.Tensor) else value
+            name: _to_numpy(value) if isinstance(value, torch.Tensor) else value
             for name, value in zip(self.block.output_names, results)
         }
+
+
+def _to_numpy(value: torch.Tensor) -> np.ndarray:
+    """A program output as Core ML returns it: a rank-0 result is a 1-element array."""
+    array = value.numpy()
+    return array.reshape(1) if array.ndim == 0 else array
 
 
 def _load_program(loaded: LoadedModel):
