@@ -50,6 +50,17 @@ SUITES = {
 }
 
 
+#: A fast subset (a few hundred cases) for the default test suite: control flow and lists,
+#: compressed weights, quantisation, attention, iOS17 index validation.
+SMOKE_PATHS = [
+    "converters/mil/mil/ops/tests/iOS14/test_control_flow.py",
+    "converters/mil/mil/ops/tests/iOS16/test_constexpr_ops.py::TestConstexprAffineDequantize",
+    "converters/mil/mil/ops/tests/iOS18/test_transformers.py",
+    "converters/mil/mil/ops/tests/iOS17/test_scatter_gather.py::TestScatter",
+]
+SMOKE_K = "not stress"
+
+
 def coremltools_dir() -> Path:
     import importlib.util
 
@@ -57,17 +68,15 @@ def coremltools_dir() -> Path:
     return Path(spec.origin).parent
 
 
-def run_suite(name: str, args, out_dir: Path, paths: list[str] | None = None) -> int:
-    """Run one suite's pytest process; results land in ``out_dir/name/*.jsonl``."""
+def pytest_invocation(paths: list[str], out_dir: Path, *, workers: int = 1,
+                      timeout: float = 300.0, k: str | None = None,
+                      precisions: str = "fp16") -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run coremltools test ``paths`` (relative to the
+    package) with predictions routed to the reference executor; records go to ``out_dir``."""
     package = coremltools_dir()
-    suite_out = out_dir / name
-    suite_out.mkdir(parents=True, exist_ok=True)
-    for old in suite_out.glob("*.jsonl"):
-        old.unlink()
-    targets = [str(package / p) for p in (paths or SUITES[name]["paths"])]
     env = dict(os.environ)
     env.update(
-        COREMLCHECK_CONFORMANCE_OUT=str(suite_out),
+        COREMLCHECK_CONFORMANCE_OUT=str(out_dir),
         PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         RUN_BACKWARD_COMPATIBILITY="1",
         PYTHONWARNINGS="ignore",
@@ -76,23 +85,38 @@ def run_suite(name: str, args, out_dir: Path, paths: list[str] | None = None) ->
         MKL_NUM_THREADS="1",
         TF_CPP_MIN_LOG_LEVEL="3",
     )
-    if "fp32" in args.precisions.split(","):
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    if "fp32" in precisions.split(","):
         env["INCLUDE_MIL_FP32_UNIT_TESTS"] = "1"
     command = [
-        sys.executable, "-m", "pytest", *targets,
+        sys.executable, "-m", "pytest", *[str(package / p) for p in paths],
         "-p", "coremlcheck_conformance", "-p", "no:coremlcheck", "-p", "no:cacheprovider",
         "-c", str(HERE / "pytest.ini"), "--rootdir", str(package),
-        "--conformance-timeout", str(args.timeout),
+        "--conformance-timeout", str(timeout),
         "-q", "-rN", "--no-header", "-W", "ignore",
     ]
-    if args.workers and args.workers > 1:
-        command += ["-n", str(args.workers)]
-    if args.k:
-        command += ["-k", args.k]
-    print(f"[{name}] {' '.join(command[3:6])} … ({len(targets)} path(s))", flush=True)
+    if workers and workers > 1:
+        command += ["-n", str(workers)]
+    if k:
+        command += ["-k", k]
+    return command, env
+
+
+def run_suite(name: str, args, out_dir: Path, paths: list[str] | None = None) -> int:
+    """Run one suite's pytest process; results land in ``out_dir/name/*.jsonl``."""
+    suite_out = out_dir / name
+    suite_out.mkdir(parents=True, exist_ok=True)
+    for old in suite_out.glob("*.jsonl"):
+        old.unlink()
+    paths = paths or SUITES[name]["paths"]
+    command, env = pytest_invocation(paths, suite_out, workers=args.workers,
+                                     timeout=args.timeout, k=args.k, precisions=args.precisions)
+    print(f"[{name}] running {len(paths)} path(s) …", flush=True)
     started = time.time()
-    log = open(suite_out / "pytest.log", "w")
-    result = subprocess.run(command, env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
+    with open(suite_out / "pytest.log", "w") as log:
+        result = subprocess.run(command, env=env, cwd=str(ROOT), stdout=log,
+                                stderr=subprocess.STDOUT)
     print(f"[{name}] finished in {time.time() - started:.0f}s (exit {result.returncode})")
     return result.returncode
 
@@ -360,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="summarise the last run")
     parser.add_argument("--no-write", action="store_true",
                         help="print the summary, do not write summary.json / docs")
+    parser.add_argument("--smoke", action="store_true",
+                        help="run only the fast smoke subset of the MIL suite (fp16)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.suite, args.select, args.precisions = "mil", SMOKE_PATHS, "fp16"
+        args.k = args.k or SMOKE_K
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     if not args.report_only:
         for name in suites:

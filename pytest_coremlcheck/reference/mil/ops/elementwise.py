@@ -8,8 +8,13 @@ from ..registry import register
 from ._util import scalar
 
 
+def _operand(value):
+    """A tensor for a binary op's operand (const bools arrive as Python bools)."""
+    return value if isinstance(value, torch.Tensor) else torch.tensor(value)
+
+
 def _binary(fn):
-    return lambda ins, node: fn(ins["x"], ins["y"])
+    return lambda ins, node: fn(_operand(ins["x"]), _operand(ins["y"]))
 
 
 _BINARY = {
@@ -79,7 +84,7 @@ _UNARY = {
     "tanh": torch.tanh,
 }
 for _name, _fn in _UNARY.items():
-    register(_name)(lambda ins, node, _fn=_fn: _fn(ins["x"]))
+    register(_name)(lambda ins, node, _fn=_fn: _fn(_operand(ins["x"])))
 
 
 @register("log")

@@ -31,21 +31,40 @@ def _setup(ins):
     return x, kernel, strides, pads, ceil_mode
 
 
+def _torch_padding(pads, kernel):
+    """Symmetric ``pads`` as torch's per-axis padding (it allows at most half a kernel), or None.
+
+    Passing the padding to torch (rather than padding first) keeps PyTorch's ``ceil_mode``
+    rule, which MIL follows: a last window starting in the right padding is dropped.
+    """
+    begin, end = pads[0::2], pads[1::2]
+    if begin != end or any(p > k // 2 for p, k in zip(begin, kernel)):
+        return None
+    return begin
+
+
 @register("max_pool")
 def max_pool(ins, node):
+    """Max over each window; padding never wins (``-inf``)."""
     x, kernel, strides, pads, ceil_mode = _setup(ins)
-    if any(pads):
+    spatial = x.dim() - 2
+    padding = _torch_padding(pads, kernel)
+    if padding is None:
         x = F.pad(x, torch_pad_order(pads), value=float("-inf"))
-    return _MAX[x.dim() - 2](x, kernel, strides, 0, 1, ceil_mode)
+        padding = [0] * spatial
+    return _MAX[spatial](x, kernel, strides, padding, 1, ceil_mode)
 
 
 @register("avg_pool")
 def avg_pool(ins, node):
+    """Mean over each window; ``exclude_padding_from_average`` counts only input elements."""
     x, kernel, strides, pads, ceil_mode = _setup(ins)
     exclude = bool(scalar(ins.get("exclude_padding_from_average"), False))
-    pool = _AVG[x.dim() - 2]
-    if not any(pads):
-        return pool(x, kernel, strides, 0, ceil_mode, True)
+    spatial = x.dim() - 2
+    pool = _AVG[spatial]
+    padding = _torch_padding(pads, kernel)
+    if padding is not None:
+        return pool(x, kernel, strides, padding, ceil_mode, not exclude)
     padded = F.pad(x, torch_pad_order(pads))
     total = pool(padded, kernel, strides, 0, ceil_mode, True)
     if not exclude:

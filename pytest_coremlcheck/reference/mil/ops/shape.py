@@ -99,7 +99,7 @@ def shape(ins, node):
 @register("concat")
 def concat(ins, node):
     """Concatenate along ``axis``; ``interleave`` alternates slices of the inputs instead."""
-    values = list(ins["values"])
+    values = [v.reshape(1) if v.dim() == 0 else v for v in ins["values"]]  # scalars as [1]
     axis = axis_index(int(scalar(ins["axis"])), values[0].dim())
     if bool(scalar(ins.get("interleave"), False)):
         stacked = torch.stack(values, dim=axis + 1)
