@@ -195,12 +195,24 @@ def _expected(feature: Feature) -> str:
     return feature.kind
 
 
+def _require_torch(model_name: str) -> None:
+    """The executor computes with torch; without it, say how to install it."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ModelLoadError(
+            f"{model_name}: the reference executor runs models with torch, which is not "
+            "installed: pip install 'pytest-coremlcheck[torch]' (the CPU build is enough)"
+        ) from None
+
+
 def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
                 nn_precision: str, *, bundle_dirs: dict[str, str] | None = None):
     """The engine for the model's type; each has ``precision``, ``mode_label`` and ``run``.
 
     Pipeline stages are built through here too; ``bundle_dirs`` resolves linked models.
     """
+    _require_torch(loaded.name)
     kind = loaded.spec.WhichOneof("Type")
     if kind == "mlProgram":
         from .mil.engine import MilEngine

@@ -36,6 +36,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
             lines.append(f"| {_escape(check.get('test', check['name']))} | - | "
                          f"{check.get('backend', '-')} | {_escape(check.get('platform', '-'))} | "
                          + " | ".join("-" for _ in COLUMNS) + " | - | **ERROR** |")
+    lines += _details(checks)
     lines += _budget(checks)
     pictures = [(c, name, out["artifacts"]) for c in checks
                 for name, out in c.get("outputs", {}).items() if out.get("artifacts")]
@@ -65,6 +66,19 @@ def _relative(picture: str, report_dir: Path | None) -> str:
         return str(Path(picture).resolve().relative_to(report_dir.resolve()))
     except ValueError:
         return picture
+
+
+def _details(checks: list[dict]) -> list[str]:
+    """Per check: what ran against what, and the notes (layouts, fallbacks, cache, stages)."""
+    lines = ["", "## Checks", ""]
+    for check in checks:
+        lines.append(f"- **{_escape(check.get('test', check['name']))}** "
+                     f"({_escape(check['name'])}): model {_escape(check.get('model', '-'))}; "
+                     f"source {_escape(check.get('source', '-'))}; "
+                     f"inputs {_escape(check.get('inputs', '-'))}")
+        lines += [f"  - {_escape(note)}" for note in check.get("notes", [])]
+        lines += [f"  - hazard: {_escape(h['message'])}" for h in check.get("hazards", [])]
+    return lines
 
 
 def _budget(checks: list[dict]) -> list[str]:
