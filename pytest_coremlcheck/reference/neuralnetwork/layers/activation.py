@@ -157,7 +157,7 @@ def gelu(params, ctx):
 @register("unary")
 def unary(params, ctx):
     """x ← scale·x + shift (scale 0 means 1), then SQRT √x, RSQRT 1/√(x+ε), INVERSE 1/(x+ε),
-    POWER x^α, EXP eˣ, LOG ln x, ABS |x|, THRESHOLD max(α, x); ε defaults to 1e-6."""
+    POWER x^α, EXP eˣ, LOG ln(x+ε), ABS |x|, THRESHOLD max(α, x); ε defaults to 1e-6."""
     scale = params.scale or 1.0
     shift = params.shift
     eps = params.epsilon or 1e-6
@@ -168,7 +168,7 @@ def unary(params, ctx):
         2: lambda x: 1.0 / (x + eps),
         3: lambda x: torch.pow(x, alpha),
         4: torch.exp,
-        5: torch.log,
+        5: lambda x: torch.log(x + eps),
         6: torch.abs,
         7: lambda x: torch.clamp(x, min=alpha),
     }

@@ -14,8 +14,10 @@ bounds every gate pre-activation to [−50, 50].
   ±cellClipThreshold (default 50), ``o = f(clip(W_o x + R_o y + p_o ⊙ c_t + b_o))``,
   ``y_t = o ⊙ h(c_t)``.
 
-With ``reverseInput`` the sequence is processed from its end; outputs stay aligned with the
-input positions. The bidirectional LSTM concatenates forward and backward outputs along C.
+With ``reverseInput`` the sequence is processed from its end and the output sequence is in
+processing order (its first step saw the last input). The bidirectional LSTM concatenates the
+forward and backward outputs along C aligned with the input positions: step t holds
+(yf_t, yb_t) where yb_t has seen x_T … x_t.
 """
 
 from __future__ import annotations
@@ -28,13 +30,30 @@ from .activation import activation_fn
 _CLIP = 50.0
 
 
+def _recurrent_activation(params, ctx, part: str):
+    """An activation of a recurrent layer. Kinds whose parameters are all unset take their
+    standard values: linear is the identity (α = 1, β = 0), sigmoidHard uses α = 0.2,
+    β = 0.5 and scaledTanh is tanh (α = β = 1)."""
+    from coremltools.proto import NeuralNetwork_pb2
+
+    kind = params.WhichOneof("NonlinearityType")
+    standard = {"linear": (1.0, 0.0), "sigmoidHard": (0.2, 0.5), "scaledTanh": (1.0, 1.0)}
+    if kind in standard:
+        p = getattr(params, kind)
+        if p.alpha == 0.0 and p.beta == 0.0:
+            params = NeuralNetwork_pb2.ActivationParams()
+            filled = getattr(params, kind)
+            filled.alpha, filled.beta = standard[kind]
+    return activation_fn(params, ctx, part)
+
+
 def _acts(params_list, ctx, defaults: tuple[str, ...], part: str):
     from coremltools.proto import NeuralNetwork_pb2
 
     fns = []
     for i, name in enumerate(defaults):
         if i < len(params_list):
-            fns.append(activation_fn(params_list[i], ctx, f"{part} activation {i}"))
+            fns.append(_recurrent_activation(params_list[i], ctx, f"{part} activation {i}"))
         else:
             p = NeuralNetwork_pb2.ActivationParams()
             getattr(p, name).SetInParent()
@@ -57,11 +76,10 @@ def _as_sequence(x: torch.Tensor, in_size: int) -> torch.Tensor:
     return x.reshape(x.shape[0], -1, in_size)
 
 
-def _finish(ys: list, seq_output: bool, reverse: bool) -> torch.Tensor:
+def _finish(ys: list, seq_output: bool) -> torch.Tensor:
+    """The output sequence (in processing order), or its last step."""
     if not seq_output:
         return ys[-1].unsqueeze(0)
-    if reverse:
-        ys = ys[::-1]
     return torch.stack(ys, dim=0)
 
 
@@ -93,7 +111,7 @@ def simple_recurrent(params, ctx):
         for t in _steps(seq, reverse):
             h = f(torch.clamp(xw[t] + h @ rt, -_CLIP, _CLIP))
             ys.append(h)
-        return [_blob(_finish(ys, seq_out, reverse)), _blob(h)]
+        return [_blob(_finish(ys, seq_out)), _blob(h)]
     return run
 
 
@@ -134,7 +152,7 @@ def gru(params, ctx):
             o = g(torch.clamp(gx[:, 2 * H:] + (r * h) @ r_o, -_CLIP, _CLIP))
             h = (1 - z) * o + z * h
             ys.append(h)
-        return [_blob(_finish(ys, seq_out, reverse)), _blob(h)]
+        return [_blob(_finish(ys, seq_out)), _blob(h)]
     return run
 
 
@@ -174,6 +192,33 @@ class _LstmWeights:
                 ctx.weights(wp.forgetGatePeepholeVector, sb, f"{part}forgetGatePeepholeVector"),
                 ctx.weights(wp.outputGatePeepholeVector, sb, f"{part}outputGatePeepholeVector"),
             )
+
+
+def _is_default_lstm(acts_params, lstm, weights_list) -> bool:
+    """Whether torch's fused LSTM computes exactly this layer (sigmoid/tanh/tanh, no peepholes,
+    no coupled gates). Gate clipping at ±50 never changes sigmoid/tanh in float32."""
+    kinds = [p.WhichOneof("NonlinearityType") for p in acts_params]
+    if kinds and kinds != ["sigmoid", "tanh", "tanh"]:
+        return False
+    return not lstm.coupledInputAndForgetGate and all(w.peep is None for w in weights_list)
+
+
+def _fused_lstm(weights_list, i_size: int, h_size: int, bidirectional: bool) -> torch.nn.LSTM:
+    """A torch LSTM holding the layer's weights (gate order i, f, z=g, o in both)."""
+    module = torch.nn.LSTM(i_size, h_size, bidirectional=bidirectional)
+    suffixes = ["", "_reverse"] if bidirectional else [""]
+    with torch.no_grad():
+        for weights, suffix in zip(weights_list, suffixes):
+            getattr(module, f"weight_ih_l0{suffix}").copy_(weights.w)
+            getattr(module, f"weight_hh_l0{suffix}").copy_(weights.r.t())
+            getattr(module, f"bias_ih_l0{suffix}").copy_(weights.b)
+            getattr(module, f"bias_hh_l0{suffix}").zero_()
+    return module.eval()
+
+
+def _cell_clip_unreachable(c0: torch.Tensor, seq: int, threshold: float) -> bool:
+    """|c_t| ≤ |c_0| + t (forget gate ≤ 1, |i·z| ≤ 1): the cell clip cannot trigger."""
+    return float(c0.abs().max()) + seq <= threshold if c0.numel() else seq <= threshold
 
 
 def _lstm_direction(weights: _LstmWeights, acts, lstm, h_size: int):
@@ -217,14 +262,23 @@ def uni_lstm(params, ctx):
     acts = _acts(params.activations, ctx, ("sigmoid", "tanh", "tanh"), "")
     direction = _lstm_direction(weights, acts, lstm, h_size)
     seq_out, reverse = lstm.sequenceOutput, params.reverseInput
+    fused = _fused_lstm([weights], i_size, h_size, False) \
+        if _is_default_lstm(params.activations, lstm, [weights]) else None
+    clip = lstm.cellClipThreshold or 50.0
 
     def run(ins):
         x = _as_sequence(ins[0], i_size)
         batch = x.shape[1]
         h0 = _state(ins, 1, batch, h_size, x)
         c0 = _state(ins, 2, batch, h_size, x)
+        if fused is not None and _cell_clip_unreachable(c0, x.shape[0], clip):
+            xs = torch.flip(x, [0]) if reverse else x
+            ys, (h, c) = fused(xs, (h0.unsqueeze(0), c0.unsqueeze(0)))
+            if not seq_out:
+                ys = ys[-1:]
+            return [_blob(ys), _blob(h[0]), _blob(c[0])]
         ys, h, c = direction(x, h0, c0, reverse)
-        return [_blob(_finish(ys, seq_out, reverse)), _blob(h), _blob(c)]
+        return [_blob(_finish(ys, seq_out)), _blob(h), _blob(c)]
     return run
 
 
@@ -244,12 +298,21 @@ def bi_lstm(params, ctx):
     bwd = _lstm_direction(bwd_w, _acts(bwd_acts, ctx, ("sigmoid", "tanh", "tanh"), "backward"),
                           lstm, h_size)
     seq_out = lstm.sequenceOutput
+    same_acts = _is_default_lstm(params.activationsForwardLSTM, lstm, [fwd_w, bwd_w]) and \
+        _is_default_lstm(bwd_acts, lstm, [fwd_w, bwd_w])
+    fused = _fused_lstm([fwd_w, bwd_w], i_size, h_size, True) if same_acts else None
+    clip = lstm.cellClipThreshold or 50.0
 
     def run(ins):
         x = _as_sequence(ins[0], i_size)
         batch = x.shape[1]
         hf, cf = _state(ins, 1, batch, h_size, x), _state(ins, 2, batch, h_size, x)
         hb, cb = _state(ins, 3, batch, h_size, x), _state(ins, 4, batch, h_size, x)
+        if fused is not None and _cell_clip_unreachable(torch.cat([cf, cb]), x.shape[0], clip):
+            ys, (h, c) = fused(x, (torch.stack([hf, hb]), torch.stack([cf, cb])))
+            if not seq_out:
+                ys = torch.cat([ys[-1, :, :h_size], ys[0, :, h_size:]], dim=-1).unsqueeze(0)
+            return [_blob(ys), _blob(h[0]), _blob(c[0]), _blob(h[1]), _blob(c[1])]
         ys_f, hf, cf = fwd(x, hf, cf, False)
         ys_b, hb, cb = bwd(x, hb, cb, True)
         if seq_out:
