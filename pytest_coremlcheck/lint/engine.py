@@ -1,6 +1,7 @@
 """Run the rules over one model and turn what they yield into findings.
 
-1. read the spec (never the weights) and build the views;
+1. read the spec and build the views (weight values are read only by the rules that need
+   them, and only with weight scanning on);
 2. run every rule (gates always run, so the required target does not depend on the selection);
 3. requirements above the target become findings of their rule; requirements above the
    model's own declared version become ``CML-V004``; the highest requirement is the required
