@@ -312,3 +312,13 @@ def test_reorganize_crop_and_resize_bilinear():
     expected = torch.nn.functional.interpolate(torch.from_numpy(cropped)[None], size=(5, 7),
                                                mode="bilinear", align_corners=True)[0]
     np.testing.assert_allclose(out, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_notes_report_precision_and_training_setup():
+    b, _ = _updatable_builder()
+    b.set_categorical_cross_entropy_loss(name="ce", input="output")
+    b.set_sgd_optimizer(SgdParams(lr=0.1, batch=2))
+    b.set_epochs(7)
+    notes = ReferenceModel(b.spec, nn_precision="fp16").notes
+    assert notes[0].startswith("NeuralNetwork spec v4 (neuralNetwork) run in fp16")
+    assert any("training inputs" in n and "epochs: 7" in n and "sgd" in n for n in notes)

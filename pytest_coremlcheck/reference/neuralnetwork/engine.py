@@ -23,7 +23,7 @@ from . import classifier as _classifier
 from . import layers as _layers  # noqa: F401  (registers the layer implementations)
 from . import preprocessing, shapes
 from .network import Compiler, round_fp16
-from .updatable import training_summary
+from .updatable import format_summary, training_summary
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -65,6 +65,26 @@ class NeuralNetworkEngine:
             raise ModelLoadError(f"{self.name}: no layer produces the declared output(s) "
                                  f"{', '.join(missing)}")
         self.network.plan_frees(keep)
+        self.notes = self._notes(spec)
+
+    def _notes(self, spec) -> list[str]:
+        """What a report should say about how this model was run."""
+        path = "every layer output rounded to float16, like the GPU / Neural Engine" \
+            if self.precision == "fp16" else "float32, like Core ML's CPU path"
+        notes = [f"NeuralNetwork spec v{spec.specificationVersion} ({self.kind}) run in "
+                 f"{self.precision}: {path}; the spec declares no precision"]
+        if self.training.get("updatable"):
+            notes.append(format_summary(self.training).replace("\n", "; "))
+        kinds = self.network.layer_types()
+        random = sorted(k for k in kinds
+                        if k.startswith("random") or k == "categoricalDistribution")
+        if random:
+            notes.append(f"random layers ({', '.join(random)}) draw from torch generators: "
+                         "values differ from Core ML's, only their distribution matches")
+        if self.network.uses_dynamic_int8():
+            notes.append("int8 dynamic quantization: inputs quantized per tensor, symmetric "
+                         "(an approximation of Core ML's int8 kernels)")
+        return notes
 
     def _blob_outputs(self) -> set[str]:
         """Declared outputs that are read straight from blobs."""

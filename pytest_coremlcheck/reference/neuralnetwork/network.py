@@ -46,6 +46,8 @@ class Step:
     scope: bool = False
     reads: set[str] = field(default_factory=set)
     free: tuple[str, ...] = ()
+    nested: list = field(default_factory=list)
+    int8_dynamic: bool = False
 
 
 class Compiler:
@@ -97,8 +99,11 @@ class Compiler:
                                  f"{exc})") from exc
         available.update(layer.output)
         reads = set(layer.input) | ctx.nested_reads
-        return Step(layer.name, layer_type, list(layer.input), list(layer.output), run,
+        step = Step(layer.name, layer_type, list(layer.input), list(layer.output), run,
                     entry.scope, reads)
+        step.nested = ctx.nested
+        step.int8_dynamic = bool(getattr(params, "int8DynamicQuantize", False))
+        return step
 
 
 class LayerContext:
@@ -111,6 +116,7 @@ class LayerContext:
         self.name = layer.name
         self.available = available
         self.nested_reads: set[str] = set()
+        self.nested: list[Network] = []
 
     @property
     def fp16(self) -> bool:
@@ -158,6 +164,7 @@ class LayerContext:
         scope = set(self.available) | set(extra_available)
         network = self.compiler.compile(nn.layers, scope)
         self.nested_reads |= network.reads()
+        self.nested.append(network)
         return network
 
 
@@ -174,6 +181,19 @@ class Network:
 
     def reads(self) -> set[str]:
         return {name for step in self.steps for name in step.reads}
+
+    def all_steps(self):
+        """Every step, those of nested networks included."""
+        for step in self.steps:
+            yield step
+            for network in step.nested:
+                yield from network.all_steps()
+
+    def layer_types(self) -> set[str]:
+        return {step.type for step in self.all_steps()}
+
+    def uses_dynamic_int8(self) -> bool:
+        return any(step.int8_dynamic for step in self.all_steps())
 
     def plan_frees(self, keep: set[str]) -> None:
         """Drop each blob after its last reader (or right away if never read), except ``keep``.
