@@ -4,7 +4,8 @@ Suites (from the installed coremltools wheel):
 
 - ``mil``: ``converters/mil/mil/ops/tests/iOS14`` … ``iOS18``, ML program backends, every opset
   (``RUN_BACKWARD_COMPATIBILITY=1``), fp16 and fp32 precision.
-- ``torch``: ``converters/mil/frontend/torch/test/test_torch_ops.py`` (TorchScript frontend).
+- ``torch``: ``converters/mil/frontend/torch/test/test_torch_ops.py`` (TorchScript frontend,
+  fp16 ML programs as coremltools runs it by default).
 
 Each suite runs in its own pytest process with the ``coremlcheck_conformance`` plugin, which
 routes Core ML predictions to ``ReferenceModel``. Results are written to
@@ -111,7 +112,9 @@ def run_suite(name: str, args, out_dir: Path, paths: list[str] | None = None) ->
         old.unlink()
     paths = paths or SUITES[name]["paths"]
     command, env = pytest_invocation(paths, suite_out, workers=args.workers,
-                                     timeout=args.timeout, k=args.k, precisions=args.precisions)
+                                     timeout=args.timeout, k=args.k,
+                                     precisions=args.precisions if name == "mil"
+                                     else args.torch_precisions)
     print(f"[{name}] running {len(paths)} path(s) …", flush=True)
     started = time.time()
     with open(suite_out / "pytest.log", "w") as log:
@@ -284,6 +287,10 @@ def write_markdown(summary: dict, path: Path) -> None:
         "the reference executor (`conformance/coremlcheck_conformance.py`) and writes this page "
         "and `conformance/summary.json`.",
         "",
+        "Run it with `make conformance` (both suites, 2 workers; about two hours on two cores), "
+        "`python conformance/run.py --suite mil|torch`, or `--smoke` for the fast subset the "
+        "default test suite runs (`tests/executor/test_conformance_smoke.py`).",
+        "",
         f"Environment: coremltools {env['coremltools']}, torch {env['torch']}, "
         f"numpy {env['numpy']}, Python {env['python']} on {env['platform']}.",
         "",
@@ -377,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
     parser.add_argument("--precisions", default="fp16,fp32",
                         help="MIL test precisions (fp16 always runs; add fp32). Default both.")
-    parser.add_argument("-k", default=None, help="pytest -k expression")
+    parser.add_argument("--torch-precisions", default="fp16",
+                        help="torch suite precisions (default fp16, coremltools' own default)")
+    parser.add_argument("-k", default=None, help="pytest -k expression (no '=' allowed)")
     parser.add_argument("--select", nargs="*", default=None,
                         help="paths relative to the coremltools package instead of the suite's")
     parser.add_argument("--out", type=Path, default=WORK / "run", help="scratch directory")
