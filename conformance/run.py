@@ -108,8 +108,9 @@ def run_suite(name: str, args, out_dir: Path, paths: list[str] | None = None) ->
     """Run one suite's pytest process; results land in ``out_dir/name/*.jsonl``."""
     suite_out = out_dir / name
     suite_out.mkdir(parents=True, exist_ok=True)
-    for old in suite_out.glob("*.jsonl"):
-        old.unlink()
+    if not args.merge:
+        for old in suite_out.glob("*.jsonl"):
+            old.unlink()
     paths = paths or SUITES[name]["paths"]
     command, env = pytest_invocation(paths, suite_out, workers=args.workers,
                                      timeout=args.timeout, k=args.k,
@@ -391,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="paths relative to the coremltools package instead of the suite's")
     parser.add_argument("--out", type=Path, default=WORK / "run", help="scratch directory")
     parser.add_argument("--report-only", action="store_true", help="summarise the last run")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the previous results of the suite and replace only the cases "
+                             "run now (re-running a file after a fix)")
     parser.add_argument("--no-write", action="store_true",
                         help="print the summary, do not write summary.json / docs")
     parser.add_argument("--smoke", action="store_true",
@@ -416,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(target {100 * suite['target']:.0f}%)")
         for row in suite["failure_reasons"][:15]:
             print(f"    {row['count']:6d}  {row['reason']}")
-    if not args.no_write and not args.select and not args.k:
+    if not args.no_write and (args.merge or not (args.select or args.k)):
         SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
         write_markdown(summary, DOC)
     return 0
