@@ -15,6 +15,8 @@ from ._util import scalar
 
 def _common(*tensors):
     """Operands in one dtype torch can multiply: float32, or float64 for integer operands."""
+    if all(t is None or t.dtype == torch.float32 for t in tensors):
+        return tensors
     present = [t for t in tensors if t is not None]
     if all(t.is_floating_point() for t in present) and len({t.dtype for t in present}) == 1:
         return tensors

@@ -43,12 +43,15 @@ def _validate(ins, node, indices: torch.Tensor, size) -> None:
 
 
 def _scatter_indices(ins, node, indices: torch.Tensor, size):
-    """(indices, valid): negative indices wrap before iOS17; from iOS17 on they are invalid."""
+    """(indices, valid): negative indices wrap before iOS17; from iOS17 on they are invalid.
+
+    ``valid`` is None when every index is valid."""
     _validate(ins, node, indices, size)
     idx = indices.to(torch.int64)
     if not _strict(node):
         idx = _wrap(idx, size)
-    return idx, (idx >= 0) & (idx < size)
+    valid = (idx >= 0) & (idx < size)
+    return idx, (None if bool(valid.all()) else valid)
 
 
 # --------------------------------------------------------------------------- gather
@@ -61,8 +64,13 @@ def gather(ins, node):
     x = ins["x"]
     axis = axis_index(int(scalar(ins.get("axis"), 0)), x.dim())
     batch_dims = int(scalar(ins.get("batch_dims"), 0))
-    _validate(ins, node, ins["indices"], x.shape[axis])
-    idx = _wrap(ins["indices"], x.shape[axis]).clamp(0, x.shape[axis] - 1)
+    indices = ins["indices"]
+    size = x.shape[axis]
+    _validate(ins, node, indices, size)
+    if indices.dim() == 0:  # one slice: a view, no copy (the common case in loops)
+        i = int(indices)
+        return x.select(axis, min(max(i + size if i < 0 else i, 0), size - 1))
+    idx = _wrap(indices, size).clamp(0, size - 1)
     if batch_dims == 0:
         out = torch.index_select(x, axis, idx.reshape(-1))
         return out.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
@@ -149,7 +157,7 @@ def _divide(data, divisor):
 
 def _scatter_safely(data, dim, index, valid, updates, mode):
     """``_scatter_dim`` where updates at invalid indices go to a scratch slot and are dropped."""
-    if bool(valid.all()):
+    if valid is None:
         return _scatter_dim(data, dim, index, updates, mode)
     size = data.shape[dim]
     pad_shape = list(data.shape)
@@ -181,7 +189,8 @@ def scatter(ins, node):
     view = [1] * data.dim()
     view[axis] = -1
     index = index.reshape(view).expand(updates.shape)
-    valid = valid.reshape(view).expand(updates.shape)
+    if valid is not None:
+        valid = valid.reshape(view).expand(updates.shape)
     return _scatter_safely(data, axis, index, valid, updates, ins.get("mode") or "add")
 
 
@@ -198,10 +207,10 @@ def scatter_nd(ins, node):
     table = data.reshape((math.prod(addressed),) + rest)
     flat, valid = _scatter_indices(ins, node, indices.reshape(-1, k),
                                    torch.tensor(list(addressed), dtype=torch.int64))
-    valid = valid.all(-1)
     lin = _nd_linear(flat, addressed)
     updates = ins["updates"].to(data.dtype).reshape((lin.numel(),) + rest)
     view = (-1,) + (1,) * len(rest)
     index = lin.reshape(view).expand(updates.shape)
-    valid = valid.reshape(view).expand(updates.shape)
+    if valid is not None:
+        valid = valid.all(-1).reshape(view).expand(updates.shape)
     return _scatter_safely(table, 0, index, valid, updates, mode).reshape(data.shape)
