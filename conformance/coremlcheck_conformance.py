@@ -45,6 +45,9 @@ def pytest_addoption(parser):
     group = parser.getgroup("coremlcheck-conformance")
     group.addoption("--conformance-timeout", type=float, default=300.0,
                     help="seconds one case may run before it fails as a timeout (default 300)")
+    group.addoption("--conformance-precision", choices=("fp16", "fp32", "any"), default="any",
+                    help="keep only ML program cases of this precision (fp16 also keeps cases "
+                         "without a backend parameter)")
     group.addoption("--conformance-out", default=os.environ.get("COREMLCHECK_CONFORMANCE_OUT"),
                     help="directory for results-<worker>.jsonl")
 
@@ -142,10 +145,33 @@ def pytest_collection_modifyitems(config, items):
     for name, module in list(sys.modules.items()):
         if name.startswith("coremltools.") and hasattr(module, "_IS_MACOS") and ".test" in name:
             module._IS_MACOS = True
+    precision = config.getoption("--conformance-precision")
+    if precision != "any":
+        keep, drop = [], []
+        for item in items:
+            own = _precision_of(item)
+            (keep if own == precision or (own is None and precision == "fp16") else drop).append(
+                item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
     skip_nn = pytest.mark.skip(reason=NN_REASON)
     for item in items:
         if _is_neuralnetwork_case(item):
             item.add_marker(skip_nn)
+
+
+def _precision_of(item) -> str | None:
+    """The ML program precision a case runs at (None: no backend parameter, or NeuralNetwork)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    for value in callspec.params.values():
+        if getattr(value, "backend", None) == "mlprogram":
+            return value.precision
+        if isinstance(value, tuple) and len(value) == 2 and value[0] == "mlprogram":
+            return value[1]
+    return None
 
 
 def _is_neuralnetwork_case(item) -> bool:
