@@ -146,6 +146,9 @@ def summarise(cases: dict[str, dict], duration: float, suite: str) -> dict:
         name = nodeid.split("::")[0].rsplit("/", 1)[-1]
         by_file[name]["passed" if case["outcome"] == "passed" else "failed"] += 1
     outcomes = Counter(v["outcome"] for v in cases.values())
+    before = [{"case": k.split("site-packages/")[-1], "message": v.get("message", "")}
+              for k, v in sorted(cases.items())
+              if v["outcome"] == "failed" and not v.get("predicted")]
     return {
         "suite": suite,
         "backend": 'BackendConfig("neuralnetwork", "fp32", iOS14)',
@@ -159,6 +162,7 @@ def summarise(cases: dict[str, dict], duration: float, suite: str) -> dict:
         "duration_s": round(duration, 1),
         "by_file": {k: dict(v) for k, v in sorted(by_file.items())},
         "failures": failures,
+        "failed_before_prediction": before,
     }
 
 
