@@ -3,7 +3,8 @@
 For each example-zoo model converted with ``convert_to="neuralnetwork"`` (iOS14), in one
 process: the median wall time of ``ReferenceModel.predict`` (input conversion, layer loop and
 output conversion included) divided by the median of the torch source's forward on the same
-values, after a warm-up, in FP32 and in FP16 mode. The target is a ratio ≤ 1.5.
+values, in FP32 and in FP16 mode. The three are timed in alternating rounds after a warm-up.
+The target is a ratio ≤ 1.5.
 
 Run: ``.venv/bin/python benchmarks/neuralnetwork_vs_torch.py [--repeats N] [--json PATH]``.
 """
@@ -64,20 +65,23 @@ def cases() -> dict:
     }
 
 
-def median_time(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
+def interleaved_medians(fns: dict, repeats: int) -> dict:
+    """Median wall time (s) of each function, timed in alternating rounds after a warm-up so
+    that drifts in machine load hit every function alike."""
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    times: dict = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def measure(name, make, repeats: int) -> list[dict]:
     model, torch_inputs, feeds, kwargs = make()
-    kwargs.setdefault("minimum_deployment_target", ct.target.iOS14)
     kwargs["minimum_deployment_target"] = ct.target.iOS14
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -88,23 +92,25 @@ def measure(name, make, repeats: int) -> list[dict]:
         with torch.inference_mode():
             model(*torch_inputs)
 
-    torch_s = median_time(forward, repeats)
-    rows = []
-    for precision in ("fp32", "fp16"):
-        reference = ReferenceModel(mlmodel, nn_precision=precision)
-        ref_s = median_time(lambda r=reference: r.predict(feeds), repeats)
-        layers = len(mlmodel.get_spec().neuralNetwork.layers)
-        rows.append({"model": name, "precision": precision, "layers": layers,
-                     "torch_ms": torch_s * 1e3, "reference_ms": ref_s * 1e3,
-                     "ratio": ref_s / torch_s})
-    return rows
+    references = {p: ReferenceModel(mlmodel, nn_precision=p) for p in ("fp32", "fp16")}
+    fns = {"torch": forward}
+    fns.update({p: (lambda r=r: r.predict(feeds)) for p, r in references.items()})
+    medians = interleaved_medians(fns, repeats)
+    layers = len(mlmodel.get_spec().neuralNetwork.layers)
+    return [{"model": name, "precision": p, "layers": layers,
+             "torch_ms": medians["torch"] * 1e3, "reference_ms": medians[p] * 1e3,
+             "ratio": medians[p] / medians["torch"]} for p in references]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for both sides (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats} runs\n")
     print("| model | precision | NN layers | torch forward (ms) | reference predict (ms) "
