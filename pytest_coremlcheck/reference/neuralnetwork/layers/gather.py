@@ -77,8 +77,8 @@ def gather_nd(params, ctx):
         k = indices.shape[-1]
         idx = indices.reshape(-1, k)
         cols = tuple(_wrap(idx[:, j], data.shape[j]) for j in range(k))
-        out = data[cols]
-        return out.reshape(*indices.shape[:-1], *data.shape[k:])
+        out = data[cols].reshape(tuple(indices.shape[:-1]) + tuple(data.shape[k:]))
+        return out if out.dim() else out.reshape(1)
     return run
 
 

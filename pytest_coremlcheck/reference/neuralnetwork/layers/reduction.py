@@ -109,15 +109,15 @@ register("argMin")(_arg(torch.argmin))
 
 @register("topK")
 def top_k(params, ctx):
-    """Values and indices of the K largest (or, with ``useBottomK``, smallest) along ``axis``;
-    K from the second input when present."""
+    """Values and indices of the K largest (or, with ``useBottomK``, smallest) along ``axis``,
+    ties in index order; K from the second input when present."""
     axis, k_param, bottom = int(params.axis), int(params.K), params.useBottomK
 
     def run(ins):
         x = ins[0]
         k = int(scalar_of(ins[1])) if len(ins) > 1 else k_param
-        values, indices = torch.topk(x, k, dim=axis, largest=not bottom, sorted=True)
-        return [values, indices.float()]
+        values, indices = torch.sort(x, dim=axis, descending=not bottom, stable=True)
+        return [values.narrow(axis, 0, k), indices.narrow(axis, 0, k).float()]
     return run
 
 

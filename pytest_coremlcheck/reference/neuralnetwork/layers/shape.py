@@ -8,7 +8,8 @@ along −3, −2 or −1), ``sequenceRepeat`` (tile along −5).
 
 ND layers follow numpy: ``transpose``, ``squeeze`` (rank never below 1), ``expandDims``,
 ``flattenTo2D``, ``reshapeStatic``/``Like``/``Dynamic`` and ``rankPreservingReshape`` (0 copies
-the input dimension, −1 is inferred), ``concatND`` (optionally interleaved), ``splitND``,
+the input dimension, −1 is inferred), ``concatND`` (optionally interleaved), ``splitND``
+(uneven splits give the first parts one more element, like ``numpy.array_split``),
 ``sliceStatic``/``sliceDynamic`` (begin/end ids with masks, strides, squeeze masks),
 ``sliceBySize``, ``tile``, ``stack``, ``reverse``, ``reverseSeq``, ``slidingWindows``,
 ``getShape``, constants, fills, broadcasts and ranges.
@@ -251,7 +252,8 @@ def split_nd(params, ctx):
         x = ins[0]
         if sizes:
             return list(torch.split(x, sizes, dim=axis))
-        return list(torch.split(x, x.shape[axis] // n, dim=axis))
+        q, r = divmod(x.shape[axis], n)
+        return list(torch.split(x, [q + 1] * r + [q] * (n - r), dim=axis))
     return run
 
 
