@@ -30,7 +30,8 @@ def test_lstm_matches_torch(rng, direction):
     c0 = rng.normal(size=(d, B, H)).astype(np.float32)
 
     def weights(suffix):
-        return (_ifzo_to_ifoz(sd["weight_ih_l0" + suffix]), _ifzo_to_ifoz(sd["weight_hh_l0" + suffix]),
+        return (_ifzo_to_ifoz(sd["weight_ih_l0" + suffix]),
+                _ifzo_to_ifoz(sd["weight_hh_l0" + suffix]),
                 _ifzo_to_ifoz(sd["bias_ih_l0" + suffix] + sd["bias_hh_l0" + suffix]))
 
     w_ih, w_hh, b = weights("")
@@ -45,7 +46,9 @@ def test_lstm_matches_torch(rng, direction):
         return mb.lstm(x=x, initial_h=h, initial_c=c, weight_ih=w_ih, weight_hh=w_hh, bias=b,
                        direction=direction, output_sequence=True, **extra)
 
-    flat = (lambda s: np.concatenate(list(s), axis=-1))
+    def flat(states):
+        return np.concatenate(list(states), axis=-1)
+
     out, h, c = run(prog, {"x": x, "h": flat(h0), "c": flat(c0)})
     seq = torch.from_numpy(x[::-1].copy() if direction == "reverse" else x)
     expect, (hn, cn) = lstm(seq, (torch.from_numpy(h0), torch.from_numpy(c0)))
