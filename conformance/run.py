@@ -194,10 +194,23 @@ def failure_reason(record: dict) -> str:
     if match:
         return f"executor: op {match.group(1)} raised {match.group(3)}"
     if "Mismatched elements" in error or "Not equal to tolerance" in error:
+        if _fp16_case_at_fp32_tolerance(record["nodeid"]):
+            return f"values differ: fp16-typed values held to the fp32 tolerance ({cls})"
         return f"executor: values differ ({cls})"
     if "shape" in first.lower() and "AssertionError" in first:
         return f"executor: output shape differs ({cls})"
     return f"after prediction ({cls}): {_short(_DIGITS.sub('N', first), 100)}"
+
+
+def _fp16_case_at_fp32_tolerance(nodeid: str) -> bool:
+    """An fp32-backend case whose program declares fp16 inputs/weights (``x_param_dtype``,
+    ``dtype`` or ``*_dtype=fp16`` parameters): its expected values come from unrounded data,
+    so no runtime honouring the declared fp16 types meets the fp32 tolerance."""
+    params = nodeid.split("[", 1)[-1]
+    if "precision='fp32'" not in params:
+        return False
+    after = params.split("opset_version=", 1)[-1]
+    return "float16" in after or "fp16" in after
 
 
 def skip_reason(record: dict) -> str:
@@ -301,9 +314,10 @@ def write_markdown(summary: dict, path: Path) -> None:
         "the reference executor (`conformance/coremlcheck_conformance.py`) and writes this page "
         "and `conformance/summary.json`.",
         "",
-        "Run it with `make conformance` (both suites, 2 workers; about two hours on two cores), "
-        "`python conformance/run.py --suite mil|torch`, or `--smoke` for the fast subset the "
-        "default test suite runs (`tests/executor/test_conformance_smoke.py`).",
+        "Run it with `make conformance` (the three suites, 2 workers; about an hour on two "
+        "cores), `python conformance/run.py --suite mil|torch|mil-fp32`, `--merge --select "
+        "<test file>` to re-run one file into the last results, or `--smoke` for the fast "
+        "subset the default test suite runs (`tests/executor/test_conformance_smoke.py`).",
         "",
         f"Environment: coremltools {env['coremltools']}, torch {env['torch']}, "
         f"numpy {env['numpy']}, Python {env['python']} on {env['platform']}.",
@@ -319,6 +333,12 @@ def write_markdown(summary: dict, path: Path) -> None:
         "- Cases coremltools marks as expected failures (`xfail`: known divergences between "
         "Core ML and the test's expectation) are listed apart with their reason, outside the "
         "pass rate; an `xfail` case that passes counts as passed.",
+        "- The MIL suites run every opset (`RUN_BACKWARD_COMPATIBILITY=1`). coremltools runs "
+        "its ML program tests at fp16 precision; the fp32 backends are opt-in upstream "
+        "(`INCLUDE_MIL_FP32_UNIT_TESTS=1`) and reported apart without a target: many of their "
+        "cases declare fp16 inputs or weights yet compare with outputs computed from unrounded "
+        "data at the fp32 tolerance (atol 1e-4, rtol 1e-5), which no runtime honouring the "
+        "declared types meets; they are grouped as such below.",
         "",
         "| suite | cases | passed | failed | skipped | xfailed | numeric pass rate | target |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -339,8 +359,8 @@ def write_markdown(summary: dict, path: Path) -> None:
         lines += ["", f"## {suite['title']}", "",
                   "| test file | passed | failed | skipped | xfailed | numeric passed |",
                   "|---|---:|---:|---:|---:|---:|"]
-        for path, c in suite["files"].items():
-            lines.append(f"| `{path.split('/tests/')[-1].split('/test/')[-1]}` | {c['passed']} "
+        for file, c in suite["files"].items():
+            lines.append(f"| `{file.split('/tests/')[-1].split('/test/')[-1]}` | {c['passed']} "
                          f"| {c['failed']} | {c['skipped']} | {c['xfailed']} | "
                          f"{c['numeric_passed']}/{c['numeric_cases']} |")
         lines += ["", "### Failures by reason", ""]
