@@ -24,6 +24,7 @@ from .convert.chain import BuiltModel, ChainInputs, build_models
 from .convert.variants import Variant, resolve
 from .inputs import Sample, as_input_source
 from .model_info import compute_precision
+from .progress import ProgressCallback, counted, no_progress
 from .reference.errors import ReferenceError_
 from .reference.features import Feature, describe
 from .reference.loading import load_model
@@ -53,6 +54,8 @@ class CheckSettings:
     bundle_dirs: dict[str, str] | None = None
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
     lint: Callable[[Any], tuple[list, list]] | None = None
+    #: called with (stage, done, total) as conversions and samples finish (see progress.py)
+    progress: ProgressCallback | None = None
 
 
 @dataclass
@@ -99,17 +102,22 @@ def run_check(
     cases = _guard("inputs", lambda: _cases(input_source, features, shapes))
     trace_feed = _guard("inputs", lambda: input_source.materialize(features)[0].source)
     t0 = time.perf_counter()
+    notify = settings.progress or no_progress
+    building = "convert model" if chain or converted is None else "load model"
+    notify(building, 0, 1)
     cache = settings.cache if (converted is not None or hasattr(src, "fingerprint")) \
         else ConversionCache(None, "off")
     built = _guard("conversion", lambda: build_models(
         ChainInputs(src, converted, convert, trace_feed, order, cache), chain))
+    notify(building, 1, 1)
     convert_s = time.perf_counter() - t0
     actual = [f.name for f in describe(built[0].loaded.spec.description.input)]
     for case in cases:
         _rename_inputs(case.samples, order, actual)
     t0 = time.perf_counter()
     for case in cases:
-        case.source_outputs = [_run_source(src, s, actual) for s in case.samples]
+        case.source_outputs = [_run_source(src, s, actual) for s in
+                               counted(case.samples, f"source {case.label}".strip(), notify)]
     source_s = time.perf_counter() - t0
     backend = _guard("backend", lambda: resolve_backend(settings.backend))
     requested = set(_requested_names(variants)) if variants else None
@@ -132,8 +140,9 @@ def run_check(
         classifier = describe_classifier(model.loaded.spec)
         for position, runtime in enumerate(runtimes):
             t0 = time.perf_counter()
-            staged = [[_run_converted(runtime, s, model.label) for s in case.samples]
-                      for case in cases]
+            staged = [[_run_converted(runtime, s, model.label) for s in counted(
+                case.samples, f"{model.label} on {runtime.platform} {case.label}".strip(), notify)]
+                for case in cases]
             per_case = [[outputs for outputs, _ in runs] for runs in staged]
             converted_s = time.perf_counter() - t0
             previous.setdefault(model.name, []).append(per_case)

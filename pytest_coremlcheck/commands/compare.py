@@ -1,8 +1,9 @@
-"""Compare a Core ML model with its saved source model, for CI without a test suite.
+"""Compare a Core ML model with its source model, for CI without a test suite.
 
-The source is a TorchScript file (``torch.jit.save``), an ExportedProgram (``.pt2``), or a
-TensorFlow/Keras file or SavedModel directory. Exit code 0 when every output meets the
-tolerance, 1 when one does not, 2 when the check cannot run.
+SOURCE is a TorchScript file (``torch.jit.save``), an ExportedProgram (``.pt2``), a Keras
+``.h5``/``.keras`` file, a SavedModel directory, or ``module:callable`` (imported with the
+working directory first on ``sys.path``; the callable returns the source model). Exit code 0
+when every output meets the tolerance, 1 when one does not, 2 when the check cannot run.
 """
 
 from __future__ import annotations
@@ -14,59 +15,64 @@ from pathlib import Path
 from ._common import add_backend_arguments
 
 TOLERANCE_FLAGS = ("atol", "rtol", "mismatch_ratio", "min_snr_db", "min_psnr_db", "min_cosine",
-                   "min_top1")
+                   "min_top1", "min_ssim")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="TorchScript .pt, ExportedProgram .pt2, Keras "
-                                       ".h5/.keras or a SavedModel directory")
+    parser.add_argument("source", help="TorchScript .pt, ExportedProgram .pt2, Keras .h5/.keras, "
+                                       "a SavedModel directory, or module:callable returning "
+                                       "the source model")
     parser.add_argument("model", help="the converted .mlpackage or .mlmodel")
     inputs = parser.add_mutually_exclusive_group()
-    inputs.add_argument("--inputs", metavar="NPZ", help="input arrays (.npz)")
-    inputs.add_argument("--images", metavar="PATH", help="image file, directory or glob")
-    parser.add_argument("--samples", type=int, default=8, help="random samples (default 8)")
-    parser.add_argument("--resize", choices=("fit", "center_crop", "fill"), default="fit")
+    inputs.add_argument("--inputs", metavar="SPEC",
+                        help="a directory, image file or glob of images; an .npz of input "
+                             "arrays; or random:N (N seeded random samples). Default random:8")
+    inputs.add_argument("--images", metavar="PATH", help="same as --inputs PATH for images")
+    parser.add_argument("--samples", type=int, default=8,
+                        help="number of random samples when no --inputs/--images (default 8)")
+    parser.add_argument("--resize", choices=("fit", "center_crop", "fill"), default="fit",
+                        help="how images are resized to the model's size (default fit)")
+    parser.add_argument("--tolerance", metavar="FIELDS",
+                        help="e.g. 'min_snr_db=40,min_cosine=0.999' (as --coreml-tolerance); "
+                             "the per-field flags below override it. Default: the converted "
+                             "program's precision default")
     for flag in TOLERANCE_FLAGS:
-        parser.add_argument(f"--{flag.replace('_', '-')}", type=float, dest=flag)
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=float, dest=flag, metavar="X",
+                            help=f"Tolerance field {flag}")
     parser.add_argument("--report", action="append", default=[], metavar="PATH",
                         help="write a report (.json, .md); repeatable")
+    parser.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
+                        help="progress on stderr: bar (rich), lines, off; auto (default) draws "
+                             "bars on a terminal and plain lines otherwise")
     add_backend_arguments(parser)
 
 
-def load_source(path: str):
-    """A saved source model, loaded by its file type."""
-    file = Path(path)
-    if not file.exists():
-        raise FileNotFoundError(f"source {file} does not exist")
-    if file.suffix in (".pt", ".pth", ".ts", ".pt2"):
-        import torch
-
-        if file.suffix == ".pt2":
-            return torch.export.load(str(file))
-        return torch.jit.load(str(file), map_location="cpu").eval()
-    return file  # TensorFlow/Keras paths are loaded by the TensorFlow source
-
-
 def run(args: argparse.Namespace) -> int:
-    from .. import EquivalenceError, Tolerance, images, tensors
+    from .. import EquivalenceError, Tolerance, tensors
     from ..check import CheckSettings, run_check
-    from ..inputs import feeds
+    from ..inputs.spec import inputs_from_spec
+    from ..progress import progress_for
     from ..report import write_report
-    from ..result import CheckError
+    from ..result import CheckError, format_table
     from ..runtimes import parse_compute_units
+    from ..sources.loader import load_source_spec
 
-    tolerance = Tolerance(**{k: getattr(args, k) for k in TOLERANCE_FLAGS
-                             if getattr(args, k) is not None})
-    inputs = (feeds(args.inputs) if args.inputs else
-              images(args.images, resize=args.resize) if args.images else
-              tensors(n=args.samples))
-    settings = CheckSettings(backend=args.backend,
-                             compute_units=parse_compute_units(args.compute_units),
-                             fp16_mode=args.fp16_mode)
     try:
-        results = run_check(load_source(args.source), args.model, inputs=inputs,
-                            tolerance=tolerance, name=Path(args.model).name, settings=settings)
-    except (CheckError, FileNotFoundError, ValueError) as exc:
+        tolerance = Tolerance.layered(
+            Tolerance.parse(args.tolerance, origin="--tolerance") if args.tolerance else None,
+            Tolerance(**{k: getattr(args, k) for k in TOLERANCE_FLAGS
+                         if getattr(args, k) is not None}))
+        spec = args.inputs or args.images
+        inputs = (inputs_from_spec(spec, resize=args.resize) if spec else
+                  tensors(n=args.samples))
+        with progress_for(args.progress) as progress:
+            settings = CheckSettings(backend=args.backend,
+                                     compute_units=parse_compute_units(args.compute_units),
+                                     fp16_mode=args.fp16_mode, progress=progress)
+            results = run_check(load_source_spec(args.source, Path.cwd()), args.model,
+                                inputs=inputs, tolerance=None if tolerance.is_empty()
+                                else tolerance, name=Path(args.model).name, settings=settings)
+    except (CheckError, OSError, ValueError) as exc:
         print(f"coremlcheck compare: {exc}", file=sys.stderr)
         return 2
     checks = [dict(r.to_dict(), test="coremlcheck compare") for r in results]
@@ -75,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for result in results:
         if result.passed:
-            from ..result import format_table
-
             print(f"{result.name}: passed on {result.platform} ({result.tolerance.describe()})")
             print(format_table(result.output_results.values()))
         else:
