@@ -10,6 +10,7 @@ Run: ``make bench`` (or ``.venv/bin/python benchmarks/executor_vs_torch.py``).
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -44,14 +45,17 @@ CASES = {
 }
 
 
-def median_time(fn, repeats: int = REPEATS) -> float:
-    fn()  # warm-up
-    times = []
+def median_times(first, second, repeats: int = REPEATS) -> tuple[float, float]:
+    """Median wall times (s) of two callables timed in alternation, so that load from other
+    processes falls on both alike; one warm-up call each."""
+    first(), second()
+    times = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, out in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def speed_row(name, build, convert_args, inputs, precision) -> tuple:
@@ -67,8 +71,8 @@ def speed_row(name, build, convert_args, inputs, precision) -> tuple:
     reference = ReferenceModel(mlmodel)
     names = [f.name for f in describe(mlmodel.get_spec().description.input)]
     feed = dict(zip(names, sample.coreml.values()))
-    t_torch = median_time(lambda: source.run(sample.source, order))
-    t_ref = median_time(lambda: reference.predict(feed))
+    t_torch, t_ref = median_times(lambda: source.run(sample.source, order),
+                                  lambda: reference.predict(feed))
     return name, reference.platform, t_torch * 1e3, t_ref * 1e3, t_ref / t_torch
 
 
@@ -86,9 +90,13 @@ def overhead_row(name, build, convert_args, inputs) -> tuple:
 
 
 def main() -> None:
-    torch.set_num_threads(torch.get_num_threads())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both sides (default: torch's default)")
+    if (threads := parser.parse_args().threads) is not None:
+        torch.set_num_threads(threads)
     print(f"torch {torch.__version__}, coremltools {ct.__version__}, "
-          f"{torch.get_num_threads()} threads, median of {REPEATS} runs\n")
+          f"{torch.get_num_threads()} threads, median of {REPEATS} alternating runs\n")
     print("| model | program | torch forward (ms) | reference predict (ms) | ratio |")
     print("|---|---|---:|---:|---:|")
     ratios = {"fp32": [], "fp16": []}
