@@ -38,9 +38,12 @@ def describe_classifier(spec) -> ClassifierOutputs | None:
 
 
 def class_labels(spec) -> list | None:
-    """Class labels in probability order: a NeuralNetwork classifier's label list, or the
-    ``classes`` of an ML program's ``classify`` op; None when neither is found."""
+    """Class labels in probability order: a NeuralNetwork classifier's label list, the
+    ``classes`` of an ML program's ``classify`` op, or, for a pipeline, those of the stage that
+    produces its predicted label; None when none is found."""
     kind = spec.WhichOneof("Type")
+    if kind in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
+        return _pipeline_labels(spec, getattr(spec, kind))
     if kind == "neuralNetworkClassifier":
         nn = spec.neuralNetworkClassifier
         which = nn.WhichOneof("ClassLabels")
@@ -55,6 +58,21 @@ def class_labels(spec) -> list | None:
                 for op in block.operations:
                     if op.type == "classify" and "classes" in op.inputs:
                         return _classify_labels(op.inputs["classes"])
+    return None
+
+
+def _pipeline_labels(spec, message) -> list | None:
+    """Labels of the last stage that outputs the pipeline's predicted label (or the last stage
+    that has labels when the pipeline declares none)."""
+    pipeline = message if message.DESCRIPTOR.name == "Pipeline" else message.pipeline
+    wanted = spec.description.predictedFeatureName
+    for stage in reversed(pipeline.models):
+        outputs = {f.name for f in stage.description.output}
+        if wanted and wanted not in outputs:
+            continue
+        labels = class_labels(stage)
+        if labels is not None:
+            return labels
     return None
 
 

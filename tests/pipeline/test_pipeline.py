@@ -10,6 +10,7 @@ import torch
 from coremltools.proto import Model_pb2
 from PIL import Image
 
+from pytest_coremlcheck.classifier_outputs import describe_classifier
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.pipeline import PIPELINE_INPUT, StageInfo
 
@@ -189,3 +190,10 @@ def test_hazard_watch_names_the_stage(built, example):
     kinds = {hazard.kind: hazard for hazard in model.hazards}
     assert "fp16_overflow" in kinds
     assert kinds["fp16_overflow"].location.startswith("stage 'stage0'")
+
+
+def test_pipeline_classifier_labels_come_from_its_classifier_stage(built):
+    spec = load_spec(built["pipeline_classifier"])
+    classifier = describe_classifier(spec)
+    assert classifier.labels == LABELS
+    assert classifier.label == spec.description.predictedFeatureName
