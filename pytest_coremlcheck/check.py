@@ -22,6 +22,7 @@ from .compare import as_array, compare_outputs, compare_steps
 from .convert.cache import ConversionCache
 from .convert.chain import BuiltModel, ChainInputs, build_models
 from .convert.variants import Variant, resolve
+from .gates.hashing import inputs_hash, model_hash
 from .inputs import Sample, as_input_source
 from .model_info import compute_precision
 from .progress import ProgressCallback, counted, no_progress
@@ -88,6 +89,7 @@ def run_check(
     converted stage received (reference executor).
     """
     settings = settings or CheckSettings()
+    backend = _guard("backend", lambda: resolve_backend(settings.backend))
     if source_stages is not None:
         if source is not None:
             raise CheckError("pass either source or source_stages, not both")
@@ -119,7 +121,7 @@ def run_check(
         case.source_outputs = [_run_source(src, s, actual) for s in
                                counted(case.samples, f"source {case.label}".strip(), notify)]
     source_s = time.perf_counter() - t0
-    backend = _guard("backend", lambda: resolve_backend(settings.backend))
+    input_hashes = [inputs_hash(s.coreml for s in case.samples) for case in cases]
     requested = set(_requested_names(variants)) if variants else None
     results: list[EquivalenceResult] = []
     previous: dict[str, list] = {}  # variant -> per runtime (by position): outputs per case
@@ -138,6 +140,7 @@ def run_check(
             else default_for_precision(precision))
         outputs_features = describe(model.loaded.spec.description.output)
         classifier = describe_classifier(model.loaded.spec)
+        digest = model_hash(model.loaded)
         for position, runtime in enumerate(runtimes):
             t0 = time.perf_counter()
             staged = [[_run_converted(runtime, s, model.label) for s in counted(
@@ -177,6 +180,10 @@ def run_check(
                              "converted_s": converted_s,
                              "total_s": time.perf_counter() - started},
                 )
+                result.model_hash, result.inputs_hash = digest, input_hashes[index]
+                result.converted_outputs = [
+                    {f.name: as_array(o[f.name], f, classifier.labels if classifier else None)
+                     for f in outputs_features if f.name in o} for o in per_case[index]]
                 if base_outputs is not None:
                     result.step_outputs = compare_steps(outputs_features, base_outputs[index],
                                                         per_case[index])

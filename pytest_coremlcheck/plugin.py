@@ -11,15 +11,22 @@ import pytest
 from . import dropin
 from .check import CheckSettings, run_check
 from .convert.cache import ConversionCache
+from .gates import options as gate_options
+from .gates.apply import apply_gates
+from .gates.baseline import write_baseline
+from .gates.golden import GoldenError
 from .report import write_report
+from .report.junit import junit_properties
 from .result import CheckError, EquivalenceError, ResultSet
-from .runtimes import BACKENDS, coreml_available, parse_compute_units
+from .runtimes import BACKENDS, RuntimeUnavailable, coreml_available, parse_compute_units
 from .session import CheckStore, store_key
 from .tolerance import Tolerance
 
 MARKER = "coreml_equivalence"
 cache_key = pytest.StashKey[ConversionCache]()
-PROPERTY = "coreml_check"
+#: the check dicts of a test, carried to the (xdist controller's) session store on the
+#: TestReport attribute ``coreml_checks``; JUnit gets only key metrics (user_properties)
+entries_key = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("coreml_cache_dir", "default for --coreml-cache-dir", default="")
     parser.addini("coreml_report", "report paths (like --coreml-report)", type="linelist",
                   default=[])
+    gate_options.add_options(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     store = CheckStore()
     config.stash[store_key] = store
+    gate_options.configure(config)
     _install_dropin(config)
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
         config.pluginmanager.register(SessionReporter(config, store), "coremlcheck_reporter")
@@ -192,7 +201,9 @@ def coreml_check(request: pytest.FixtureRequest):
     (variants), input shapes or compute units.
     """
     settings = settings_from_config(request.config)
+    gates = request.config.stash[gate_options.gates_key]
     node = request.node
+    entries = node.stash.setdefault(entries_key, [])
     counter = [0]
 
     def check(source=None, converted=None, *, inputs=None, convert=None, tolerance=None,
@@ -207,20 +218,39 @@ def coreml_check(request: pytest.FixtureRequest):
                                 marker_tolerance=marker_tolerance, settings=settings,
                                 variants=variants if variants is not None else marker_variants,
                                 shapes=shapes, source_stages=source_stages)
+            unable = apply_gates(results, node.nodeid, gates)
             error = None
-        except CheckError as exc:
+        except RuntimeUnavailable as exc:
+            if not gates.strict:
+                pytest.skip(f"coreml_check {label!r}: {exc}")
+            error = f"strict: {exc}"
+        except (CheckError, GoldenError) as exc:
             error = str(exc)
         if error is not None:
-            node.user_properties.append((PROPERTY, _error_entry(label, error)))
+            entries.append(_error_entry(label, error))
             pytest.fail(f"coreml_check {label!r} could not run: {error}", pytrace=False)
         for result in results:
-            node.user_properties.append((PROPERTY, result.to_dict()))
+            entry = result.to_dict()
+            entries.append(entry)
+            node.user_properties.extend(junit_properties(entry))
         failing = [r for r in results if not r.passed]
         if failing:
             raise EquivalenceError(failing[0], also_failed=failing[1:])
+        if unable:
+            pytest.skip("coreml_check could not do what was asked: " + "; ".join(unable))
         return results[0] if len(results) == 1 else ResultSet(results)
 
     return check
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Attach the test's check dicts to its call report (they travel to the xdist controller:
+    extra TestReport attributes survive report serialization)."""
+    outcome = yield
+    entries = item.stash.get(entries_key, None)
+    if call.when == "call" and entries:
+        outcome.get_result().coreml_checks = list(entries)
 
 
 def _error_entry(label: str, error: str) -> dict:
@@ -235,13 +265,22 @@ class SessionReporter:
     def __init__(self, config: pytest.Config, store: CheckStore):
         self.config = config
         self.store = store
+        self.baseline_written: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for key, value in report.user_properties:
-            if key == PROPERTY:
-                self.store.add(report.nodeid, value)
+        for entry in getattr(report, "coreml_checks", None) or ():
+            self.store.add(report.nodeid, entry)
+
+    def pytest_sessionfinish(self) -> None:
+        """``--coreml-baseline-update``: one atomic write, here (the controller under xdist)."""
+        gates = self.config.stash[gate_options.gates_key]
+        if gates.update_baseline and self.store.checks:
+            updated = gates.baseline.updated(self.store.checks)
+            write_baseline(gates.baseline.path, updated)
+            self.baseline_written = (f"coreml baseline written to {gates.baseline.path} "
+                                     f"({len(updated.checks)} check(s))")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.store.checks:
@@ -249,6 +288,11 @@ class SessionReporter:
         terminalreporter.section("Core ML equivalence")
         for line in self.store.summary_lines():
             terminalreporter.write_line(line)
+        gates = self.config.stash[gate_options.gates_key]
+        for line in gate_options.summary_lines(self.store.checks, gates):
+            terminalreporter.write_line(line)
+        if self.baseline_written:
+            terminalreporter.write_line(self.baseline_written)
         for path in _report_paths(self.config):
             try:
                 written = write_report(path, self.store.checks)

@@ -94,6 +94,16 @@ class EquivalenceResult:
     step_outputs: dict[str, OutputMetrics] = field(default_factory=dict)
     #: flexible inputs: the shape configuration this result ran (e.g. "image=1x3x64x64")
     shape: str = ""
+    #: sha256 of the converted model's files and of the input samples (``gates.hashing``)
+    model_hash: str = ""
+    inputs_hash: str = ""
+    #: ``--coreml-golden``: metrics of each output against the stored golden outputs
+    golden_outputs: dict[str, OutputMetrics] = field(default_factory=dict)
+    #: gate outcomes by gate ("baseline", "golden"): "compared", "no baseline", "stale: …"
+    gates: dict[str, str] = field(default_factory=dict)
+    #: the converted model's outputs, per sample, as arrays (not in ``to_dict``)
+    converted_outputs: list[dict[str, Any]] = field(default_factory=list, repr=False,
+                                                    compare=False)
 
     @property
     def passed(self) -> bool:
@@ -132,6 +142,10 @@ class EquivalenceResult:
             "step": self.step,
             "step_outputs": {k: m.to_dict() for k, m in self.step_outputs.items()},
             "shape": self.shape,
+            "model_hash": self.model_hash,
+            "inputs_hash": self.inputs_hash,
+            "golden_outputs": {k: m.to_dict() for k, m in self.golden_outputs.items()},
+            "gates": dict(self.gates),
         }
 
     def failure_table(self) -> str:
@@ -155,6 +169,10 @@ class EquivalenceResult:
             lines.append(f"Against the previous step ({self.step}):")
             lines += [f"  {k}: SNR {fmt(m.snr_db, 1)} dB, cosine {fmt(m.cosine, 6)}"
                       for k, m in self.step_outputs.items()]
+        if self.golden_outputs:
+            lines.append("Against the golden outputs:")
+            lines += [f"  {k}: max_abs {fmt(m.max_abs)}, SNR {fmt(m.snr_db, 1)} dB, "
+                      f"cosine {fmt(m.cosine, 6)}" for k, m in self.golden_outputs.items()]
         if self.hazards:
             lines.append("Numeric hazards in the converted model:")
             lines += [f"  - {h['message']}" for h in self.hazards]

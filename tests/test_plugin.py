@@ -139,7 +139,7 @@ def test_unknown_marker_field_is_a_usage_error(inner):
     assert result.ret != 0
 
 
-def test_coreml_backend_off_macos_is_a_clear_failure(inner):
+def test_coreml_backend_off_macos_skips_and_fails_under_strict(inner):
     import platform
 
     if platform.system() == "Darwin":
@@ -149,9 +149,12 @@ def test_coreml_backend_off_macos_is_a_clear_failure(inner):
             from conftest import Net
             coreml_check(Net(), good_package)
     """)
-    result = inner.runpytest("--coreml-backend=coreml")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*--coreml-backend=coreml needs macOS with Core ML*"])
+    result = inner.runpytest("--coreml-backend=coreml", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*--coreml-backend=coreml needs macOS with Core ML*"])
+    strict = inner.runpytest("--coreml-backend=coreml", "--coreml-strict")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*could not run: strict: --coreml-backend=coreml needs macOS*"])
 
 
 def test_reports_json_and_markdown(inner):

@@ -1,0 +1,111 @@
+"""Apply the gates (baseline, golden outputs) to the results of one check, in the test.
+
+A gate that cannot do what was asked (a stale baseline or golden, golden outputs to save
+without Core ML) yields a reason: the plugin skips the test with it, or fails it under
+``--coreml-strict``. A check without a baseline entry is a note, and a failure under strict
+(unless the baseline is being updated). A golden that is missing is a note only: goldens come
+from a separate (nightly) macOS run, so a new check has none until it ran there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..result import EquivalenceResult
+from ..tolerance import Tolerance
+from .baseline import COMPARED, MISSING, STALE, Baseline, check_id
+from .golden import compare_golden, load_golden, save_from_result
+
+
+@dataclass
+class GateSettings:
+    """Run-wide gate options (command line / ini)."""
+
+    baseline: Baseline | None = None
+    update_baseline: bool = False
+    limits: dict[str, float] = field(default_factory=dict)
+    golden_dir: Path | None = None
+    golden_save_dir: Path | None = None
+    #: converted-vs-golden tolerance; None: each check's own tolerance
+    golden_tolerance: Tolerance | None = None
+    strict: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.baseline or self.update_baseline or self.golden_dir
+                    or self.golden_save_dir or self.strict)
+
+
+def apply_gates(results: list[EquivalenceResult], test: str,
+                settings: GateSettings) -> list[str]:
+    """Compare each result with its golden and its baseline, save goldens; failures go to the
+    result's ``extra_failures``, what happened to its ``gates`` and ``notes``. Returns the
+    reasons the check could not do what was asked (under strict, also added as failures)."""
+    unable: list[str] = []
+    for result in results:
+        ident = check_id(dict(result.to_dict(), test=test))
+        reasons = []
+        if settings.golden_dir is not None:
+            reasons += _golden(result, ident, settings)
+        if settings.golden_save_dir is not None:
+            reasons += _save_golden(result, ident, settings.golden_save_dir)
+        if settings.baseline is not None and not settings.update_baseline:
+            reasons += _baseline(result, test, settings)
+        if settings.strict:
+            result.extra_failures += [f"strict: {r}" for r in reasons]
+        unable += [f"{result.name}: {r}" for r in reasons]
+    return unable
+
+
+def _baseline(result: EquivalenceResult, test: str, settings: GateSettings) -> list[str]:
+    entry = dict(result.to_dict(), test=test)
+    status = settings.baseline.status(entry)
+    if status.kind == COMPARED:
+        regressions = settings.baseline.compare(entry, settings.limits)
+        result.extra_failures += [r.message for r in regressions]
+        result.gates["baseline"] = "regressed" if regressions else "compared"
+        return []
+    result.gates["baseline"] = status.reason
+    result.notes.append(status.reason)
+    if status.kind == STALE:
+        return [status.reason]
+    if status.kind == MISSING and settings.strict:
+        result.extra_failures.append(f"strict: no baseline for {check_id(entry)} in "
+                                     f"{settings.baseline.path}; add it with "
+                                     "--coreml-baseline-update")
+    return []
+
+
+def _golden(result: EquivalenceResult, ident: str, settings: GateSettings) -> list[str]:
+    golden = load_golden(settings.golden_dir, ident)
+    if golden is None:
+        result.gates["golden"] = "no golden"
+        result.notes.append(f"no golden outputs for this check in {settings.golden_dir}")
+        return []
+    stale = golden.stale_reason(result.model_hash, result.inputs_hash)
+    if stale:
+        result.gates["golden"] = stale
+        result.notes.append(stale)
+        return [stale]
+    images = {n for n, r in result.output_results.items() if r.metrics and r.metrics.image}
+    found, failures = compare_golden(golden, result.converted_outputs,
+                                     settings.golden_tolerance or result.tolerance, images)
+    result.golden_outputs = found
+    result.extra_failures += failures
+    result.gates["golden"] = "failed" if failures else "compared"
+    result.notes.append(f"compared with golden outputs from {golden.meta.get('platform')} on "
+                        f"{golden.meta.get('os')} ({golden.path.name})")
+    return []
+
+
+def _save_golden(result: EquivalenceResult, ident: str, directory: Path) -> list[str]:
+    if result.backend != "coreml":
+        reason = (f"--coreml-golden-save needs real Core ML (macOS, --coreml-backend=coreml or "
+                  f"auto); this run used {result.platform}: golden outputs not saved")
+        result.gates["golden_save"] = "not saved"
+        return [reason]
+    path = save_from_result(directory, ident, result)
+    result.gates["golden_save"] = "saved"
+    result.notes.append(f"golden outputs saved to {path}")
+    return []
