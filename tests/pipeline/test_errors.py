@@ -113,3 +113,9 @@ def test_missing_pipeline_input_is_an_input_error(built):
         model.predict({})
     with pytest.raises(ValueError, match="shape"):
         model.predict({"x": np.zeros((1, 3, 4, 4), np.float32)})
+
+
+def test_bare_spec_of_a_pipeline_with_weight_files_says_what_to_pass(built):
+    with pytest.raises(ModelLoadError, match=r"\[stage 'stage0'\]: .*a bare spec carries none: "
+                                             r"pass the MLModel or the \.mlpackage path"):
+        ReferenceModel(load_spec(built["pipeline32"]))

@@ -80,6 +80,13 @@ def _load_program(loaded: LoadedModel):
 
     try:
         return load_milproto(loaded.spec, loaded.spec.specificationVersion, loaded.weights_dir)
+    except TypeError as exc:
+        if loaded.weights_dir is None:
+            raise ModelLoadError(
+                f"{loaded.name}: the ML program keeps its weights in files beside the spec, and "
+                "a bare spec carries none: pass the MLModel or the .mlpackage path") from None
+        raise ModelLoadError(f"{loaded.name}: cannot read the ML program "
+                             f"({type(exc).__name__}: {exc})") from None
     except Exception as exc:
         raise ModelLoadError(f"{loaded.name}: cannot read the ML program "
                              f"({type(exc).__name__}: {exc})") from None
