@@ -79,3 +79,13 @@ def test_keras_bidirectional_and_simple_rnn():
     model = _seq(keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
                  keras.layers.SimpleRNN(4), keras.layers.Dense(2), shape=(6, 4))
     assert "loop" in _check(model)
+
+
+@pytest.mark.parametrize("output_padding", [None, (1, 1, 1)])
+def test_keras_conv3d_transpose_same_padding(output_padding):
+    """``outputShape`` past the full transposed convolution (kernel 1, output_padding 1) is
+    zero-extended at the end, as the transpose of a SAME convolution."""
+    model = _seq(keras.layers.Conv3DTranspose(2, (1, 2, 2), strides=2, padding="same",
+                                              output_padding=output_padding),
+                 shape=(7, 11, 12, 3))
+    assert "convolution3d" in _check(model, atol=1e-4)

@@ -176,7 +176,7 @@ def convolution3d(params, ctx):
         def run_deconv(ins):
             x = ins[0]
             full = F.conv_transpose3d(x, weight, None, stride, 0, 0, groups, dilation)
-            slices = []
+            slices, missing = [], []
             for axis in range(3):
                 full_len = full.shape[2 + axis]
                 if mode == 2:
@@ -188,7 +188,10 @@ def convolution3d(params, ctx):
                     end = int(custom[2 * axis + 1]) if mode == 0 else 0
                     target = out_shape[axis] if out_shape else full_len - start - end
                 slices.append(slice(start, start + target))
+                missing.append(max(0, start + target - full_len))
             y = full[:, :, slices[0], slices[1], slices[2]]
+            if any(missing):  # an outputShape past the full transposed conv: zeros at the end
+                y = F.pad(y, (0, missing[2], 0, missing[1], 0, missing[0]))
             if bias is not None:
                 y = y + bias.reshape(-1, 1, 1, 1)
             return y
