@@ -88,7 +88,8 @@ def write_golden(directory: str | Path, check_id: str, outputs: list[dict[str, A
 
 def save_from_result(directory: str | Path, check_id: str, result) -> Path:
     """The macOS path: store what the Core ML runtime produced for ``result``."""
-    unit = result.platform.rsplit(", ", 1)[-1] if ", " in result.platform else None
+    coreml = result.backend == "coreml" and ", " in result.platform  # "Core ML, CPU_ONLY"
+    unit = result.platform.rsplit(", ", 1)[-1] if coreml else None
     return write_golden(directory, check_id, result.converted_outputs,
                         model_hash=result.model_hash, inputs_hash=result.inputs_hash,
                         backend=result.backend, platform_name=result.platform, compute_unit=unit)

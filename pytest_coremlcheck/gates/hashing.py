@@ -14,35 +14,48 @@ import numpy as np
 _CHUNK = 1 << 20
 
 
-def model_hash(loaded) -> str:
-    """sha256 of a converted model (a ``reference.loading.LoadedModel``).
+#: metadata that changes with every conversion of the same model
+VOLATILE_METADATA = ("com.github.apple.coremltools.conversion_date",)
 
-    An ``.mlpackage``: the files its Manifest.json references (the spec and the weights
-    directory), each file's package-relative path and bytes, in sorted path order; the
-    manifest itself is left out (its item ids are random per save). An ``.mlmodel``: its
-    bytes. A model in memory: its spec serialized deterministically, then the files of its
-    weights directory.
+
+def model_hash(loaded) -> str:
+    """sha256 of a converted model (a ``reference.loading.LoadedModel``): its spec, serialized
+    deterministically without the conversion date, then its weight files (package-relative
+    path and bytes, in sorted path order): for an ``.mlpackage`` the files its Manifest.json
+    references besides the spec, for a model in memory its weights directory. The manifest
+    itself is left out (its item ids are random per save).
     """
     digest = hashlib.sha256()
+    digest.update(b"spec\0" + _spec_bytes(loaded.spec))
     path = getattr(loaded, "path", None)
     if path is not None and Path(path).is_dir():
         _hash_files(digest, Path(path), _package_files(Path(path)))
-    elif path is not None:
-        digest.update(b"mlmodel\0")
-        _hash_file(digest, Path(path))
-    else:
-        digest.update(b"spec\0")
-        digest.update(loaded.spec.SerializeToString(deterministic=True))
-        if loaded.weights_dir and Path(loaded.weights_dir).is_dir():
-            root = Path(loaded.weights_dir)
-            _hash_files(digest, root, sorted(p for p in root.rglob("*") if p.is_file()))
+    elif path is None and loaded.weights_dir and Path(loaded.weights_dir).is_dir():
+        root = Path(loaded.weights_dir)
+        _hash_files(digest, root, sorted(p for p in root.rglob("*") if p.is_file()))
     return digest.hexdigest()
 
 
+def _spec_bytes(spec) -> bytes:
+    user = spec.description.metadata.userDefined
+    if not any(key in user for key in VOLATILE_METADATA):
+        return spec.SerializeToString(deterministic=True)
+    copy = type(spec)()
+    copy.CopyFrom(spec)
+    for key in VOLATILE_METADATA:
+        copy.description.metadata.userDefined.pop(key, None)
+    return copy.SerializeToString(deterministic=True)
+
+
 def _package_files(package: Path) -> list[Path]:
+    """Weight (and other) files the manifest references; the root spec is hashed as a spec."""
     manifest = json.loads((package / "Manifest.json").read_text())
+    entries = manifest.get("itemInfoEntries", {})
+    root = entries.get(manifest.get("rootModelIdentifier"), {}).get("path")
     files: set[Path] = set()
-    for entry in manifest.get("itemInfoEntries", {}).values():
+    for entry in entries.values():
+        if entry["path"] == root:
+            continue
         item = package / "Data" / entry["path"]
         if item.is_dir():
             files.update(p for p in item.rglob("*") if p.is_file())
