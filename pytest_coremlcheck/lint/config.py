@@ -34,6 +34,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 _KEYS = {"target", "select", "ignore", "per-path-ignores", "fail-on", "bundle-dirs",
          "scan-weights"}
+#: Keys of [tool.coremlcheck] read elsewhere: ``check`` tables are declarative gates.
+_OTHER_KEYS = {"check"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def from_mapping(table: Mapping, root: Path | None = None,
         raise LintUsageError(f"{source or 'config'}: [tool.coremlcheck] must be a table")
     data = {str(k).replace("_", "-"): v for k, v in table.items()}
     where = f"{source}: [tool.coremlcheck]" if source else "[tool.coremlcheck]"
-    unknown = set(data) - _KEYS
+    unknown = set(data) - _KEYS - _OTHER_KEYS
     if unknown:
         raise LintUsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(sorted(_KEYS))}")

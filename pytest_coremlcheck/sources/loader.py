@@ -97,3 +97,24 @@ def _from_module(text: str, base_dir: Path) -> Any:
     if isinstance(obj, (str, Path)):
         return load_source_file(base_dir / obj)
     return obj
+
+
+class LazySource:
+    """The source a spec names, loaded and wrapped (``as_source``) on first use.
+
+    Handed to a check in place of the model, it makes a source that cannot be loaded a check
+    that could not run (recorded and reported like any other), not an error before it.
+    """
+
+    def __init__(self, text: str, base_dir: str | Path):
+        self._spec = (text, Path(base_dir))
+        self._source = None
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_spec", "_source"):
+            raise AttributeError(name)
+        if self._source is None:
+            from . import as_source
+
+            self._source = as_source(load_source_spec(*self._spec))
+        return getattr(self._source, name)

@@ -1,0 +1,71 @@
+"""pytest plugin: every ``[[check]]`` of a ``coremlcheck.toml`` (and every
+``[[tool.coremlcheck.check]]`` of a ``pyproject.toml``) is a test item.
+
+An item runs the ``coreml_check`` fixture, so it uses the session's settings (backend,
+tolerance defaults, cache, lint, gates) and records its results for the summary and the
+reports exactly as a test that calls the fixture. A file that cannot be read or holds a bad
+table is a collection error naming the file, the table and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..result import EquivalenceError
+from ..sources.loader import LazySource
+from .spec import GateSpec, GateSpecError, read_gate_file
+
+FILE_NAME = "coremlcheck.toml"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.name == FILE_NAME or (file_path.name == "pyproject.toml"
+                                       and _mentions_checks(file_path)):
+        return GateFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _mentions_checks(path: Path) -> bool:
+    try:
+        return "coremlcheck.check" in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+class GateFile(pytest.File):
+    """A TOML file of declared checks."""
+
+    def collect(self):
+        try:
+            specs = read_gate_file(self.path)
+        except GateSpecError as exc:
+            raise self.CollectError(str(exc)) from None
+        for spec in specs:
+            yield GateItem.from_parent(self, name=spec.name, callobj=_gate_function(spec))
+
+
+class GateItem(pytest.Function):
+    """One declared check; a failure shows the tolerance table, not a traceback."""
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, EquivalenceError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}::{self.name}"
+
+
+def _gate_function(spec: GateSpec):
+    """The test function of ``spec``: one ``coreml_check`` call."""
+
+    def check(coreml_check):
+        __tracebackhide__ = True
+        coreml_check(LazySource(spec.source, spec.base_dir),
+                     str(spec.model) if spec.model else None,
+                     inputs=spec.inputs, convert=spec.convert, tolerance=spec.tolerance,
+                     name=spec.name, variants=list(spec.variants) if spec.variants else None)
+
+    return check

@@ -1,0 +1,170 @@
+"""Declarative gates: the ``[[check]]`` tables of ``coremlcheck.toml`` (or
+``[[tool.coremlcheck.check]]`` in ``pyproject.toml``), read and validated.
+
+```toml
+[[check]]
+name = "classifier"                       # the test item's name (default: check<index>)
+source = "models:build_classifier"        # a model file, or module:callable (as the CLI)
+model = "build/Classifier.mlpackage"      # optional: absent converts the source on the fly
+inputs = "images/"                        # images dir/file/glob, an .npz, or random:N
+tolerance = { min_snr_db = 40, per_output = { logits = { min_cosine = 0.999 } } }
+variants = ["fp16", "int8"]               # optional
+convert = { minimum_deployment_target = "iOS16", inputs = [{ name = "x", shape = [1, 8] }] }
+```
+
+Paths and modules resolve from the directory of the TOML file. Errors name the file, the
+table's position (``check[2]``) and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..convert.variants import resolve
+from ..inputs.base import InputSource
+from ..inputs.spec import inputs_from_spec
+from ..result import CheckError
+from ..sources.loader import check_source_spec
+from ..tolerance import Tolerance
+from .convert_args import convert_kwargs
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+KEYS = ("name", "source", "model", "inputs", "tolerance", "variants", "convert")
+TOLERANCE_FIELDS = {f.name for f in fields(Tolerance)}
+
+
+class GateSpecError(ValueError):
+    """A gate file that cannot be used; the message names the file, table and key."""
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """One declared check, ready for ``coreml_check``."""
+
+    name: str
+    source: str
+    base_dir: Path
+    model: Path | None = None
+    inputs: InputSource | None = None
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    variants: tuple[str, ...] | None = None
+    convert: dict[str, Any] | None = None
+
+
+def read_gate_file(path: Path) -> list[GateSpec]:
+    """The checks of a ``coremlcheck.toml`` (``[[check]]``) or a ``pyproject.toml``
+    (``[[tool.coremlcheck.check]]``); [] for a pyproject.toml without any."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GateSpecError(f"{path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise GateSpecError(f"{path}: not valid TOML ({exc})") from None
+    if path.name == "pyproject.toml":
+        table, prefix = data.get("tool", {}).get("coremlcheck", {}), "tool.coremlcheck.check"
+    else:
+        unknown = sorted(set(data) - {"check"})
+        if unknown:
+            raise GateSpecError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; "
+                                "expected [[check]] tables")
+        table, prefix = data, "check"
+    checks = table.get("check", []) if isinstance(table, dict) else []
+    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+        raise GateSpecError(f"{path}: {prefix} must be an array of tables ([[{prefix}]])")
+    specs: list[GateSpec] = []
+    for index, entry in enumerate(checks):
+        spec = _gate(entry, path, f"{path}: {prefix}[{index}]", index)
+        if any(s.name == spec.name for s in specs):
+            raise GateSpecError(f"{path}: {prefix}[{index}]: name {spec.name!r} is already used "
+                                "by another check")
+        specs.append(spec)
+    return specs
+
+
+def _gate(entry: dict, path: Path, where: str, index: int) -> GateSpec:
+    unknown = sorted(set(entry) - set(KEYS))
+    if unknown:
+        raise GateSpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are "
+                            f"{', '.join(KEYS)}")
+    base = path.parent
+    name = _string(entry.get("name", f"check{index}"), where, "name")
+    if "source" not in entry:
+        raise GateSpecError(f"{where}: missing key 'source' (a model file, a SavedModel "
+                            "directory or module:callable)")
+    source = _string(entry["source"], where, "source")
+    try:
+        check_source_spec(source, base)
+    except CheckError as exc:
+        raise GateSpecError(f"{where}: source: {exc}") from None
+    model = None
+    if "model" in entry:
+        model = base / _string(entry["model"], where, "model")
+        if not model.exists():
+            raise GateSpecError(f"{where}: model: {model} does not exist (omit 'model' to "
+                                "convert the source on the fly)")
+    return GateSpec(
+        name=name, source=source, base_dir=base, model=model,
+        inputs=_inputs(entry.get("inputs"), base, where),
+        tolerance=_tolerance(entry.get("tolerance"), where),
+        variants=_variants(entry.get("variants"), where),
+        convert=_convert(entry.get("convert"), where),
+    )
+
+
+def _string(value, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise GateSpecError(f"{where}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _inputs(value, base: Path, where: str) -> InputSource | None:
+    if value is None:
+        return None
+    try:
+        return inputs_from_spec(_string(value, where, "inputs"), base)
+    except (OSError, ValueError) as exc:
+        raise GateSpecError(f"{where}: inputs: {exc}") from None
+
+
+def _tolerance(value, where: str) -> Tolerance | dict[str, Tolerance] | None:
+    """A table of Tolerance fields, or of variant name -> such a table."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise GateSpecError(f"{where}: tolerance must be a table of tolerance fields")
+    try:
+        if set(value) <= TOLERANCE_FIELDS or not all(isinstance(v, dict) for v in value.values()):
+            return Tolerance.from_mapping(value, origin=f"{where}: tolerance")
+        return {k: Tolerance.from_mapping(v, origin=f"{where}: tolerance.{k}")
+                for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        raise GateSpecError(str(exc)) from None
+
+
+def _variants(value, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise GateSpecError(f"{where}: variants must be a list of variant names")
+    try:
+        resolve(value)
+    except CheckError as exc:
+        raise GateSpecError(f"{where}: variants: {exc}") from None
+    return tuple(value)
+
+
+def _convert(value, where: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise GateSpecError(f"{where}: convert must be a table of ct.convert arguments")
+    try:
+        return convert_kwargs(value)
+    except ValueError as exc:
+        raise GateSpecError(f"{where}: convert: {exc}") from None
