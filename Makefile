@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 DEMO_ARGS ?=
 
-.PHONY: demo test test-slow lint bench conformance clean
+.PHONY: demo test test-slow lint bench conformance clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,19 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pytest examples -p no:cacheprovider -q --coreml-report=reports/demo.json \
-		--coreml-report=reports/demo.md $(DEMO_ARGS)
+	$(BIN)/python -m pytest examples -p no:cacheprovider -q \
+		--coreml-report=reports/coreml-report.html --coreml-report=reports/coreml-report.md \
+		--coreml-report=reports/coreml-report.json $(DEMO_ARGS)
 
-test: $(STAMP)
+# The HTML report is tested in headless Chromium: installed with apt (Debian/Ubuntu package
+# `chromium`) when missing; elsewhere put a `chromium` on PATH.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow" -n 2
 

@@ -1,4 +1,6 @@
-"""Pictures kept for failing image outputs: source, converted and |difference| as PNGs."""
+"""Pictures of image outputs: source, converted and |difference| as PNGs (first sample).
+
+Kept for failing image outputs; for passing ones too when asked (an HTML report shows them)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from PIL import Image
 MAX_SIDE = 256
 
 
-def image_writer(directory: Path | None, check_name: str):
-    """A ``compare_outputs`` callback writing the first sample of a failing image output."""
+def image_writer(directory: Path | None, check_name: str, *, passing: bool = False):
+    """A ``compare_outputs`` callback ``write(output, pairs, passed) -> paths`` writing the
+    first sample of a failing image output, and of a passing one when ``passing``."""
     if directory is None:
         return None
 
-    def write(output: str, pairs) -> list[str]:
+    def write(output: str, pairs, passed: bool) -> list[str]:
+        if passed and not passing:
+            return []
         converted, source = pairs[0]
         folder = Path(directory) / _safe(check_name)
         folder.mkdir(parents=True, exist_ok=True)

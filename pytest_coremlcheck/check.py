@@ -51,6 +51,8 @@ class CheckSettings:
     cache: ConversionCache = field(default_factory=lambda: ConversionCache(None, "off"))
     #: where PNGs of failing image outputs go (None: not kept)
     artifacts_dir: Path | None = None
+    #: keep PNGs of passing image outputs too (an HTML report shows every image output)
+    pictures_of_passing: bool = False
     #: linked-model roots: "main" for $BUNDLE_MAIN, bundle identifiers for $BUNDLE_IDENTIFIER(id)
     bundle_dirs: dict[str, str] | None = None
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
@@ -155,7 +157,8 @@ def run_check(
             base_outputs = base_runs[position] if base_runs else None
             for index, case in enumerate(cases):
                 result_name = _result_name(title, model, case, len(cases), runtimes, runtime)
-                pictures = image_writer(settings.artifacts_dir, result_name)
+                pictures = image_writer(settings.artifacts_dir, result_name,
+                                        passing=settings.pictures_of_passing)
                 result = EquivalenceResult(
                     name=result_name,
                     backend=runtime.backend,

@@ -56,13 +56,13 @@ def tightest_passing(m: OutputMetrics) -> dict[str, float]:
 
 
 def compare_outputs(features, source_outputs, converted_outputs, tolerance: Tolerance,
-                    model_name: str, on_image_failure=None, *,
+                    model_name: str, keep_pictures=None, *,
                     classifier: ClassifierOutputs | None = None, align=None) -> dict:
     """OutputResult per declared output: source outputs (lists, in order) against the
     converted model's outputs (dicts by name), over every sample.
 
-    ``on_image_failure(output_name, pairs) -> list[str]`` (optional) keeps pictures of a
-    failing image output; the paths it returns are recorded on the OutputResult.
+    ``keep_pictures(output_name, pairs, passed) -> list[str]`` (optional) may keep pictures of
+    an image output; the paths it returns are recorded on the OutputResult.
 
     For a ``classifier``, the probability dictionary compares as a vector in class-label order
     and the predicted label takes no source output of its own: it is checked against the
@@ -95,8 +95,8 @@ def compare_outputs(features, source_outputs, converted_outputs, tolerance: Tole
                                           [s for _, s in pairs], labels,
                                           tolerance.for_output(label))
         result = _verdict(feature.name, pairs, tol, feature.kind == "image")
-        if feature.kind == "image" and result.failures and on_image_failure is not None:
-            result.artifacts = on_image_failure(feature.name, pairs)
+        if feature.kind == "image" and result.metrics is not None and keep_pictures is not None:
+            result.artifacts = keep_pictures(feature.name, pairs, result.passed)
         results[feature.name] = result
     return results
 

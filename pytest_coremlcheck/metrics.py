@@ -12,6 +12,9 @@ Pure numpy, float64, on flattened arrays; one call aggregates every input sample
                  (shape (C,) or (N, C) after dropping leading 1s, C ≥ 2)
 - ``ssim``     = structural similarity of image outputs (scikit-image, 8-bit, data range
                  255, 7x7 windows), the worst (lowest) over samples
+- ``error_histogram`` = counts of |a - b| per bin of ``HISTOGRAM_EDGES``: [0, 1e-8), [1e-8, 1e-7),
+                 …, [10, 100) and the overflow bin [100, inf); every finite element is counted
+                 once, so the counts sum to ``elements``
 
 Elements where the source is not finite are left out when the converted value is the same
 non-finite value; a NaN/Inf in ``a`` where ``b`` is finite is counted in ``nonfinite``.
@@ -26,6 +29,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 IMAGE_PEAK = 255.0
+
+#: Bin edges of ``error_histogram`` (absolute error, the output's units; pixels for images):
+#: 0, then decades 1e-8 … 1e2, then +inf for the overflow bin. Bins are half-open [lo, hi).
+HISTOGRAM_EDGES = (0.0, *(10.0 ** k for k in range(-8, 3)), math.inf)
+_FINITE_EDGES = np.asarray(HISTOGRAM_EDGES[:-1])
 
 
 class ShapeMismatch(ValueError):
@@ -49,12 +57,18 @@ class OutputMetrics:
     shape: tuple[int, ...]
     image: bool = False
     ssim: float | None = None
+    #: counts of |a - b| per bin of HISTOGRAM_EDGES (len(HISTOGRAM_EDGES) - 1 bins)
+    error_histogram: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
-        """JSON-ready dict; infinities and NaN become the strings "inf", "-inf", "nan"."""
+        """JSON-ready dict; infinities and NaN become the strings "inf", "-inf", "nan".
+        ``error_histogram`` becomes ``{"edges": [0, 1e-08, …, 100.0, "inf"], "counts": […]}``."""
         out = asdict(self)
         out["shape"] = list(self.shape)
-        return {k: json_number(v) for k, v in out.items()}
+        out = {k: json_number(v) for k, v in out.items()}
+        out["error_histogram"] = {"edges": [json_number(e) for e in HISTOGRAM_EDGES],
+                                  "counts": list(self.error_histogram)}
+        return out
 
 
 def json_number(value):
@@ -100,6 +114,7 @@ def compute(
     top1_hits = top1_rows = 0
     ssim = None
     shape: tuple[int, ...] = ()
+    histogram = np.zeros(len(HISTOGRAM_EDGES) - 1, np.int64)
     for converted, source in pairs:
         a, b = aligned(converted, source)
         shape = b.shape
@@ -109,6 +124,7 @@ def compute(
             continue
         diff = np.abs(a - b)
         max_abs = max(max_abs, float(diff.max()))
+        histogram += error_histogram(diff)
         sq_err += float(np.dot(a - b, a - b))
         sq_ref += float(np.dot(b, b))
         count += a.size
@@ -144,7 +160,14 @@ def compute(
         shape=tuple(shape),
         image=image,
         ssim=ssim,
+        error_histogram=tuple(int(c) for c in histogram),
     )
+
+
+def error_histogram(abs_diff: np.ndarray) -> np.ndarray:
+    """Counts of finite, non-negative ``abs_diff`` values per bin of ``HISTOGRAM_EDGES``."""
+    bins = np.searchsorted(_FINITE_EDGES, abs_diff, side="right") - 1
+    return np.bincount(bins, minlength=len(_FINITE_EDGES))
 
 
 def _ssim(converted: np.ndarray, source: np.ndarray) -> float:

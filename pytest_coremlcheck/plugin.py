@@ -118,6 +118,7 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
                                     pick("--coreml-cache-dir", "coreml_cache_dir")),
             lint=_lint_hook(config),
             artifacts_dir=_artifacts_dir(config),
+            pictures_of_passing=any(p.suffix.lower() == ".html" for p in _report_paths(config)),
             bundle_dirs=_bundle_dirs(config),
         )
     except ValueError as exc:

@@ -85,3 +85,17 @@ def test_snr_of_zero_reference_with_error_is_minus_inf():
     m = metrics.compute([(np.ones(3), np.zeros(3))])
     assert m.snr_db == -math.inf
     assert m.cosine == 0.0
+
+
+def test_error_histogram_counts_abs_error_per_decade_over_samples():
+    source = np.zeros(4)
+    first = np.array([0.0, 5e-9, 1e-8, 0.5])  # bins [0, 1e-8) twice, [1e-8, 1e-7), [0.1, 1)
+    second = np.array([-150.0, np.nan, 2e-3, -2e-3])  # overflow; NaN left out; [1e-3, 1e-2) x2
+    m = metrics.compute([(first, source), (second, source)])
+    assert metrics.HISTOGRAM_EDGES[0] == 0.0 and metrics.HISTOGRAM_EDGES[-1] == math.inf
+    assert m.error_histogram == (2, 1, 0, 0, 0, 0, 2, 0, 1, 0, 0, 1)
+    assert sum(m.error_histogram) == m.elements == 7
+    assert m.max_abs == 150.0 and m.nonfinite == 1
+    hist = m.to_dict()["error_histogram"]
+    assert hist["edges"][1:3] == [1e-8, 1e-7] and hist["edges"][-1] == "inf"
+    assert len(hist["counts"]) == len(hist["edges"]) - 1

@@ -21,11 +21,13 @@ def build(checks: list[dict], env: dict[str, str]) -> dict:
     }
 
 
-def write_json(path: Path, checks: list[dict], env: dict[str, str]) -> None:
-    path.write_text(json.dumps(build(checks, env), indent=2, default=_default) + "\n")
+def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = None) -> str:
+    """The JSON report's text (``report_dir`` is unused: picture paths stay as recorded)."""
+    return json.dumps(build(checks, env), indent=2, default=json_default) + "\n"
 
 
-def _default(value):
+def json_default(value):
+    """numpy scalars and other number-likes as JSON numbers; anything else as its string."""
     return json_number(float(value)) if hasattr(value, "__float__") else str(value)
 
 
@@ -38,4 +40,6 @@ METRIC_DOCS = {
     "psnr_db": "20*log10(peak) - 10*log10(MSE); peak = max(b) - min(b), 255 for images",
     "cosine": "a.b / (|a| |b|), lowest over samples",
     "top1": "share of rows whose argmax agrees (outputs shaped (C,) or (N, C))",
+    "ssim": "structural similarity of 8-bit image outputs, lowest over samples",
+    "error_histogram": "counts of |a - b| in bins [edges[i], edges[i+1]): 0, 1e-8 ... 1e2, inf",
 }

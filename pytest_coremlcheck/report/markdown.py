@@ -1,4 +1,7 @@
-"""Markdown report: the JSON report's content as tables."""
+"""Markdown report: the JSON report's content as tables.
+
+Every string that comes from a model, an output, a test or user code goes through ``escape``:
+it cannot end a table cell, start a code span, emphasis, link or HTML tag, or break a line."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
         "",
         f"{len(checks)} check(s): {passed} passed, {len(checks) - passed} failed.",
         "",
-        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        "Environment: " + ", ".join(escape(f"{k} {v}") for k, v in env.items()),
         "",
         "| test | output | backend | platform | " + " | ".join(COLUMNS) + " | tolerance | result |",
         "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|---|",
@@ -28,34 +31,32 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
             tol = ", ".join(f"{k}={v}" for k, v in out.get("tolerance", {}).items()
                             if k != "per_output")
             lines.append(
-                f"| {_escape(check.get('test', check['name']))} | {_escape(name)} | "
-                f"{check['backend']} | {_escape(check['platform'])} | " + " | ".join(cells)
-                + f" | {tol} | {'pass' if out.get('passed') else '**FAIL**'} |"
+                f"| {escape(check.get('test', check['name']))} | {escape(name)} | "
+                f"{escape(check['backend'])} | {escape(check['platform'])} | " + " | ".join(cells)
+                + f" | {escape(tol)} | {'pass' if out.get('passed') else '**FAIL**'} |"
             )
         if not check.get("outputs"):
-            lines.append(f"| {_escape(check.get('test', check['name']))} | - | "
-                         f"{check.get('backend', '-')} | {_escape(check.get('platform', '-'))} | "
+            lines.append(f"| {escape(check.get('test', check['name']))} | - | "
+                         f"{escape(check.get('backend', '-'))} | "
+                         f"{escape(check.get('platform', '-'))} | "
                          + " | ".join("-" for _ in COLUMNS) + " | - | **ERROR** |")
     lines += _details(checks)
     lines += _budget(checks)
     pictures = [(c, name, out["artifacts"]) for c in checks
                 for name, out in c.get("outputs", {}).items() if out.get("artifacts")]
     if pictures:
-        lines += ["", "## Failing image outputs (source, converted, |difference|)", ""]
+        lines += ["", "## Image outputs (source, converted, \\|difference\\|)", ""]
         for check, name, paths in pictures:
-            lines.append(f"**{_escape(check.get('test', check['name']))}** `{name}`: " + " ".join(
-                f"![{Path(p).stem}]({_relative(p, report_dir)})" for p in paths))
+            lines.append(f"**{escape(check.get('test', check['name']))}** {escape(name)}: "
+                         + " ".join(f"![{escape(Path(p).stem)}](<{_relative(p, report_dir)}>)"
+                                    for p in paths))
     failures = [(c, f) for c in checks for f in c.get("failures", [])]
     if failures:
         lines += ["", "## Failures", ""]
-        lines += [f"- `{_escape(c.get('test', c['name']))}`: {_escape(f)}" for c, f in failures]
+        lines += [f"- {escape(c.get('test', c['name']))}: {escape(f)}" for c, f in failures]
     lines += ["", "## Metrics", ""]
     lines += [f"- `{k}`: {v}" for k, v in METRIC_DOCS.items()]
     return "\n".join(lines) + "\n"
-
-
-def write_markdown(path: Path, checks: list[dict], env: dict[str, str]) -> None:
-    path.write_text(render(checks, env, path.parent))
 
 
 def _relative(picture: str, report_dir: Path | None) -> str:
@@ -72,12 +73,12 @@ def _details(checks: list[dict]) -> list[str]:
     """Per check: what ran against what, and the notes (layouts, fallbacks, cache, stages)."""
     lines = ["", "## Checks", ""]
     for check in checks:
-        lines.append(f"- **{_escape(check.get('test', check['name']))}** "
-                     f"({_escape(check['name'])}): model {_escape(check.get('model', '-'))}; "
-                     f"source {_escape(check.get('source', '-'))}; "
-                     f"inputs {_escape(check.get('inputs', '-'))}")
-        lines += [f"  - {_escape(note)}" for note in check.get("notes", [])]
-        lines += [f"  - hazard: {_escape(h['message'])}" for h in check.get("hazards", [])]
+        lines.append(f"- **{escape(check.get('test', check['name']))}** "
+                     f"({escape(check['name'])}): model {escape(check.get('model', '-'))}; "
+                     f"source {escape(check.get('source', '-'))}; "
+                     f"inputs {escape(check.get('inputs', '-'))}")
+        lines += [f"  - {escape(note)}" for note in check.get("notes", [])]
+        lines += [f"  - hazard: {escape(h['message'])}" for h in check.get("hazards", [])]
     return lines
 
 
@@ -94,8 +95,9 @@ def _budget(checks: list[dict]) -> list[str]:
         for name, out in check.get("outputs", {}).items():
             step = check.get("step_outputs", {}).get(name, {})
             lines.append(
-                f"| {_escape(check.get('test', check['name']))} | {check['variant']} | "
-                f"{check.get('step') or '-'} | {_escape(name)} | {_cell(out.get('snr_db'))} | "
+                f"| {escape(check.get('test', check['name']))} | {escape(check['variant'])} | "
+                f"{escape(check.get('step') or '-')} | {escape(name)} | "
+                f"{_cell(out.get('snr_db'))} | "
                 f"{_cell(step.get('snr_db'))} | {_cell(out.get('cosine'))} | "
                 f"{'pass' if out.get('passed') else '**FAIL**'} |")
     return lines
@@ -109,5 +111,22 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+#: Markdown punctuation that could start a code span, emphasis, link, heading or table cell
+_MARKDOWN = set("\\`*_[]|#!~")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def escape(text) -> str:
+    """``text`` as literal Markdown text on one line: markup characters backslash-escaped,
+    ``& < >`` as HTML entities, line breaks and tabs as spaces."""
+    out = []
+    for char in str(text):
+        if char in _MARKDOWN:
+            out.append("\\" + char)
+        elif char in _HTML:
+            out.append(_HTML[char])
+        elif char in "\r\n\t":
+            out.append(" ")
+        else:
+            out.append(char)
+    return "".join(out)

@@ -1,0 +1,212 @@
+"""HTML report: one self-contained page (inline CSS and script, pictures as data: URIs).
+
+The page shows which backend ran every check, a summary table (one row per check and output,
+sortable by clicking a column header, filtered by text, verdict and backend; the filters and
+the sort order can be preset in the query string: ``report.html?q=logits&status=fail&
+backend=reference&sort=snr_db&order=desc``), and per check the metrics, the margin to every
+tolerance field, error histograms, pictures of image outputs, failures, notes, hazards and
+lint findings. The JSON report's data is embedded in ``<script id="coreml-report-data">``.
+
+Every string from models, outputs, tests or user code is escaped by jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from PIL import Image
+
+from .json_report import build, json_default
+from .margins import margins, number
+
+#: Summary-table metric columns, in order.
+METRICS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
+#: Metrics listed per output in the detail sections.
+DETAIL_METRICS = (*METRICS, "mismatch_ratio", "nonfinite", "elements", "samples", "shape")
+#: Larger picture files are not embedded (kept pictures are at most 256 pixels a side).
+MAX_PICTURE_BYTES = 2 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Pictures are shown at least this wide (small outputs are scaled up, pixelated), in pixels.
+MIN_PICTURE_WIDTH = 128
+#: Histogram drawing: width and height of the plot area in pixels.
+PLOT_W, PLOT_H = 360, 90
+
+
+def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = None) -> str:
+    """The report as one HTML page (``report_dir`` is unused: pictures are embedded)."""
+    passed = sum(1 for c in checks if c.get("passed"))
+    return _template().render(
+        summary={"checks": len(checks), "passed": passed, "failed": len(checks) - passed},
+        environment=env,
+        backends=_backends(checks),
+        rows=[row for index, check in enumerate(checks) for row in _rows(index, check)],
+        details=[_detail(index, check) for index, check in enumerate(checks)],
+        metrics=METRICS,
+        data=build(checks, env),
+    )
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pytest_coremlcheck.report", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True)
+    environment.policies["json.dumps_kwargs"] = {"default": json_default}
+    environment.filters["num"] = fmt
+    environment.filters["signed"] = signed
+    return environment.get_template("report.html.j2")
+
+
+def fmt(value) -> str:
+    """A metric for display: 4 significant digits, "inf", "-" when missing."""
+    x = number(value)
+    if x is None:
+        return "-" if value is None else str(value)
+    if math.isinf(x) or math.isnan(x):
+        return str(x)
+    if isinstance(value, int):
+        return str(value)
+    return f"{x:.4g}"
+
+
+def signed(value: float | None) -> str:
+    """A margin with its sign: ``+12.1``, ``-0.003``, ``+inf``."""
+    if value is None:
+        return "-"
+    return f"{value:+.4g}"
+
+
+def _sort_key(value) -> str:
+    """A number as JavaScript's ``Number()`` reads it ("Infinity", "NaN"); "" when missing."""
+    x = number(value)
+    if x is None:
+        return ""
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return "NaN" if math.isnan(x) else repr(x)
+
+
+def _backends(checks: list[dict]) -> list[dict]:
+    """What ran the converted models: backend, platform and how many checks, first seen first."""
+    counts: dict[tuple[str, str], int] = {}
+    for check in checks:
+        key = (str(check.get("backend", "-")), str(check.get("platform", "-")))
+        counts[key] = counts.get(key, 0) + 1
+    return [{"backend": b, "platform": p, "checks": n} for (b, p), n in counts.items()]
+
+
+def _verdict(check: dict, out: dict) -> str:
+    if check.get("error"):
+        return "ERROR"
+    if not out.get("passed"):
+        return "FAIL"
+    return "pass" if check.get("passed") else "FAIL (check)"
+
+
+def _rows(index: int, check: dict) -> list[dict]:
+    """Summary rows of one check: one per output (one "-" row for a check that could not run)."""
+    test = str(check.get("test", check.get("name", "")))
+    outputs = check.get("outputs") or {"-": {}}
+    rows = []
+    for name, out in outputs.items():
+        verdict = _verdict(check, out)
+        rows.append({
+            "anchor": f"check-{index}",
+            "test": test,
+            "name": str(check.get("name", "")),
+            "variant": str(check.get("variant") or ""),
+            "shape": str(check.get("shape") or ""),
+            "output": str(name),
+            "backend": str(check.get("backend", "-")),
+            "platform": str(check.get("platform", "-")),
+            "metrics": {m: {"text": fmt(out.get(m)), "sort": _sort_key(out.get(m))}
+                        for m in METRICS},
+            "verdict": verdict,
+            "status": "pass" if verdict == "pass" else "fail",
+            "search": " ".join((test, str(check.get("name", "")), str(name))).lower(),
+        })
+    return rows
+
+
+def _detail(index: int, check: dict) -> dict:
+    """Everything the detail section of one check shows."""
+    outputs = []
+    for name, out in (check.get("outputs") or {}).items():
+        outputs.append({
+            "name": str(name),
+            "passed": bool(out.get("passed")),
+            "metrics": [(m, fmt(out[m]) if m != "shape" else "x".join(map(str, out[m])))
+                        for m in DETAIL_METRICS if out.get(m) is not None],
+            "margins": margins(out),
+            "failures": out.get("failures", []),
+            "note": out.get("note", ""),
+            "histogram": histogram_bars(out.get("error_histogram")),
+            "pictures": [_picture(p) for p in out.get("artifacts", [])],
+        })
+    own = {f for out in (check.get("outputs") or {}).values() for f in out.get("failures", [])}
+    step = [{"name": str(name), "metrics": [(m, fmt(s.get(m))) for m in METRICS
+                                            if s.get(m) is not None]}
+            for name, s in (check.get("step_outputs") or {}).items()]
+    return {
+        "anchor": f"check-{index}",
+        "test": str(check.get("test", check.get("name", ""))),
+        "check": check,
+        "outputs": outputs,
+        "step_outputs": step,
+        "failures": [f for f in check.get("failures", []) if f not in own],
+        "tolerance": {k: v for k, v in (check.get("tolerance") or {}).items()
+                      if k != "per_output"},
+    }
+
+
+def histogram_bars(histogram: dict | None) -> dict | None:
+    """SVG geometry of an ``error_histogram``: one bar per bin, height proportional to the
+    count (the tallest bin fills ``PLOT_H``), labelled by its lower edge."""
+    if not histogram or not histogram.get("counts"):
+        return None
+    counts, edges = histogram["counts"], histogram["edges"]
+    tallest = max(counts) or 1
+    width = PLOT_W / len(counts)
+    bars = []
+    for i, count in enumerate(counts):
+        height = PLOT_H * count / tallest
+        low, high = number(edges[i]), number(edges[i + 1])
+        label = "0" if low == 0 else f"{low:.0e}".replace("e-0", "e-").replace("e+0", "e")
+        if not math.isfinite(high):
+            label = "≥" + label
+        bars.append({"x": round(i * width + 1, 2), "width": round(width - 2, 2),
+                     "y": round(PLOT_H - height + 14, 2), "height": round(height, 2),
+                     "count": count, "label": label,
+                     "range": f"[{low:g}, {high:g})" if math.isfinite(high) else f"≥ {low:g}",
+                     "label_x": round(i * width + width / 2, 2)})
+    return {"bars": bars, "width": PLOT_W, "height": PLOT_H + 30, "axis_y": PLOT_H + 14,
+            "total": sum(counts)}
+
+
+def _picture(path: str) -> dict:
+    """A kept PNG as a data: URI, or the reason it cannot be shown."""
+    kind = Path(path).stem.rsplit("-", 1)[-1]
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return {"kind": kind, "uri": None, "error": f"cannot read {path}: {exc.strerror}"}
+    if not data.startswith(PNG_SIGNATURE):
+        return {"kind": kind, "uri": None, "error": f"{path} is not a PNG file"}
+    if len(data) > MAX_PICTURE_BYTES:
+        return {"kind": kind, "uri": None,
+                "error": f"{path} is {len(data)} bytes, more than the {MAX_PICTURE_BYTES} "
+                         "embedded"}
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            width, height = picture.size
+    except (OSError, ValueError) as exc:
+        return {"kind": kind, "uri": None, "error": f"{path} cannot be decoded: {exc}"}
+    scale = max(1.0, MIN_PICTURE_WIDTH / max(width, 1))
+    return {"kind": kind, "uri": "data:image/png;base64," + base64.b64encode(data).decode(),
+            "width": round(width * scale), "height": round(height * scale)}
