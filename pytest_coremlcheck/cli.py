@@ -9,6 +9,7 @@ import sys
 #: subcommand -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS = {
     "compare": "pytest_coremlcheck.commands.compare",
+    "report": "pytest_coremlcheck.commands.report",
     "predict": "pytest_coremlcheck.commands.predict",
     "info": "pytest_coremlcheck.commands.info",
     "lint": "pytest_coremlcheck.commands.lint",

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{flag.replace('_', '-')}", type=float, dest=flag, metavar="X",
                             help=f"Tolerance field {flag}")
     parser.add_argument("--report", action="append", default=[], metavar="PATH",
-                        help="write a report (.json, .md); repeatable")
+                        help="write a report (.json, .md, .html); repeatable")
     parser.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
                         help="progress on stderr: bar (rich), lines, off; auto (default) draws "
                              "bars on a terminal and plain lines otherwise")
