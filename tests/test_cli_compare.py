@@ -46,6 +46,12 @@ def broken():
 
 class Zoo:
     path = "net.pt"
+
+
+def feed():
+    import numpy as np
+
+    return {"image": np.full((32, 32, 3), 128, np.uint8)}
 """
 
 
@@ -121,7 +127,10 @@ def test_inputs_specs_npz_images_and_random(project, saved_models, capsys, tmp_p
     np.savez(root / "x.npz", image=rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
     code, out, _ = run(capsys, f"{name}:build", model, "--inputs", "x.npz")
     assert code == 0, out
+    code, out, _ = run(capsys, f"{name}:build", model, "--inputs", f"{name}:feed")
+    assert code == 0, out
     for spec, message in [("random:0", "random:N with N a positive integer"),
+                          (f"{name}:nothing", f"inputs {name}:nothing: {name} has no attribute"),
                           ("nothing.npz", "nothing.npz does not exist"),
                           ("empty_dir/*.png", "no image files")]:
         code, _, err = run(capsys, f"{name}:build", model, "--inputs", spec)

@@ -6,7 +6,12 @@ import textwrap
 import pytest
 
 MODULE = """
+from pytest_coremlcheck import tensors
 from tests.conftest import tiny_conv_net
+
+
+def samples():
+    return tensors(n=3, seed=5)
 
 
 def build():
@@ -88,11 +93,14 @@ def test_pyproject_check_tables(pytester, gate_dir):
         name = "classifier"
         source = "gate_zoo:build"
         model = "MODEL"
-        inputs = "random:2"
+        inputs = "gate_zoo:samples"
     """, name="pyproject.toml")
-    result = pytester.runpytest_inprocess("--coreml-backend=reference", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("--coreml-backend=reference", "-p", "no:cacheprovider",
+                                          "--coreml-report=r.json")
     result.assert_outcomes(passed=1)
     assert "pyproject.toml::classifier" in result.stdout.str()
+    check = json.loads((pytester.path / "r.json").read_text())["checks"][0]
+    assert check["inputs"].startswith("tensors(n=3, seed=5")
 
 
 def test_source_that_raises_is_a_check_that_could_not_run(pytester, gate_dir):
@@ -101,14 +109,23 @@ def test_source_that_raises_is_a_check_that_could_not_run(pytester, gate_dir):
         name = "broken"
         source = "gate_zoo:broken"
         model = "MODEL"
+
+        [[check]]
+        name = "broken_inputs"
+        source = "gate_zoo:build"
+        model = "MODEL"
+        inputs = "gate_zoo:missing"
     """)
     result = pytester.runpytest_inprocess("--coreml-backend=reference", "-p", "no:cacheprovider",
                                           "--coreml-report=r.json")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*could not run*calling broken() raised RuntimeError: weights "
-                                 "missing*"])
-    check = json.loads((pytester.path / "r.json").read_text())["checks"][0]
-    assert check["test"] == "coremlcheck.toml::broken" and "weights missing" in check["error"]
+                                 "missing*", "*could not run*inputs gate_zoo:missing: gate_zoo "
+                                 "has no attribute 'missing'*"])
+    checks = json.loads((pytester.path / "r.json").read_text())["checks"]
+    assert checks[0]["test"] == "coremlcheck.toml::broken"
+    assert "weights missing" in checks[0]["error"]
+    assert "has no attribute 'missing'" in checks[1]["error"]
 
 
 @pytest.mark.parametrize("text, message", [

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..result import EquivalenceError
-from ..sources.loader import LazySource
+from ..sources.loader import lazy_source
 from .spec import GateSpec, GateSpecError, read_gate_file
 
 FILE_NAME = "coremlcheck.toml"
@@ -63,7 +63,7 @@ def _gate_function(spec: GateSpec):
 
     def check(coreml_check):
         __tracebackhide__ = True
-        coreml_check(LazySource(spec.source, spec.base_dir),
+        coreml_check(lazy_source(spec.source, spec.base_dir),
                      str(spec.model) if spec.model else None,
                      inputs=spec.inputs, convert=spec.convert, tolerance=spec.tolerance,
                      name=spec.name, variants=list(spec.variants) if spec.variants else None)

@@ -6,7 +6,7 @@
 name = "classifier"                       # the test item's name (default: check<index>)
 source = "models:build_classifier"        # a model file, or module:callable (as the CLI)
 model = "build/Classifier.mlpackage"      # optional: absent converts the source on the fly
-inputs = "images/"                        # images dir/file/glob, an .npz, or random:N
+inputs = "images/"                        # images, an .npz, random:N or module:callable
 tolerance = { min_snr_db = 40, per_output = { logits = { min_cosine = 0.999 } } }
 variants = ["fp16", "int8"]               # optional
 convert = { minimum_deployment_target = "iOS16", inputs = [{ name = "x", shape = [1, 8] }] }
@@ -24,7 +24,8 @@ from typing import Any
 
 from ..convert.variants import resolve
 from ..inputs.base import InputSource
-from ..inputs.spec import inputs_from_spec
+from ..inputs.spec import inputs_from_spec, names_code
+from ..pyref import Lazy
 from ..result import CheckError
 from ..sources.loader import check_source_spec
 from ..tolerance import Tolerance
@@ -51,7 +52,7 @@ class GateSpec:
     source: str
     base_dir: Path
     model: Path | None = None
-    inputs: InputSource | None = None
+    inputs: InputSource | Lazy | None = None
     tolerance: Tolerance | dict[str, Tolerance] | None = None
     variants: tuple[str, ...] | None = None
     convert: dict[str, Any] | None = None
@@ -123,11 +124,15 @@ def _string(value, where: str, key: str) -> str:
     return value
 
 
-def _inputs(value, base: Path, where: str) -> InputSource | None:
+def _inputs(value, base: Path, where: str) -> InputSource | Lazy | None:
+    """Files are checked now; ``module:callable`` is called when the check runs."""
     if value is None:
         return None
+    text = _string(value, where, "inputs")
+    if names_code(text, base):
+        return Lazy(lambda: inputs_from_spec(text, base))
     try:
-        return inputs_from_spec(_string(value, where, "inputs"), base)
+        return inputs_from_spec(text, base)
     except (OSError, ValueError) as exc:
         raise GateSpecError(f"{where}: inputs: {exc}") from None
 

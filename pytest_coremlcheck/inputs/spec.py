@@ -2,16 +2,19 @@
 
 - ``random:N``: ``tensors(n=N)``, N seeded random samples shaped from the model's inputs;
 - a path ending in ``.npz``: ``feeds(path)``;
+- ``module:callable`` (see ``pyref``): what the callable returns, e.g. ``images(dir,
+  preprocess=...)``, a ``{name: array}`` dict or a list of them;
 - anything else (a directory, an image file or a glob): ``images(path, resize=resize)``.
 
-Relative paths resolve from ``base_dir``.
+Relative paths and modules resolve from ``base_dir``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .base import InputSource
+from ..pyref import is_module_spec, load_object
+from .base import InputSource, as_input_source
 from .feeds import feeds
 from .images import images
 from .tensors import tensors
@@ -26,6 +29,8 @@ def inputs_from_spec(text: str, base_dir: str | Path = ".", *, resize: str = "fi
         if not count.isdigit() or int(count) < 1:
             raise ValueError(f"inputs {text!r}: expected random:N with N a positive integer")
         return tensors(n=int(count))
+    if names_code(text, base_dir):
+        return as_input_source(load_object(text, base_dir, "inputs"))
     path = Path(base_dir) / text
     if path.suffix.lower() == ".npz":
         if not path.is_file():
@@ -34,3 +39,8 @@ def inputs_from_spec(text: str, base_dir: str | Path = ".", *, resize: str = "fi
     source = images(str(path), resize=resize)
     source.files()  # fail now, naming the path, when it holds no images
     return source
+
+
+def names_code(text: str, base_dir: str | Path = ".") -> bool:
+    """True when ``text`` is ``module:callable`` (``random:N`` is not)."""
+    return not text.strip().startswith("random:") and is_module_spec(text.strip(), base_dir)
