@@ -123,8 +123,9 @@ def compute(
         if a.size == 0:
             continue
         diff = np.abs(a - b)
-        max_abs = max(max_abs, float(diff.max()))
-        histogram += error_histogram(diff)
+        largest = float(diff.max())
+        max_abs = max(max_abs, largest)
+        histogram += error_histogram(diff, largest)
         sq_err += float(np.dot(a - b, a - b))
         sq_ref += float(np.dot(b, b))
         count += a.size
@@ -164,10 +165,17 @@ def compute(
     )
 
 
-def error_histogram(abs_diff: np.ndarray) -> np.ndarray:
-    """Counts of finite, non-negative ``abs_diff`` values per bin of ``HISTOGRAM_EDGES``."""
-    bins = np.searchsorted(_FINITE_EDGES, abs_diff, side="right") - 1
-    return np.bincount(bins, minlength=len(_FINITE_EDGES))
+def error_histogram(abs_diff: np.ndarray, largest: float | None = None) -> np.ndarray:
+    """Counts of finite, non-negative ``abs_diff`` values per bin of ``HISTOGRAM_EDGES``.
+
+    One counting pass per edge up to ``largest`` (``abs_diff.max()``), so a typical output
+    costs a few vectorised comparisons: count(bin i) = count(>= edge i) - count(>= edge i+1).
+    """
+    if largest is None:
+        largest = float(abs_diff.max()) if abs_diff.size else 0.0
+    at_least = [abs_diff.size] + [np.count_nonzero(abs_diff >= edge) if edge <= largest else 0
+                                  for edge in _FINITE_EDGES[1:]]
+    return np.asarray(at_least, np.int64) - np.asarray(at_least[1:] + [0], np.int64)
 
 
 def _ssim(converted: np.ndarray, source: np.ndarray) -> float:

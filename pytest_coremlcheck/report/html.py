@@ -28,6 +28,8 @@ from .margins import margins, number
 METRICS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
 #: Metrics listed per output in the detail sections.
 DETAIL_METRICS = (*METRICS, "mismatch_ratio", "nonfinite", "elements", "samples", "shape")
+#: Significant digits shown per metric (similarities near 1 need more), default 4.
+DIGITS = {"cosine": 7, "ssim": 7}
 #: Larger picture files are not embedded (kept pictures are at most 256 pixels a side).
 MAX_PICTURE_BYTES = 2 * 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -47,6 +49,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
         rows=[row for index, check in enumerate(checks) for row in _rows(index, check)],
         details=[_detail(index, check) for index, check in enumerate(checks)],
         metrics=METRICS,
+        digits=DIGITS,
         data=build(checks, env),
     )
 
@@ -63,8 +66,8 @@ def _template() -> jinja2.Template:
     return environment.get_template("report.html.j2")
 
 
-def fmt(value) -> str:
-    """A metric for display: 4 significant digits, "inf", "-" when missing."""
+def fmt(value, digits: int = 4) -> str:
+    """A metric for display: ``digits`` significant digits, "inf", "-" when missing."""
     x = number(value)
     if x is None:
         return "-" if value is None else str(value)
@@ -72,7 +75,7 @@ def fmt(value) -> str:
         return str(x)
     if isinstance(value, int):
         return str(value)
-    return f"{x:.4g}"
+    return f"{x:.{digits}g}"
 
 
 def signed(value: float | None) -> str:
@@ -125,7 +128,8 @@ def _rows(index: int, check: dict) -> list[dict]:
             "output": str(name),
             "backend": str(check.get("backend", "-")),
             "platform": str(check.get("platform", "-")),
-            "metrics": {m: {"text": fmt(out.get(m)), "sort": _sort_key(out.get(m))}
+            "metrics": {m: {"text": fmt(out.get(m), DIGITS.get(m, 4)),
+                            "sort": _sort_key(out.get(m))}
                         for m in METRICS},
             "verdict": verdict,
             "status": "pass" if verdict == "pass" else "fail",
@@ -141,7 +145,8 @@ def _detail(index: int, check: dict) -> dict:
         outputs.append({
             "name": str(name),
             "passed": bool(out.get("passed")),
-            "metrics": [(m, fmt(out[m]) if m != "shape" else "x".join(map(str, out[m])))
+            "metrics": [(m, fmt(out[m], DIGITS.get(m, 4)) if m != "shape"
+                         else "x".join(map(str, out[m])))
                         for m in DETAIL_METRICS if out.get(m) is not None],
             "margins": margins(out),
             "failures": out.get("failures", []),
@@ -150,8 +155,7 @@ def _detail(index: int, check: dict) -> dict:
             "pictures": [_picture(p) for p in out.get("artifacts", [])],
         })
     own = {f for out in (check.get("outputs") or {}).values() for f in out.get("failures", [])}
-    step = [{"name": str(name), "metrics": [(m, fmt(s.get(m))) for m in METRICS
-                                            if s.get(m) is not None]}
+    step = [{"name": str(name), "metrics": [fmt(s.get(m), DIGITS.get(m, 4)) for m in METRICS]}
             for name, s in (check.get("step_outputs") or {}).items()]
     return {
         "anchor": f"check-{index}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pytest_coremlcheck.report import write_report
@@ -156,3 +157,28 @@ def test_missing_or_foreign_pictures_are_named_not_embedded(tmp_path):
     assert f"cannot read {tmp_path / 'gone-source.png'}" in text
     assert f"{fake} is not a PNG file" in text
     assert "<img" not in text
+
+
+def test_variant_chain_shows_step_metrics_and_margins(tmp_path):
+    torch = pytest.importorskip("torch")
+    import coremltools as ct
+
+    from pytest_coremlcheck import Tolerance, assert_equivalent, tensors
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh()).eval()
+    results = assert_equivalent(model, None, tensors(n=2),
+                                convert=dict(inputs=[ct.TensorType(name="x", shape=(1, 8))]),
+                                variants=("fp32", "fp16"), tolerance=Tolerance(min_snr_db=30))
+    checks = [dict(r.to_dict(), test="t::chain") for r in results]
+    page = browser.parse(write_report(tmp_path / "r.html", checks).read_text())
+    fp16 = page.find_id("check-1")
+    assert "Against the previous step (fp32 → fp16)" in fp16.text
+    step = next(t for t in fp16.iter("table") if "step" in t.attrs.get("class", ""))
+    cells = [td.text for td in step.iter("td")]
+    snr = checks[1]["step_outputs"][cells[0]]["snr_db"]
+    assert cells[3] == f"{snr:.4g}"  # output, max_abs, rmse, snr_db, ...
+    margin_row = next(tr for tr in fp16.iter("tr") if tr.attrs.get("data-field") == "min_snr_db")
+    expected = checks[1]["outputs"][cells[0]]["snr_db"] - 30
+    assert list(margin_row.iter("td"))[-1].text == f"{expected:+.4g} dB"
+    assert "step" not in [t.attrs.get("class") for t in page.find_id("check-0").iter("table")]
