@@ -103,6 +103,16 @@ def test_pyproject_check_tables(pytester, gate_dir):
     assert check["inputs"].startswith("tensors(n=3, seed=5")
 
 
+def test_pyproject_inline_check_array_is_collected(pytester, gate_dir):
+    gate_dir("""
+        [tool.coremlcheck]
+        check = [{ name = "inline", source = "gate_zoo:build", model = "MODEL" }]
+    """, name="pyproject.toml")
+    result = pytester.runpytest_inprocess("--collect-only", "-p", "no:cacheprovider")
+    result.assert_outcomes()
+    assert "<GateItem inline>" in result.stdout.str()
+
+
 def test_source_that_raises_is_a_check_that_could_not_run(pytester, gate_dir):
     gate_dir("""
         [[check]]

@@ -15,23 +15,16 @@ import pytest
 
 from ..result import EquivalenceError
 from ..sources.loader import lazy_source
-from .spec import GateSpec, GateSpecError, read_gate_file
+from .spec import GateSpec, GateSpecError, declares_checks, read_gate_file
 
 FILE_NAME = "coremlcheck.toml"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.name == FILE_NAME or (file_path.name == "pyproject.toml"
-                                       and _mentions_checks(file_path)):
+                                       and declares_checks(file_path)):
         return GateFile.from_parent(parent, path=file_path)
     return None
-
-
-def _mentions_checks(path: Path) -> bool:
-    try:
-        return "coremlcheck.check" in path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 class GateFile(pytest.File):
