@@ -4,6 +4,7 @@ Kept for failing image outputs; for passing ones too when asked (an HTML report 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -27,10 +28,14 @@ def image_writer(directory: Path | None, check_name: str, *, passing: bool = Fal
         folder = Path(directory) / _safe(check_name)
         folder.mkdir(parents=True, exist_ok=True)
         diff = np.abs(np.asarray(converted, np.float64) - np.asarray(source, np.float64))
+        pictures = {"source": _to_image(source), "converted": _to_image(converted),
+                    "diff": _to_image(diff)}
+        # Named by content too: checks of the same name in other tests keep their own pictures.
+        digest = hashlib.sha256(b"".join(p.tobytes() for p in pictures.values())).hexdigest()
         paths = []
-        for kind, array in (("source", source), ("converted", converted), ("diff", diff)):
-            path = folder / f"{_safe(output)}-{kind}.png"
-            _to_image(array).save(path)
+        for kind, picture in pictures.items():
+            path = folder / f"{_safe(output)}-{digest[:10]}-{kind}.png"
+            picture.save(path)
             paths.append(str(path))
         return paths
 

@@ -62,6 +62,6 @@ def test_failing_image_output_keeps_pictures(styled_package, tmp_path):
     assert "Pictures of the failing image outputs" in str(info.value)
     report = write_report(tmp_path / "r.md", [dict(result.to_dict(), test="t")])
     text = report.read_text()
-    assert "![styled-diff](<art/" in text
+    assert "![styled diff](<art/" in text
     data = json.loads(write_report(tmp_path / "r.json", [result.to_dict()]).read_text())
     assert data["checks"][0]["outputs"]["styled"]["artifacts"] == out.artifacts

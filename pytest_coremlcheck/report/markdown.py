@@ -48,7 +48,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
         lines += ["", "## Image outputs (source, converted, \\|difference\\|)", ""]
         for check, name, paths in pictures:
             lines.append(f"**{escape(check.get('test', check['name']))}** {escape(name)}: "
-                         + " ".join(f"![{escape(Path(p).stem)}](<{_relative(p, report_dir)}>)"
+                         + " ".join(f"![{escape(name)} {_kind(p)}](<{_relative(p, report_dir)}>)"
                                     for p in paths))
     failures = [(c, f) for c in checks for f in c.get("failures", [])]
     if failures:
@@ -57,6 +57,11 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
     lines += ["", "## Metrics", ""]
     lines += [f"- `{k}`: {v}" for k, v in METRIC_DOCS.items()]
     return "\n".join(lines) + "\n"
+
+
+def _kind(picture: str) -> str:
+    """source, converted or diff: the last part of a kept picture's name."""
+    return escape(Path(picture).stem.rsplit("-", 1)[-1])
 
 
 def _relative(picture: str, report_dir: Path | None) -> str:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pytest_coremlcheck.artifacts import image_writer
 from pytest_coremlcheck.report.margins import margins
@@ -46,3 +47,14 @@ def test_passing_image_outputs_keep_pictures_only_when_asked(tmp_path, passing, 
     write = image_writer(tmp_path, "check", passing=passing)
     assert len(write("styled", [(image, image)], True)) == kept
     assert len(write("styled", [(image, image + 1)], False)) == 3  # failing: always kept
+
+
+def test_same_check_name_in_two_tests_keeps_both_pictures(tmp_path):
+    rng = np.random.default_rng(1)
+    first, second = (rng.integers(0, 255, (1, 3, 8, 8)).astype(np.float64) for _ in range(2))
+    paths_a = image_writer(tmp_path, "test_style")("styled", [(first, first)], False)
+    paths_b = image_writer(tmp_path, "test_style")("styled", [(second, second)], False)
+    assert set(paths_a).isdisjoint(paths_b)
+    for paths, image in ((paths_a, first), (paths_b, second)):
+        with Image.open(paths[0]) as source:
+            assert np.array_equal(np.asarray(source).transpose(2, 0, 1), image[0])
