@@ -182,3 +182,18 @@ def test_variant_chain_shows_step_metrics_and_margins(tmp_path):
     expected = checks[1]["outputs"][cells[0]]["snr_db"] - 30
     assert list(margin_row.iter("td"))[-1].text == f"{expected:+.4g} dB"
     assert "step" not in [t.attrs.get("class") for t in page.find_id("check-0").iter("table")]
+
+
+def test_embedded_json_cannot_close_its_script(tmp_path):
+    name = "</script><script>alert(1)</script><!--"
+    check = {"name": name, "test": f"t::{name}", "passed": True, "backend": "reference",
+             "platform": "reference executor, fp32", "failures": [], "notes": [name],
+             "outputs": {name: {"passed": True, "tolerance": {}, "failures": [],
+                                "snr_db": "inf"}}}
+    page = browser.parse(write_report(tmp_path / "r.html", [check]).read_text())
+    scripts = list(page.iter("script"))
+    assert len(scripts) == 2  # the data and the page's own script, nothing injected
+    data = json.loads(page.find_id("coreml-report-data").text)
+    assert data["checks"][0]["outputs"][name]["snr_db"] == "inf"
+    outputs = [td.text for td in page.iter("td") if td.attrs.get("data-key") == "output"]
+    assert outputs == [name]
