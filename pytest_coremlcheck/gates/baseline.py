@@ -58,8 +58,8 @@ class Regression:
     @property
     def message(self) -> str:
         return (f"baseline regression: {self.check} output {self.output!r}: {self.metric} "
-                f"{self.baseline:.6g} -> {self.new:.6g} (change {self.new - self.baseline:+.3g}, "
-                f"limit {self.limit:+g})")
+                f"{self.baseline:.6g} -> {self.new:.6g} (change "
+                f"{change(self.metric, self.baseline, self.new):+.3g}, limit {self.limit:+g})")
 
 
 @dataclass(frozen=True)
@@ -193,15 +193,20 @@ def _number(value) -> float | None:
         return None
 
 
-def _regressed(metric: str, old: float, new: float, limit: float) -> bool:
-    if math.isnan(new):
-        return True
+def change(metric: str, old: float, new: float) -> float:
+    """``new - old``, decibels capped at DB_CEILING first; 0 for equal infinities."""
     if metric.endswith("_db"):
         old, new = min(old, DB_CEILING), min(new, DB_CEILING)
     if math.isinf(old) and old == new:
-        return False
-    change = new - old
-    return change < limit if metric in HIGHER_IS_BETTER else change > limit
+        return 0.0
+    return new - old
+
+
+def _regressed(metric: str, old: float, new: float, limit: float) -> bool:
+    if math.isnan(new):
+        return True
+    delta = change(metric, old, new)
+    return delta < limit if metric in HIGHER_IS_BETTER else delta > limit
 
 
 def load_baseline(path: str | Path) -> Baseline:

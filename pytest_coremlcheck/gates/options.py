@@ -8,7 +8,14 @@ import pytest
 
 from ..tolerance import Tolerance
 from .apply import GateSettings
-from .baseline import DEFAULT_LIMITS, Baseline, BaselineError, load_baseline, parse_limits
+from .baseline import (
+    DEFAULT_LIMITS,
+    Baseline,
+    BaselineError,
+    check_id,
+    load_baseline,
+    parse_limits,
+)
 
 gates_key = pytest.StashKey[GateSettings]()
 
@@ -101,6 +108,6 @@ def summary_lines(checks: list[dict], settings: GateSettings) -> list[str]:
             key = outcome.split(":")[0].split(" (")[0]
             counts[key] = counts.get(key, 0) + 1
         lines.append(f"coreml {title}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-        lines += [f"  {outcome}: {c.get('test')} {c.get('name')}"
+        lines += [f"  {check_id(c)}: {outcome}"
                   for c, outcome in outcomes if outcome not in ("compared", "saved")]
     return lines
