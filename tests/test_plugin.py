@@ -206,10 +206,27 @@ def test_results_arrive_from_xdist_workers(inner):
             from conftest import Net
             coreml_check(Net(), good_package)
     """)
-    result = inner.runpytest_subprocess("-n", "2", "--coreml-report=r.json")
+    result = inner.runpytest_subprocess("-n", "2", "--coreml-report=r.json", "--junitxml=j.xml",
+                                        "--coreml-baseline=b.json", "--coreml-baseline-update")
     result.assert_outcomes(passed=4)
     data = json.loads((inner.path / "r.json").read_text())
-    assert data["summary"]["checks"] == 4
+    assert data["summary"]["checks"] == 4  # check dicts travel on the test reports
+    # the baseline is written once, by the controller, with every worker's checks
+    assert sum("coreml baseline written to" in line for line in result.outlines) == 1
+    baseline = json.loads((inner.path / "b.json").read_text())
+    assert sorted(baseline["checks"]) == [f"test_results_arrive_from_xdist_workers.py::"
+                                          f"test_many[{i}]" for i in range(4)]
+    from xml.etree import ElementTree
+
+    props = [(p.get("name"), p.get("value"))
+             for p in ElementTree.parse(inner.path / "j.xml").iter("property")]
+    names = {name for name, _ in props}
+    assert {f"coreml.test_many[{i}].y.snr_db" for i in range(4)} <= names
+    assert ("coreml.test_many[0].backend", "reference") in props
+    assert "coreml_check" not in names
+    again = inner.runpytest_subprocess("-n", "2", "--coreml-baseline=b.json")
+    again.assert_outcomes(passed=4)
+    again.stdout.fnmatch_lines(["*coreml baseline *b.json: 4 compared*"])
 
 
 def test_models_are_linted_against_the_target(inner):
