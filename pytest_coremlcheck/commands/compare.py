@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inputs = parser.add_mutually_exclusive_group()
     inputs.add_argument("--inputs", metavar="SPEC",
                         help="a directory, image file or glob of images; an .npz of input "
-                             "arrays; or random:N (N seeded random samples). Default random:8")
+                             "arrays; random:N (N seeded random samples); or module:callable "
+                             "returning inputs (e.g. images(dir, preprocess=...)). Default "
+                             "random:8")
     inputs.add_argument("--images", metavar="PATH", help="same as --inputs PATH for images")
     parser.add_argument("--samples", type=int, default=8,
                         help="number of random samples when no --inputs/--images (default 8)")
