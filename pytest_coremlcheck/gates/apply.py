@@ -31,11 +31,6 @@ class GateSettings:
     golden_tolerance: Tolerance | None = None
     strict: bool = False
 
-    @property
-    def active(self) -> bool:
-        return bool(self.baseline or self.update_baseline or self.golden_dir
-                    or self.golden_save_dir or self.strict)
-
 
 def apply_gates(results: list[EquivalenceResult], test: str,
                 settings: GateSettings) -> list[str]:

@@ -138,6 +138,23 @@ def test_bad_baseline_file_is_a_usage_error(inner, content, message):
         assert (inner.path / "b.json").read_text() == content  # never overwritten
 
 
+def test_ini_keys_and_a_missing_golden_directory(inner):
+    inner.makepyfile(test_b=TESTS)
+    inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update",
+                    "-k", "test_other").assert_outcomes(passed=1)
+    inner.makeini("""
+        [pytest]
+        coreml_baseline = b.json
+        coreml_strict = true
+    """)
+    strict = inner.runpytest()
+    strict.assert_outcomes(passed=1, failed=1)
+    strict.stdout.fnmatch_lines(["*strict: no baseline for test_b.py::test_cls*"])
+    gone = inner.runpytest("--coreml-golden=nowhere")
+    assert gone.ret == pytest.ExitCode.USAGE_ERROR
+    gone.stderr.fnmatch_lines(["*--coreml-golden *nowhere: no such directory*"])
+
+
 def test_bad_regression_limits_are_a_usage_error(inner):
     inner.makepyfile(test_b=TESTS)
     result = inner.runpytest("--coreml-regression=snr_db:+3")
