@@ -244,6 +244,7 @@ def _stage_results(src: ComposedSource, model: BuiltModel, runtime, case: _Case,
                                            f"{model.label} stage {stage.name!r}"),
             source=src.stages[index].describe(), model=f"{model.label}, stage {stage.name!r}",
             inputs=whole.inputs, precision=stage.precision, shape=whole.shape,
+            model_hash=whole.model_hash, inputs_hash=whole.inputs_hash,
             notes=["outputs declared " + ", ".join(f"{k}: {v}"
                                                    for k, v in stage.output_types.items())]))
     return results

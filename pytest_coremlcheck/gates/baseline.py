@@ -101,16 +101,21 @@ def parse_limits(text: str) -> dict[str, float]:
 
 def check_id(entry: dict) -> str:
     """Stable, readable id of a check: its test node id, then the check's name when it is not
-    the test's own, then variant and shape when the name does not already carry them.
+    the test's own (only the suffix when the name extends it, as variants and shapes do), then
+    variant and shape when the name does not already carry them.
 
-    ``tests/test_x.py::test_cls``, ``tests/test_x.py::test_cls::backbone [fp16]``.
+    ``tests/test_x.py::test_cls``, ``tests/test_x.py::test_cls [fp16]``,
+    ``tests/test_x.py::test_cls::backbone``.
     """
     test = entry.get("test") or ""
     name = entry.get("name") or ""
-    parts = [test] if test else []
-    if name and name != test.rsplit("::", 1)[-1]:
-        parts.append(name)
-    ident = "::".join(parts)
+    function = test.rsplit("::", 1)[-1]
+    if not name or name == function:
+        ident = test
+    elif name.startswith(function + " "):
+        ident = f"{test} {name[len(function):].strip()}"
+    else:
+        ident = "::".join(p for p in (test, name) if p)
     extra = [str(v) for v in (entry.get("variant"), entry.get("shape")) if v and str(v) not in name]
     return f"{ident} [{', '.join(extra)}]" if extra else ident
 

@@ -43,7 +43,10 @@ def test_check_ids_are_readable_and_distinct():
     assert check_id(check()) == "tests/test_m.py::test_cls"
     assert check_id(check(name="backbone")) == "tests/test_m.py::test_cls::backbone"
     assert check_id(check(name="test_cls [fp16]", variant="fp16")) == \
-        "tests/test_m.py::test_cls::test_cls [fp16]"
+        "tests/test_m.py::test_cls [fp16]"
+    both = check(name="test_cls [fp16, image=1x3x8x8]", variant="fp16", shape="image=1x3x8x8")
+    assert check_id(both) == "tests/test_m.py::test_cls [fp16, image=1x3x8x8]"
+    assert check_id(check(name="test_cls2")) == "tests/test_m.py::test_cls::test_cls2"
     assert check_id(check(shape="x=1x6")) == "tests/test_m.py::test_cls [x=1x6]"
 
 
