@@ -204,7 +204,7 @@ def coreml_check(request: pytest.FixtureRequest):
     settings = settings_from_config(request.config)
     gates = request.config.stash[gate_options.gates_key]
     node = request.node
-    entries = node.stash.setdefault(entries_key, [])
+    entries = node.stash[entries_key] = []  # fresh when a test is run again
     counter = [0]
 
     def check(source=None, converted=None, *, inputs=None, convert=None, tolerance=None,
