@@ -224,9 +224,6 @@ def test_results_arrive_from_xdist_workers(inner):
     assert {f"coreml.test_many[{i}].y.snr_db" for i in range(4)} <= names
     assert ("coreml.test_many[0].backend", "reference") in props
     assert "coreml_check" not in names
-    again = inner.runpytest_subprocess("-n", "2", "--coreml-baseline=b.json")
-    again.assert_outcomes(passed=4)
-    again.stdout.fnmatch_lines(["*coreml baseline *b.json: 4 compared*"])
 
 
 def test_models_are_linted_against_the_target(inner):
