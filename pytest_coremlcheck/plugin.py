@@ -58,7 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="conversion cache directory (default: coremlcheck/ in pytest's cache "
                          "directory, or .coremlcheck-cache/ when the cache plugin is off).")
     group.addoption("--coreml-report", action="append", default=None, metavar="PATH",
-                    help="write a report; the suffix picks the format (.json, .md). Repeatable.")
+                    help="write a report; the suffix picks the format (.json, .md, .html). "
+                         "Repeatable: one file per format.")
     parser.addini("coreml_backend", "default for --coreml-backend", default="auto")
     parser.addini("coreml_compute_units", "default for --coreml-compute-units", default="ALL")
     parser.addini("coreml_tolerance", "default for --coreml-tolerance", default="")
