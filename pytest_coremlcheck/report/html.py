@@ -155,18 +155,25 @@ def _detail(index: int, check: dict) -> dict:
             "pictures": [_picture(p) for p in out.get("artifacts", [])],
         })
     own = {f for out in (check.get("outputs") or {}).values() for f in out.get("failures", [])}
-    step = [{"name": str(name), "metrics": [fmt(s.get(m), DIGITS.get(m, 4)) for m in METRICS]}
-            for name, s in (check.get("step_outputs") or {}).items()]
+    step = _metric_rows(check.get("step_outputs"))
     return {
         "anchor": f"check-{index}",
         "test": str(check.get("test", check.get("name", ""))),
         "check": check,
         "outputs": outputs,
         "step_outputs": step,
+        "golden_outputs": _metric_rows(check.get("golden_outputs")),
+        "gates": {str(k): str(v) for k, v in (check.get("gates") or {}).items()},
         "failures": [f for f in check.get("failures", []) if f not in own],
         "tolerance": {k: v for k, v in (check.get("tolerance") or {}).items()
                       if k != "per_output"},
     }
+
+
+def _metric_rows(by_output: dict | None) -> list[dict]:
+    """Rows of the summary metrics per output (step or golden comparisons)."""
+    return [{"name": str(name), "metrics": [fmt(m.get(k), DIGITS.get(k, 4)) for k in METRICS]}
+            for name, m in (by_output or {}).items()]
 
 
 def histogram_bars(histogram: dict | None) -> dict | None:

@@ -84,6 +84,11 @@ def _details(checks: list[dict]) -> list[str]:
                      f"inputs {escape(check.get('inputs', '-'))}")
         lines += [f"  - {escape(note)}" for note in check.get("notes", [])]
         lines += [f"  - hazard: {escape(h['message'])}" for h in check.get("hazards", [])]
+        lines += [f"  - {escape(gate)}: {escape(outcome)}"
+                  for gate, outcome in (check.get("gates") or {}).items()]
+        lines += [f"  - against the golden output {escape(name)}: SNR {_cell(m.get('snr_db'))} "
+                  f"dB, cosine {_cell(m.get('cosine'))}, max_abs {_cell(m.get('max_abs'))}"
+                  for name, m in (check.get("golden_outputs") or {}).items()]
     return lines
 
 

@@ -199,7 +199,8 @@ def test_golden_outputs_are_a_third_party(inner):
     inner.makepyfile(test_make=MAKE_GOLDENS, test_g=GOLDEN_TESTS)
     inner.runpytest("test_make.py").assert_outcomes(passed=1)
     assert len(list((inner.path / "gold").glob("*.npz"))) == 3
-    run = inner.runpytest("test_g.py", "--coreml-golden=gold", "--coreml-report=r.json", "-rs")
+    run = inner.runpytest("test_g.py", "--coreml-golden=gold", "--coreml-report=r.json",
+                          "--coreml-report=r.md", "--coreml-report=r.html", "-rs")
     run.assert_outcomes(passed=2, failed=1, skipped=1)
     run.stdout.fnmatch_lines([
         "*Core ML equivalence check 'test_wrong' FAILED*",
@@ -216,6 +217,12 @@ def test_golden_outputs_are_a_third_party(inner):
     assert checks["test_wrong"]["golden_outputs"]["y"]["snr_db"] < 30
     assert checks["test_missing"]["golden_outputs"] == {}
     assert any("no golden outputs for this check" in n for n in checks["test_missing"]["notes"])
+    markdown = (inner.path / "r.md").read_text()
+    assert "golden: compared" in markdown
+    assert "against the golden output y: SNR" in markdown
+    html = (inner.path / "r.html").read_text()
+    assert html.count("Against the golden outputs (real Core ML)") == 2  # test_right, test_wrong
+    assert "<li>golden: compared</li>" in html
 
     tolerant = inner.runpytest("test_g.py", "--coreml-golden=gold",
                                "--coreml-golden-tolerance=min_cosine=0.99")
