@@ -42,6 +42,23 @@ def image_writer(directory: Path | None, check_name: str, *, passing: bool = Fal
     return write
 
 
+#: A kept picture's name: ``<output>-<10 hex digits of its content hash>-<kind>.png``
+_PICTURE = re.compile(r".+-[0-9a-f]{10}-(source|converted|diff)\.png")
+
+
+def clear_pictures(directory: Path | None) -> int:
+    """Delete the pictures an earlier session kept under ``directory`` (only files named like
+    kept pictures; anything else stays). Returns how many were removed."""
+    if directory is None or not Path(directory).is_dir():
+        return 0
+    removed = 0
+    for path in Path(directory).glob("*/*.png"):
+        if _PICTURE.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _to_image(array) -> Image.Image:
     pixels = np.clip(np.rint(np.asarray(array, np.float64)), 0, 255).astype(np.uint8)
     pixels = pixels.reshape(pixels.shape[-3:])

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from . import dropin
+from .artifacts import clear_pictures
 from .check import CheckSettings, run_check
 from .convert.cache import ConversionCache
 from .gates import options as gate_options
@@ -268,6 +269,10 @@ class SessionReporter:
         self.config = config
         self.store = store
         self.baseline_written: str | None = None
+
+    def pytest_sessionstart(self) -> None:
+        """Pictures are named by content: drop the previous session's before workers start."""
+        clear_pictures(_artifacts_dir(self.config))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":

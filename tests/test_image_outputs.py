@@ -65,3 +65,16 @@ def test_failing_image_output_keeps_pictures(styled_package, tmp_path):
     assert "![styled diff](<art/" in text
     data = json.loads(write_report(tmp_path / "r.json", [result.to_dict()]).read_text())
     assert data["checks"][0]["outputs"]["styled"]["artifacts"] == out.artifacts
+
+
+def test_pictures_of_an_earlier_session_are_cleared_at_start(pytester):
+    folder = pytester.path / "reports" / "coreml-artifacts" / "old_check"
+    folder.mkdir(parents=True)
+    stale = folder / "styled-0123456789-diff.png"
+    stale.write_bytes(b"png")
+    other = folder / "notes.png"
+    other.write_bytes(b"kept: not named like a kept picture")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    pytester.runpytest_inprocess("--coreml-report=reports/r.json").assert_outcomes(passed=1)
+    assert not stale.exists()
+    assert other.exists()
