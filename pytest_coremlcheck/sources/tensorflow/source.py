@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import SourceError
-from . import _imports, callables, files, layout
+from . import _imports, callables, files, fingerprint, layout
 
 
 class TensorFlowSource:
@@ -42,6 +42,8 @@ class TensorFlowSource:
         self.runner = callables.runner_for(model, path=self.path)
         self._notes: list[str] = []
         self._feed_names: list[str] | None = None
+        if isinstance(self.runner, (callables.KerasRunner, callables.FunctionRunner)):
+            self.fingerprint = self._fingerprint  # conversions of this source can be cached
 
     # ------------------------------------------------------------------ protocol
 
@@ -84,6 +86,13 @@ class TensorFlowSource:
         moved, note = layout.to_coreml_layout(source, np.shape(converted), name)
         self._note(note)
         return moved
+
+    def _fingerprint(self) -> list:
+        """Conversion-cache key parts (see ``fingerprint``); a tf.function traced at check
+        time has none, so its conversions are not cached."""
+        if isinstance(self.runner, callables.KerasRunner):
+            return fingerprint.keras_parts(self.runner.model)
+        return fingerprint.function_parts(self.runner.function)
 
     # ------------------------------------------------------------------ inputs
 
