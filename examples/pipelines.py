@@ -8,30 +8,26 @@ import warnings
 from pathlib import Path
 
 import coremltools as ct
-import torch
 import zoo
 from coremltools.proto import Model_pb2
 
 SEARCH_PATH = "$BUNDLE_MAIN:."
 
 
-def _convert(model, example, inputs, outputs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ct.convert(torch.jit.trace(model, example), inputs=inputs, outputs=outputs,
-                          minimum_deployment_target=ct.target.iOS16, skip_model_load=True)
-
-
-def build(directory: Path) -> dict[str, Path]:
+def build(directory: Path, convert) -> dict[str, Path]:
     """``Embedded.mlpackage`` and ``linked/Linked.mlpackage`` (+ its extractor) in
-    ``directory``."""
+    ``directory``; ``convert`` is the ``coreml_convert`` fixture (``ct.convert`` through the
+    conversion cache)."""
     size = zoo.IMAGE_SIZE
-    extractor = _convert(zoo.feature_extractor(), torch.rand(1, 3, size, size),
-                         [ct.ImageType(name="image", shape=(1, 3, size, size), scale=1 / 255)],
-                         [ct.TensorType(name="embedding")])
-    head = _convert(zoo.classifier_head(), torch.rand(1, 64),
-                    [ct.TensorType(name="embedding", shape=(1, 64))],
-                    [ct.TensorType(name="probabilities")])
+    extractor = convert(zoo.feature_extractor(),
+                        inputs=[ct.ImageType(name="image", shape=(1, 3, size, size),
+                                             scale=1 / 255)],
+                        outputs=[ct.TensorType(name="embedding")],
+                        minimum_deployment_target=ct.target.iOS16)
+    head = convert(zoo.classifier_head(),
+                   inputs=[ct.TensorType(name="embedding", shape=(1, 64))],
+                   outputs=[ct.TensorType(name="probabilities")],
+                   minimum_deployment_target=ct.target.iOS16)
     embedded = directory / "Embedded.mlpackage"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -24,10 +24,11 @@ IMAGES = Path(__file__).parent.parent / "fixtures" / "images"
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """The digits CNN and its NeuralNetwork classifier conversion (fp32 weights)."""
+def digits(coreml_convert):
+    """The digits CNN and its NeuralNetwork classifier conversion (fp32 weights), converted
+    once and kept in the conversion cache."""
     model = keras_zoo.digits_classifier()
-    return model, keras_zoo.convert(model, **keras_zoo.digits_convert())
+    return model, coreml_convert(model, **keras_zoo.digits_convert())
 
 
 @pytest.mark.coreml_equivalence(min_snr_db=60, min_cosine=0.99999, min_top1=1.0)

@@ -17,8 +17,8 @@ IMAGES = Path(__file__).parent.parent / "fixtures" / "images"
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory):
-    return pipelines.build(tmp_path_factory.mktemp("pipelines"))
+def packages(tmp_path_factory, coreml_convert):
+    return pipelines.build(tmp_path_factory.mktemp("pipelines"), coreml_convert)
 
 
 @pytest.mark.parametrize("kind", ["embedded", "linked"])

@@ -11,6 +11,7 @@ import pytest
 from . import dropin
 from .artifacts import clear_pictures
 from .check import CheckSettings, run_check
+from .conversion import convert_cached
 from .convert.cache import ConversionCache
 from .gates import options as gate_options
 from .gates.apply import apply_gates
@@ -191,6 +192,30 @@ def marker_options(node: pytest.Item) -> tuple[Tolerance | None, Any]:
         except (TypeError, ValueError) as exc:
             raise pytest.UsageError(f"{node.nodeid}: {exc}") from None
     return Tolerance.layered(*layers), variants
+
+
+@pytest.fixture(scope="session")
+def coreml_convert(pytestconfig: pytest.Config):
+    """Callable: ``coreml_convert(source, *, example=None, **ct_convert_arguments)
+    -> MLModel``.
+
+    ``ct.convert`` through the session's conversion cache (``--coreml-cache``), for tests and
+    fixtures that need the converted model itself: to quantize it, put it in a pipeline, link
+    it. The arguments are ``ct.convert``'s (``inputs=[ct.TensorType(...)]``, ``convert_to``,
+    ...). The source is traced with ``example`` (inputs as ``coreml_check`` takes them;
+    default: one random sample shaped from ``inputs``). Session-scoped, so module- and
+    session-scoped fixtures can use it.
+    """
+    cache = settings_from_config(pytestconfig).cache
+
+    def convert(source, *, example=None, **convert_arguments):
+        __tracebackhide__ = True
+        try:
+            return convert_cached(source, convert_arguments, cache, example)
+        except CheckError as exc:
+            pytest.fail(f"coreml_convert could not convert: {exc}", pytrace=False)
+
+    return convert
 
 
 @pytest.fixture

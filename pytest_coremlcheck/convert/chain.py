@@ -73,6 +73,11 @@ def _single(inputs: ChainInputs) -> BuiltModel:
     return _converted(inputs, inputs.convert, "model", None)
 
 
+def converted_model(inputs: ChainInputs):
+    """The source converted with ``inputs.convert`` (an MLModel), through the cache."""
+    return _converted(inputs, inputs.convert, "model", None).model
+
+
 def _converted(inputs: ChainInputs, convert: dict | None, name: str,
                variant: Variant | None) -> BuiltModel:
     def convert_now():
