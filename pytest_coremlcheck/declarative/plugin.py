@@ -48,7 +48,7 @@ class GateItem(pytest.Function):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, f"{self.path.name}::{self.name}"
+        return self.path, None, self.name
 
 
 def _gate_function(spec: GateSpec):
