@@ -46,6 +46,16 @@ def test_chain_reports_each_step_against_source_and_previous(tmp_path):
     assert set(int8.step_outputs) == set(int8.outputs)  # metrics against the fp16 step
     assert int8.tolerance == NAMED["int8"].tolerance
     assert int8.model == "int8 of the fp16 model"
+    assert not any("no weight was compressed" in n for r in results for n in r.notes)
+
+
+def test_variant_that_compresses_nothing_says_so(tmp_path):
+    tiny = nn.Linear(8, 4).eval()  # 32 weights: under coremltools' weight_threshold
+    int8 = assert_equivalent(tiny, None, tensors(n=2),
+                             convert=dict(inputs=[ct.TensorType(name="x", shape=(1, 8))]),
+                             variants=("int8",), cache_dir=tmp_path)
+    assert int8.variant == "int8"
+    assert any(n.startswith("variant int8: no weight was compressed") for n in int8.notes)
 
 
 def test_a_failing_variant_names_its_step(tmp_path):

@@ -59,7 +59,7 @@ def build_models(inputs: ChainInputs, variants: list[Variant] | None) -> list[Bu
             key = _base_key(inputs, target_spec) + [f"variant:{variant.name}",
                                                     canonical(variant.build)]
             model, notes, hit = inputs.cache.get_or_build(
-                key, lambda v=variant, b=base: (build(v, b.model), []))
+                key, lambda v=variant, b=base: build(v, b.model))
             built[variant.name] = BuiltModel(variant.name, model, load_model(model),
                                              f"{variant.name} of the {base.name} model", variant,
                                              notes, hit)

@@ -151,8 +151,9 @@ def required_spec(variants: Sequence[Variant]) -> int:
     return max((v.min_spec for v in variants), default=6)
 
 
-def build(variant: Variant, base_model):
-    """Build ``variant`` from its base MLModel, with clear errors for missing packages."""
+def build(variant: Variant, base_model) -> tuple:
+    """(MLModel, notes): ``variant`` built from its base MLModel, with clear errors for
+    missing packages. A variant with no compressed weight says so in the notes."""
     if variant.needs:
         try:
             __import__(variant.needs)
@@ -168,12 +169,25 @@ def build(variant: Variant, base_model):
 
     try:
         with quiet():
-            return variant.build(base_model)
+            model = variant.build(base_model)
     except CheckError:
         raise
     except Exception as exc:
         raise CheckError(f"building variant {variant.name!r}: {type(exc).__name__}: {exc}") \
             from exc
+    notes = []
+    if compressed_weights(model.get_spec()) == 0:
+        notes.append(f"variant {variant.name}: no weight was compressed (coremltools skips "
+                     "weights under weight_threshold, 2048 elements by default), so it runs "
+                     f"the {variant.base} model's weights")
+    return model, notes
+
+
+def compressed_weights(spec) -> int:
+    """Number of ``constexpr_*`` ops (compressed weights) in an ML program spec."""
+    return sum(1 for function in spec.mlProgram.functions.values()
+               for block in function.block_specializations.values()
+               for op in block.operations if op.type.startswith("constexpr_"))
 
 
 def to_fp16(fp32_model):
