@@ -19,11 +19,13 @@ demo: $(STAMP)
 		--coreml-report=reports/coreml-report.json $(DEMO_ARGS)
 
 # The HTML report is tested in headless Chromium: installed with apt (Debian/Ubuntu package
-# `chromium`) when missing; elsewhere put a `chromium` on PATH.
+# `chromium`) when neither it nor Google Chrome is there; elsewhere (macOS runners ship Google
+# Chrome) the tests find Chrome, or set COREMLCHECK_BROWSER.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 chromium:
-	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || \
+		! command -v apt-get >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
 test: $(STAMP) chromium

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -14,14 +15,23 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--virtual-time-budget=5000")
 
 
+#: Chromium-based browsers tried in order (the Debian package first; Google Chrome as GitHub's
+#: Ubuntu and macOS runners ship it).
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
+              "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+              "/Applications/Chromium.app/Contents/MacOS/Chromium")
+
+
 def chromium() -> str:
-    """The Chromium executable; fails (never skips) when it is not installed."""
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("chromium not found on PATH: the HTML report is tested in a real browser; "
-                    "install the Debian package `chromium` (apt-get install chromium) or run "
-                    "`make test`, which installs it")
-    return path
+    """The browser executable (``$COREMLCHECK_BROWSER`` or the first of ``CANDIDATES``);
+    fails (never skips) when none is installed."""
+    for name in filter(None, (os.environ.get("COREMLCHECK_BROWSER"), *CANDIDATES)):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    pytest.fail("no Chromium found: the HTML report is tested in a real browser; install the "
+                "Debian package `chromium` (apt-get install chromium), run `make test`, which "
+                "installs it, or set COREMLCHECK_BROWSER to a Chromium or Chrome executable")
 
 
 def run(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
