@@ -42,7 +42,7 @@ conformance: $(STAMP)
 	$(BIN)/python conformance/run.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/executor_vs_torch.py
+	$(BIN)/python benchmarks/executor_vs_torch.py --threads 1
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache
