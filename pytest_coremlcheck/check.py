@@ -29,7 +29,7 @@ from .progress import ProgressCallback, counted, no_progress
 from .reference.errors import ReferenceError_
 from .reference.features import Feature, describe
 from .reference.loading import load_model
-from .result import CheckError, EquivalenceResult
+from .result import CheckError, EquivalenceResult, guarded
 from .runtimes import open_runtimes, resolve_backend
 from .shapes import label as shape_label
 from .shapes import shape_configs, with_shapes
@@ -91,27 +91,27 @@ def run_check(
     converted stage received (reference executor).
     """
     settings = settings or CheckSettings()
-    backend = _guard("backend", lambda: resolve_backend(settings.backend))
+    backend = guarded("backend", lambda: resolve_backend(settings.backend))
     if source_stages is not None:
         if source is not None:
             raise CheckError("pass either source or source_stages, not both")
-        source = _guard("source stages", lambda: ComposedSource(source_stages))
+        source = guarded("source stages", lambda: ComposedSource(source_stages))
     started = time.perf_counter()
     shared_tolerance, per_variant = _split_tolerance(tolerance)
-    chain = _guard("variants", lambda: resolve(variants)) if variants else None
-    input_source = _guard("inputs", lambda: as_input_source(inputs))
-    src = _guard("source model", lambda: as_source(source))
+    chain = guarded("variants", lambda: resolve(variants)) if variants else None
+    input_source = guarded("inputs", lambda: as_input_source(inputs))
+    src = guarded("source model", lambda: as_source(source))
     features = _declared_features(converted, convert, input_source)
     order = [f.name for f in features]
-    cases = _guard("inputs", lambda: _cases(input_source, features, shapes))
-    trace_feed = _guard("inputs", lambda: input_source.materialize(features)[0].source)
+    cases = guarded("inputs", lambda: _cases(input_source, features, shapes))
+    trace_feed = guarded("inputs", lambda: input_source.materialize(features)[0].source)
     t0 = time.perf_counter()
     notify = settings.progress or no_progress
     building = "convert model" if chain or converted is None else "load model"
     notify(building, 0, 1)
     cache = settings.cache if (converted is not None or hasattr(src, "fingerprint")) \
         else ConversionCache(None, "off")
-    built = _guard("conversion", lambda: build_models(
+    built = guarded("conversion", lambda: build_models(
         ChainInputs(src, converted, convert, trace_feed, order, cache), chain))
     notify(building, 1, 1)
     convert_s = time.perf_counter() - t0
@@ -130,7 +130,7 @@ def run_check(
     title = name or (built[0].label if not chain else "converted on the fly"
                      if converted is None else built[0].loaded.name)
     for model in built:
-        runtimes = _guard(model.label, lambda m=model: open_runtimes(
+        runtimes = guarded(model.label, lambda m=model: open_runtimes(
             m.model, m.loaded, backend, settings.compute_units, settings.fp16_mode,
             settings.watch_hazards, settings.bundle_dirs))
         lint_all, lint_failing = settings.lint(model.model) if settings.lint else ([], [])
@@ -233,7 +233,7 @@ def _stage_results(src: ComposedSource, model: BuiltModel, runtime, case: _Case,
                     feature = next(f for f in describe(specs[[s.name for s in stages].index(
                         producer)].description.output) if f.name == name)
                     values.append(as_array(stage_outputs[producer][name], feature))
-            source_outputs.append(_guard(f"source stage {index} ({stage.name})",
+            source_outputs.append(guarded(f"source stage {index} ({stage.name})",
                                          lambda v=values, i=index: src.run_stage(i, v)))
             converted.append(stage_outputs[stage.name])
         results.append(EquivalenceResult(
@@ -298,24 +298,14 @@ def _result_name(base: str, model: BuiltModel, case: _Case, cases: int, runtimes
     return base if not parts else f"{base} [{', '.join(parts)}]"
 
 
-def _guard(what: str, fn: Callable):
-    """Run ``fn``; turn anything it raises into a CheckError that names ``what``."""
-    try:
-        return fn()
-    except CheckError:
-        raise
-    except Exception as exc:
-        raise CheckError(f"{what}: {exc}") from exc
-
-
 def _declared_features(converted, convert, input_source) -> list[Feature]:
     """The inputs of the model to check: from the converted file, or from ``convert``."""
     if converted is not None:
-        loaded = _guard("converted model", lambda: load_model(converted))
+        loaded = guarded("converted model", lambda: load_model(converted))
         return describe(loaded.spec.description.input)
     from .convert.on_the_fly import declared_features, features_from_feed
 
-    features = _guard("convert", lambda: declared_features(convert))
+    features = guarded("convert", lambda: declared_features(convert))
     if features is not None:
         return features
     data = getattr(input_source, "data", None)

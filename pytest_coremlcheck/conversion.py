@@ -17,7 +17,7 @@ from .convert.cache import ConversionCache
 from .convert.chain import ChainInputs, converted_model
 from .convert.on_the_fly import declared_features, features_from_feed
 from .inputs import as_input_source, tensors
-from .result import CheckError
+from .result import CheckError, guarded
 from .sources import as_source
 
 
@@ -27,10 +27,10 @@ def convert_cached(source, convert: dict[str, Any], cache: ConversionCache, exam
     ``example`` (inputs as checks take them) traces the source; default: one seeded random
     sample shaped from ``convert["inputs"]``. Raises CheckError naming what failed.
     """
-    src = _step("source model", lambda: as_source(source))
-    input_source = _step("example", lambda: as_input_source(example if example is not None
+    src = guarded("source model", lambda: as_source(source))
+    input_source = guarded("example", lambda: as_input_source(example if example is not None
                                                             else tensors(n=1)))
-    features = _step("convert", lambda: declared_features(convert))
+    features = guarded("convert", lambda: declared_features(convert))
     if features is None:
         data = getattr(input_source, "data", None)
         first = data[0] if isinstance(data, (list, tuple)) else data
@@ -38,15 +38,6 @@ def convert_cached(source, convert: dict[str, Any], cache: ConversionCache, exam
             raise CheckError("converting needs inputs=[ct.TensorType(...)/ct.ImageType(...)] "
                              "or example= (a dict of arrays) to trace the source with")
         features = features_from_feed({k: np.asarray(v) for k, v in first.items()})
-    feed = _step("example", lambda: input_source.materialize(features)[0].source)
+    feed = guarded("example", lambda: input_source.materialize(features)[0].source)
     chain = ChainInputs(src, None, convert, feed, [f.name for f in features], cache)
-    return _step("conversion", lambda: converted_model(chain))
-
-
-def _step(what: str, fn):
-    try:
-        return fn()
-    except CheckError:
-        raise
-    except Exception as exc:
-        raise CheckError(f"{what}: {exc}") from exc
+    return guarded("conversion", lambda: converted_model(chain))

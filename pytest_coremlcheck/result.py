@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,16 @@ class CheckError(Exception):
 
     The message names the file, input or op and what was expected.
     """
+
+
+def guarded(what: str, fn: Callable):
+    """Run ``fn``; turn anything it raises into a CheckError that names ``what``."""
+    try:
+        return fn()
+    except CheckError:
+        raise
+    except Exception as exc:
+        raise CheckError(f"{what}: {exc}") from exc
 
 
 @dataclass

@@ -27,6 +27,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fileformat import check_header
+
 FORMAT = "coremlcheck-baseline"
 VERSION = 1
 DEFAULT_LIMITS = "snr_db:-3,cosine:-1e-4,top1:-0.01"
@@ -230,15 +232,8 @@ def load_baseline(path: str | Path) -> Baseline:
     except json.JSONDecodeError as exc:
         raise BaselineError(f"baseline {path}: not valid JSON ({exc}); expected a "
                             f"{FORMAT} file written by --coreml-baseline-update") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        got = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise BaselineError(f"baseline {path}: format {got!r}, expected {FORMAT!r}")
-    version = data.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise BaselineError(f"baseline {path}: version {version!r}, expected {VERSION}")
-    if version > VERSION:
-        raise BaselineError(f"baseline {path}: version {version} is newer than this "
-                            f"pytest-coremlcheck reads ({VERSION}); upgrade pytest-coremlcheck")
+    check_header(data, what=f"baseline {path}", fmt=FORMAT, version=VERSION,
+                 error=BaselineError)
     checks = data.get("checks")
     if not isinstance(checks, dict) or not all(
             isinstance(v, dict) and isinstance(v.get("outputs", {}), dict)

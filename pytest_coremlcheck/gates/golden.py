@@ -28,6 +28,7 @@ import numpy as np
 from .. import metrics
 from ..compare import violations
 from ..tolerance import Tolerance
+from .fileformat import check_header
 
 FORMAT = "coremlcheck-golden"
 VERSION = 1
@@ -106,15 +107,7 @@ def load_golden(directory: str | Path, check_id: str) -> Golden | None:
     except (OSError, json.JSONDecodeError) as exc:
         raise GoldenError(f"golden {path}: not readable JSON ({exc}); expected a {FORMAT} "
                           "file written by --coreml-golden-save") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise GoldenError(f"golden {path}: format {got!r}, expected {FORMAT!r}")
-    version = meta.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise GoldenError(f"golden {path}: version {version!r}, expected {VERSION}")
-    if version > VERSION:
-        raise GoldenError(f"golden {path}: version {version} is newer than this "
-                          f"pytest-coremlcheck reads ({VERSION}); upgrade pytest-coremlcheck")
+    check_header(meta, what=f"golden {path}", fmt=FORMAT, version=VERSION, error=GoldenError)
     arrays_path = path.with_name(str(meta.get("arrays", "")))
     names, samples = meta.get("outputs"), meta.get("samples")
     if not isinstance(names, list) or not isinstance(samples, int):
