@@ -9,7 +9,7 @@ import pytest
 from pytest_coremlcheck import assert_equivalent, tensors
 from pytest_coremlcheck.sources.tensorflow.source import TensorFlowSource
 
-from .conftest import rgb_conv
+from .conftest import gray_cnn, rgb_conv
 
 tf = pytest.importorskip("tensorflow")
 
@@ -34,9 +34,10 @@ def test_keras_model_conversion_is_cached(tmp_path):
 
 
 def test_fingerprints_follow_weights_and_graph():
-    keras = TensorFlowSource(rgb_conv(seed=0))
-    assert keras.fingerprint() == TensorFlowSource(rgb_conv(seed=0)).fingerprint()
-    assert keras.fingerprint() != TensorFlowSource(rgb_conv(seed=1)).fingerprint()
+    for build in (rgb_conv, gray_cnn):  # a functional and a Sequential model
+        keras = TensorFlowSource(build(seed=0))
+        assert keras.fingerprint() == TensorFlowSource(build(seed=0)).fingerprint()
+        assert keras.fingerprint() != TensorFlowSource(build(seed=1)).fingerprint()
 
     spec = tf.TensorSpec((1, 4), tf.float32)
     double = tf.function(lambda x: x * 2.0).get_concrete_function(spec)

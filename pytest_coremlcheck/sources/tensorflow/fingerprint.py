@@ -42,9 +42,13 @@ def _positional_config(config: dict) -> str:
 
     def collect(node):
         if isinstance(node, dict):
-            if node.get("class_name") not in (None, "InputLayer") and "name" in node \
-                    and isinstance(node.get("config"), dict):
-                names.setdefault(node["name"], f"layer{len(names)}")
+            layer_config = node.get("config")
+            if node.get("class_name") not in (None, "InputLayer") \
+                    and isinstance(layer_config, dict):
+                # Functional models name a layer beside its config, Sequential ones inside it
+                name = node.get("name", layer_config.get("name"))
+                if isinstance(name, str):
+                    names.setdefault(name, f"layer{len(names)}")
             for value in node.values():
                 collect(value)
         elif isinstance(node, list):
