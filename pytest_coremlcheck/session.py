@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from .report.labels import check_label
 from .result import fmt
 
 store_key = pytest.StashKey["CheckStore"]()
@@ -27,7 +28,7 @@ class CheckStore:
             outputs = check.get("outputs") or {"-": {}}
             for name, out in outputs.items():
                 rows.append((
-                    _test_label(check),
+                    check_label(check),
                     name,
                     check.get("backend", "-"),
                     _num(out.get("max_abs")),
@@ -54,17 +55,6 @@ def _verdict(check: dict, out: dict) -> str:
     if not out.get("passed"):
         return "FAIL"
     return "ok" if check.get("passed") else "FAIL (check)"
-
-
-def _test_label(check: dict) -> str:
-    """The test id, plus what tells this check apart (its name, variant, shape)."""
-    test, name = check["test"], check["name"]
-    function = test.rsplit("::", 1)[-1]
-    if name == function:
-        return test
-    if name.startswith(function):
-        return f"{test} {name[len(function):].strip()}"
-    return f"{test} [{name}]"
 
 
 def _num(value, digits: int = 3) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .json_report import METRIC_DOCS
+from .labels import check_label
 
 COLUMNS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
 
@@ -31,12 +32,12 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
             tol = ", ".join(f"{k}={v}" for k, v in out.get("tolerance", {}).items()
                             if k != "per_output")
             lines.append(
-                f"| {escape(check.get('test', check['name']))} | {escape(name)} | "
+                f"| {escape(check_label(check))} | {escape(name)} | "
                 f"{escape(check['backend'])} | {escape(check['platform'])} | " + " | ".join(cells)
                 + f" | {escape(tol)} | {'pass' if out.get('passed') else '**FAIL**'} |"
             )
         if not check.get("outputs"):
-            lines.append(f"| {escape(check.get('test', check['name']))} | - | "
+            lines.append(f"| {escape(check_label(check))} | - | "
                          f"{escape(check.get('backend', '-'))} | "
                          f"{escape(check.get('platform', '-'))} | "
                          + " | ".join("-" for _ in COLUMNS) + " | - | **ERROR** |")
@@ -47,7 +48,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
     if pictures:
         lines += ["", "## Image outputs (source, converted, \\|difference\\|)", ""]
         for check, name, paths in pictures:
-            lines.append(f"**{escape(check.get('test', check['name']))}** {escape(name)}: "
+            lines.append(f"**{escape(check_label(check))}** {escape(name)}: "
                          + " ".join(f"![{escape(name)} {_kind(p)}](<{_relative(p, report_dir)}>)"
                                     for p in paths))
     failures = [(c, f) for c in checks for f in c.get("failures", [])]

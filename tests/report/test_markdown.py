@@ -99,3 +99,14 @@ def test_reports_get_the_usual_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_rows_of_one_test_name_their_variant():
+    checks = []
+    for variant in ("fp16", "int8"):
+        check = _check("out")
+        check.update(name=f"test_v [{variant}]", test="tests/t.py::test_v", variant=variant)
+        checks.append(check)
+    text = markdown.render(checks, {})
+    assert "| tests/t.py::test\\_v \\[fp16\\] | out |" in text
+    assert "| tests/t.py::test\\_v \\[int8\\] | out |" in text
