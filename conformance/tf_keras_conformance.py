@@ -136,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(ENVIRONMENT)
     import run
 
+    precisions = {p.strip() for p in args.precisions.split(",")}
     run.SUITES[SUITE] = {"title": "Keras op tests (test_v2_ops_tf_keras.py, tf_keras)",
-                         "paths": [TEST_FILE], "target": TARGET}
+                         "paths": [TEST_FILE], "target": TARGET,
+                         "precision": "any" if "fp32" in precisions else "fp16"}
+    args.merge = False  # a run replaces the last results
     seconds = None
     if not args.report_only:
         started = time.time()
