@@ -4,6 +4,7 @@ import threading
 
 import coremltools as ct
 import torch
+from torch import nn
 
 from pytest_coremlcheck import assert_equivalent, tensors
 from pytest_coremlcheck.convert.cache import ConversionCache, cache_key, fingerprint_torch
@@ -66,3 +67,28 @@ def test_concurrent_builders_build_once(tmp_path):
         t.join()
     assert len(calls) == 1 and sum(c.hits for c in caches) == 2
     assert not list(tmp_path.glob(".staging-*"))
+
+
+class Shifted(nn.Module):
+    """Same weights for every ``shift``: only the traced graph's constant tells them apart."""
+
+    def __init__(self, shift: float):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+        self.shift = shift
+
+    def forward(self, x):
+        return self.fc(x) + self.shift
+
+
+def test_plain_attributes_are_part_of_the_key(tmp_path):
+    convert = dict(inputs=[ct.TensorType(name="x", shape=(1, 4))],
+                   compute_precision=ct.precision.FLOAT32)
+    assert_equivalent(Shifted(0.0), None, tensors(n=1), convert=convert, cache_dir=tmp_path)
+    shifted = assert_equivalent(Shifted(0.5), None, tensors(n=1), convert=convert,
+                                cache_dir=tmp_path)  # its own conversion, not the cached one
+    assert "converted model taken from the conversion cache" not in shifted.notes
+    again = assert_equivalent(Shifted(0.5), None, tensors(n=1), convert=convert,
+                              cache_dir=tmp_path)
+    assert "converted model taken from the conversion cache" in again.notes

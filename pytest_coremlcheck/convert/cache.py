@@ -126,6 +126,16 @@ def fingerprint_torch(model) -> list:
     return parts
 
 
+def graph_text(script_module) -> str:
+    """A TorchScript module's inlined graph — the ops and the constants they use — without
+    source-location comments and without the ``___torch_mangle_N`` prefixes TorchScript gives
+    a class traced more than once in a process."""
+    import re
+
+    text = re.sub(r"\s+#[^\n]*", "", str(script_module.inlined_graph))
+    return re.sub(r"___torch_mangle_\d+\.", "", text)
+
+
 def _forward_code(cls, model) -> str:
     """Source of the ``forward`` a module class uses (TorchScript code for scripted modules)."""
     import inspect

@@ -85,7 +85,8 @@ def _converted(inputs: ChainInputs, convert: dict | None, name: str,
         return convert_source(inputs.source, convert, inputs.feed, inputs.order, notes), notes
 
     fingerprint = getattr(inputs.source, "fingerprint", None)
-    key = (fingerprint() if fingerprint else []) + [canonical(convert), canonical(
+    parts = fingerprint(inputs.feed, inputs.order) if fingerprint else []
+    key = parts + [canonical(convert), canonical(
         {k: (v.shape, str(v.dtype)) for k, v in inputs.feed.items()})]
     model, notes, hit = inputs.cache.get_or_build(key, convert_now)
     loaded = load_model(model)
@@ -146,7 +147,7 @@ def _base_key(inputs: ChainInputs, target_spec: int) -> list:
     if inputs.converted is not None:
         return [f"model:{_file_digest(inputs.converted)}", f"target:{target_spec}"]
     fingerprint = getattr(inputs.source, "fingerprint", None)
-    parts = fingerprint() if fingerprint else []  # no fingerprint: the cache is off
+    parts = fingerprint(inputs.feed, inputs.order) if fingerprint else []  # none: cache off
     return parts + [canonical(inputs.convert), f"target:{target_spec}"]
 
 

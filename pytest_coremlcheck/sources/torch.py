@@ -21,6 +21,7 @@ class TorchSource:
         self.model = model
         self.exported = isinstance(model, torch.export.ExportedProgram)
         self._callable = model.module() if self.exported else model
+        self._trace = None  # (input names, shapes and dtypes, the TorchScript trace)
         if isinstance(model, torch.nn.Module) and model.training:
             # Comparisons need deterministic inference: dropout and batch-norm statistics.
             model.eval()
@@ -57,19 +58,30 @@ class TorchSource:
             return self.model
         import warnings
 
+        shapes = [(name, np.shape(feed[name]), np.asarray(feed[name]).dtype.str)
+                  for name in order]
+        if self._trace is not None and self._trace[0] == shapes:
+            return self._trace[1]
         args = self.tensors(feed, order)
         try:
             with self._torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", self._torch.jit.TracerWarning)
-                return self._torch.jit.trace(self.model, args)
+                traced = self._torch.jit.trace(self.model, args)
         except Exception as exc:
             raise SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
+        self._trace = (shapes, traced)
+        return traced
 
-    def fingerprint(self) -> list:
-        """Cache-key parts: weights, architecture and forward code."""
-        from ..convert.cache import fingerprint_torch
+    def fingerprint(self, feed: dict[str, np.ndarray], order: list[str]) -> list:
+        """Cache-key parts: weights, architecture, forward code and the traced graph, whose
+        constants carry what the code reads from plain attributes and module globals (a
+        ``self.shift = 0.5`` that no weight holds)."""
+        from ..convert.cache import fingerprint_torch, graph_text
 
-        return fingerprint_torch(self.model)
+        parts = fingerprint_torch(self.model)
+        if not self.exported:
+            parts.append(graph_text(self.conversion_source(feed, order)))
+        return parts
 
     def export(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """``torch.export`` of the model, the fallback when TorchScript conversion breaks."""

@@ -87,9 +87,9 @@ class TensorFlowSource:
         self._note(note)
         return moved
 
-    def _fingerprint(self) -> list:
-        """Conversion-cache key parts (see ``fingerprint``); a tf.function traced at check
-        time has none, so its conversions are not cached."""
+    def _fingerprint(self, feed=None, order=None) -> list:
+        """Conversion-cache key parts (see ``fingerprint``; the feed plays no part); a
+        tf.function traced at check time has none, so its conversions are not cached."""
         if isinstance(self.runner, callables.KerasRunner):
             return fingerprint.keras_parts(self.runner.model)
         return fingerprint.function_parts(self.runner.function)
