@@ -66,7 +66,7 @@ class TorchSource:
         try:
             with self._torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", self._torch.jit.TracerWarning)
-                traced = self._torch.jit.trace(self.model, args)
+                traced = self._torch.jit.trace(self.model, args, check_trace=False)
         except Exception as exc:
             raise SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
         self._trace = (shapes, traced)
