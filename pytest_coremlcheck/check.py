@@ -303,17 +303,13 @@ def _declared_features(converted, convert, input_source) -> list[Feature]:
     if converted is not None:
         loaded = guarded("converted model", lambda: load_model(converted))
         return describe(loaded.spec.description.input)
-    from .convert.on_the_fly import declared_features, features_from_feed
+    from .convert.on_the_fly import conversion_features
 
-    features = guarded("convert", lambda: declared_features(convert))
-    if features is not None:
-        return features
-    data = getattr(input_source, "data", None)
-    first = data[0] if isinstance(data, (list, tuple)) else data
-    if not isinstance(first, dict):
+    features = guarded("convert", lambda: conversion_features(convert, input_source))
+    if features is None:
         raise CheckError("converting on the fly needs convert={'inputs': [ct.TensorType(...), "
                          "...]} or explicit inputs (a dict of arrays) to trace with")
-    return features_from_feed({k: np.asarray(v) for k, v in first.items()})
+    return features
 
 
 def _cases(input_source, features, shapes) -> list[_Case]:

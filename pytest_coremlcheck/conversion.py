@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .convert.cache import ConversionCache
 from .convert.chain import ChainInputs, converted_model
-from .convert.on_the_fly import declared_features, features_from_feed
+from .convert.on_the_fly import conversion_features
 from .inputs import as_input_source, tensors
 from .result import CheckError, guarded
 from .sources import as_source
@@ -30,14 +28,10 @@ def convert_cached(source, convert: dict[str, Any], cache: ConversionCache, exam
     src = guarded("source model", lambda: as_source(source))
     input_source = guarded("example", lambda: as_input_source(example if example is not None
                                                             else tensors(n=1)))
-    features = guarded("convert", lambda: declared_features(convert))
+    features = guarded("convert", lambda: conversion_features(convert, input_source))
     if features is None:
-        data = getattr(input_source, "data", None)
-        first = data[0] if isinstance(data, (list, tuple)) else data
-        if not isinstance(first, dict):
-            raise CheckError("converting needs inputs=[ct.TensorType(...)/ct.ImageType(...)] "
-                             "or example= (a dict of arrays) to trace the source with")
-        features = features_from_feed({k: np.asarray(v) for k, v in first.items()})
+        raise CheckError("converting needs inputs=[ct.TensorType(...)/ct.ImageType(...)] "
+                         "or example= (a dict of arrays) to trace the source with")
     feed = guarded("example", lambda: input_source.materialize(features)[0].source)
     chain = ChainInputs(src, None, convert, feed, [f.name for f in features], cache)
     return guarded("conversion", lambda: converted_model(chain))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .report.labels import check_label
+from .report.labels import check_label, verdict
 from .result import fmt
 
 store_key = pytest.StashKey["CheckStore"]()
@@ -37,7 +37,7 @@ class CheckStore:
                     _num(out.get("cosine"), 6),
                     _num(out.get("top1"), 4),
                     _num(out.get("ssim"), 4),
-                    _verdict(check, out),
+                    verdict(check, out),
                 ))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
         line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
@@ -47,14 +47,6 @@ class CheckStore:
         out.append(f"{len(self.checks)} check(s), {failed} failed; ran on: "
                    + "; ".join(p for p in platforms if p != "-"))
         return out
-
-
-def _verdict(check: dict, out: dict) -> str:
-    if check.get("error"):
-        return "ERROR"
-    if not out.get("passed"):
-        return "FAIL"
-    return "ok" if check.get("passed") else "FAIL (check)"
 
 
 def _num(value, digits: int = 3) -> str:

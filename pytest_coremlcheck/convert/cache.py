@@ -138,12 +138,19 @@ def graph_text(script_module) -> str:
 
 def _forward_code(cls, model) -> str:
     """Source of the ``forward`` a module class uses (TorchScript code for scripted modules)."""
+    code = method_source(cls, "forward")
+    return f"{cls.__qualname__}:{code if code is not None else getattr(model, 'code', '')}"
+
+
+def method_source(cls, name: str) -> str | None:
+    """Python source of the method ``name`` that ``cls`` uses (the first class of its MRO that
+    defines it); None when that definition has no readable source."""
     import inspect
 
     for klass in cls.__mro__:
-        if "forward" in vars(klass):
+        if name in vars(klass):
             try:
-                return f"{cls.__qualname__}:{inspect.getsource(vars(klass)['forward'])}"
+                return inspect.getsource(vars(klass)[name])
             except (OSError, TypeError):
-                break
-    return f"{cls.__qualname__}:{getattr(model, 'code', '')}"
+                return None
+    return None

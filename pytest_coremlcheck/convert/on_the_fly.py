@@ -88,6 +88,19 @@ def features_from_feed(feed: dict[str, np.ndarray]) -> list[Feature]:
             for name, v in feed.items()]
 
 
+def conversion_features(convert: dict[str, Any] | None, input_source) -> list[Feature] | None:
+    """The inputs of a model still to convert: the ``ct.*Type`` list in ``convert``, else the
+    arrays of the first explicit feed (a dict) of ``input_source``; None when neither."""
+    features = declared_features(convert)
+    if features is not None:
+        return features
+    data = getattr(input_source, "data", None)
+    first = data[0] if isinstance(data, (list, tuple)) else data
+    if not isinstance(first, dict):
+        return None
+    return features_from_feed({k: np.asarray(v) for k, v in first.items()})
+
+
 def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[str, np.ndarray],
                    order: list[str], notes: list[str] | None = None):
     """``ct.convert`` the source, traced with ``feed``; falls back to ``torch.export``.

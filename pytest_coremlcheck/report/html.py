@@ -22,6 +22,7 @@ import jinja2
 from PIL import Image
 
 from .json_report import build, json_default
+from .labels import verdict as row_verdict
 from .margins import margins, number
 
 #: Summary-table metric columns, in order.
@@ -104,21 +105,13 @@ def _backends(checks: list[dict]) -> list[dict]:
     return [{"backend": b, "platform": p, "checks": n} for (b, p), n in counts.items()]
 
 
-def _verdict(check: dict, out: dict) -> str:
-    if check.get("error"):
-        return "ERROR"
-    if not out.get("passed"):
-        return "FAIL"
-    return "pass" if check.get("passed") else "FAIL (check)"
-
-
 def _rows(index: int, check: dict) -> list[dict]:
     """Summary rows of one check: one per output (one "-" row for a check that could not run)."""
     test = str(check.get("test", check.get("name", "")))
     outputs = check.get("outputs") or {"-": {}}
     rows = []
     for name, out in outputs.items():
-        verdict = _verdict(check, out)
+        verdict = row_verdict(check, out, passed="pass")
         rows.append({
             "anchor": f"check-{index}",
             "test": test,

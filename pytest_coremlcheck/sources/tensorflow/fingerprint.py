@@ -15,10 +15,11 @@ differ from run to run (never equal by accident), so the cache only misses.
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import numpy as np
+
+from ...convert.cache import method_source
 
 
 def keras_parts(model) -> list:
@@ -87,10 +88,7 @@ def _layers(model) -> list:
 
 
 def _call_code(cls) -> str:
-    for klass in cls.__mro__:
-        if "call" in vars(klass):
-            try:
-                return f"{cls.__qualname__}:{inspect.getsource(vars(klass)['call'])}"
-            except (OSError, TypeError):
-                break
-    return f"{cls.__module__}.{cls.__qualname__}"
+    code = method_source(cls, "call")
+    if code is None:
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{cls.__qualname__}:{code}"
