@@ -22,6 +22,7 @@ class TorchSource:
         self.exported = isinstance(model, torch.export.ExportedProgram)
         self._callable = model.module() if self.exported else model
         self._trace = None  # (input names, shapes and dtypes, the TorchScript trace)
+        self._key_parts = None  # (the same, the cache-key parts)
         if isinstance(model, torch.nn.Module) and model.training:
             # Comparisons need deterministic inference: dropout and batch-norm statistics.
             model.eval()
@@ -58,8 +59,7 @@ class TorchSource:
             return self.model
         import warnings
 
-        shapes = [(name, np.shape(feed[name]), np.asarray(feed[name]).dtype.str)
-                  for name in order]
+        shapes = _signature(feed, order)
         if self._trace is not None and self._trace[0] == shapes:
             return self._trace[1]
         args = self.tensors(feed, order)
@@ -78,16 +78,24 @@ class TorchSource:
         ``self.shift = 0.5`` that no weight holds)."""
         from ..convert.cache import fingerprint_torch, graph_text
 
-        parts = fingerprint_torch(self.model)
-        if not self.exported:
-            parts.append(graph_text(self.conversion_source(feed, order)))
-        return parts
+        shapes = _signature(feed, order)
+        if self._key_parts is None or self._key_parts[0] != shapes:
+            parts = fingerprint_torch(self.model)
+            if not self.exported:
+                parts.append(graph_text(self.conversion_source(feed, order)))
+            self._key_parts = (shapes, parts)  # a variant chain asks once per variant
+        return list(self._key_parts[1])
 
     def export(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """``torch.export`` of the model, the fallback when TorchScript conversion breaks."""
         args = self.tensors(feed, order)
         exported = self._torch.export.export(self.model, args)
         return exported.run_decompositions({})
+
+
+def _signature(feed: dict[str, np.ndarray], order: list[str]) -> list:
+    """Input names, shapes and dtypes of a feed: what a trace depends on besides the model."""
+    return [(name, np.shape(feed[name]), np.asarray(feed[name]).dtype.str) for name in order]
 
 
 def flatten_outputs(result) -> list:
