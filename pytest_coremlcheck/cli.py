@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="coremlcheck",
         description="Check converted Core ML models: run, compare, lint.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
@@ -30,6 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(_run=module.run)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-coremlcheck")
+    except PackageNotFoundError:
+        from . import __version__
+        return __version__
 
 
 def main(argv: list[str] | None = None) -> int:
