@@ -101,7 +101,7 @@ def run_check(
     chain = guarded("variants", lambda: resolve(variants)) if variants else None
     input_source = guarded("inputs", lambda: as_input_source(inputs))
     src = guarded("source model", lambda: as_source(source))
-    features = _declared_features(converted, convert, input_source)
+    features = _declared_features(converted, convert, input_source, src)
     order = [f.name for f in features]
     cases = guarded("inputs", lambda: _cases(input_source, features, shapes))
     trace_feed = guarded("inputs", lambda: input_source.materialize(features)[0].source)
@@ -298,8 +298,10 @@ def _result_name(base: str, model: BuiltModel, case: _Case, cases: int, runtimes
     return base if not parts else f"{base} [{', '.join(parts)}]"
 
 
-def _declared_features(converted, convert, input_source) -> list[Feature]:
-    """The inputs of the model to check: from the converted file, or from ``convert``."""
+def _declared_features(converted, convert, input_source, src) -> list[Feature]:
+    """The inputs of the model to check: from the converted file, else from ``convert``, an
+    explicit feed, or the inputs the source declares (Keras input shapes, an
+    ExportedProgram's example inputs)."""
     if converted is not None:
         loaded = guarded("converted model", lambda: load_model(converted))
         return describe(loaded.spec.description.input)
@@ -307,8 +309,12 @@ def _declared_features(converted, convert, input_source) -> list[Feature]:
 
     features = guarded("convert", lambda: conversion_features(convert, input_source))
     if features is None:
+        declared = getattr(src, "input_features", None)
+        features = declared() if declared else None
+    if features is None:
         raise CheckError("converting on the fly needs convert={'inputs': [ct.TensorType(...), "
-                         "...]} or explicit inputs (a dict of arrays) to trace with")
+                         "...]} or explicit inputs (a dict of arrays) to trace with: the source "
+                         "declares no complete input shapes")
     return features
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..reference.features import Feature
 from ..result import CheckError
-from ..sources import Source
+from ..sources import Source, SourceError
 
 
 def declared_features(convert: dict[str, Any] | None) -> list[Feature] | None:
@@ -118,23 +118,42 @@ def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[st
                             for name in order]
     kwargs.setdefault("convert_to", "mlprogram")
     fresh_kwargs = copy.deepcopy(kwargs)
-    traced = source.conversion_source(feed, order)
+    can_export = hasattr(source, "export") and not getattr(source, "exported", True)
     try:
-        return _quiet_convert(traced, kwargs)
+        return _quiet_convert(source.conversion_source(feed, order), kwargs)
     except Exception as first:
-        if not hasattr(source, "export") or getattr(source, "exported", True):
-            raise CheckError(f"ct.convert failed: {type(first).__name__}: {first}") from first
+        why = str(first) if isinstance(first, SourceError) else \
+            f"ct.convert failed: {type(first).__name__}: {first}"
+        if not can_export:
+            raise CheckError(f"{why}{numpy_hint(first)}") from first
         try:
             model = _quiet_convert(source.export(feed, order), fresh_kwargs)
         except Exception as second:
             raise CheckError(
-                f"ct.convert failed on the TorchScript trace ({type(first).__name__}: {first}) "
-                f"and on torch.export ({type(second).__name__}: {second})"
-            ) from second
+                f"{why}; the torch.export fallback failed too: {type(second).__name__}: "
+                f"{second}{numpy_hint(first, second)}") from second
         if notes is not None:
-            notes.append(f"TorchScript conversion failed ({type(first).__name__}: "
-                         f"{str(first).splitlines()[0][:120]}); converted via torch.export")
+            notes.append(f"{why.splitlines()[0][:160]}; converted via torch.export")
         return model
+
+
+#: numpy releases with which coremltools 9.0's torch converter fails on real architectures
+#: (``_cast`` calls ``float()`` on a 1-element array, which numpy 2.4 refuses).
+_NUMPY_SCALAR_ERROR = "only 0-dimensional arrays can be converted to Python scalars"
+
+
+def numpy_hint(*errors: BaseException) -> str:
+    """A sentence naming the fix when a conversion failed with numpy 2.4's scalar-conversion
+    error under coremltools < 9.1 (empty otherwise)."""
+    import coremltools as ct
+    from packaging.version import Version
+
+    if not any(_NUMPY_SCALAR_ERROR in str(e) for e in errors):
+        return ""
+    if Version(np.__version__) < Version("2.4") or Version(ct.__version__) >= Version("9.1"):
+        return ""
+    return (f". numpy {np.__version__} breaks coremltools {ct.__version__}'s torch converter "
+            "here; install numpy<2.4 (pip install 'numpy<2.4')")
 
 
 def _quiet_convert(model, kwargs):
@@ -147,16 +166,22 @@ def _quiet_convert(model, kwargs):
 
 @contextmanager
 def quiet():
-    """Hold back coremltools' warnings, log records and tqdm progress bars (errors still raise)."""
+    """Hold back coremltools' warnings, log records and tqdm progress bars (errors still raise).
+
+    tqdm reads ``TQDM_DISABLE`` only when it is first imported, so the bars, which go to
+    ``sys.stderr``, are caught by redirecting it for the conversion.
+    """
+    import io
     import logging
     import os
+    from contextlib import redirect_stderr
 
     logger = logging.getLogger("coremltools")
     level, bars = logger.level, os.environ.get("TQDM_DISABLE")
     logger.setLevel(logging.CRITICAL)
     os.environ["TQDM_DISABLE"] = "1"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:

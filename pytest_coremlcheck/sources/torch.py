@@ -23,6 +23,7 @@ class TorchSource:
         self._callable = model.module() if self.exported else model
         self._trace = None  # (input names, shapes and dtypes, the TorchScript trace)
         self._key_parts = None  # (the same, the cache-key parts)
+        self._export = None  # (the same, the decomposed ExportedProgram)
         if isinstance(model, torch.nn.Module) and model.training:
             # Comparisons need deterministic inference: dropout and batch-norm statistics.
             model.eval()
@@ -30,6 +31,19 @@ class TorchSource:
     def describe(self) -> str:
         kind = "ExportedProgram" if self.exported else type(self.model).__name__
         return f"torch {self._torch.__version__.split('+')[0]} {kind}"
+
+    def input_features(self) -> list | None:
+        """An ExportedProgram's example inputs as array features (None for other models)."""
+        from ..reference.features import Feature
+
+        if not self.exported or not self.model.example_inputs:
+            return None
+        args, kwargs = self.model.example_inputs
+        if kwargs:
+            return None
+        names = self.model.graph_signature.user_inputs
+        return [Feature(str(name), "array", tuple(t.shape), np.dtype(str(t.dtype).split(".")[-1]))
+                for name, t in zip(names, args)]
 
     def tensors(self, feed: dict[str, np.ndarray], order: list[str]) -> tuple:
         torch = self._torch
@@ -55,7 +69,11 @@ class TorchSource:
 
     def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """A TorchScript trace (or the ExportedProgram itself) for ``ct.convert``."""
-        if self.exported or isinstance(self.model, self._torch.jit.ScriptModule):
+        if self.exported:  # ct.convert takes the ATEN dialect: decompose a training export
+            if getattr(self.model, "dialect", "ATEN") == "TRAINING":
+                return self.model.run_decompositions({})
+            return self.model
+        if isinstance(self.model, self._torch.jit.ScriptModule):
             return self.model
         import warnings
 
@@ -82,15 +100,21 @@ class TorchSource:
         if self._key_parts is None or self._key_parts[0] != shapes:
             parts = fingerprint_torch(self.model)
             if not self.exported:
-                parts.append(graph_text(self.conversion_source(feed, order)))
+                try:
+                    parts.append(graph_text(self.conversion_source(feed, order)))
+                except SourceError:  # not traceable: converted through torch.export
+                    parts.append(str(self.export(feed, order).graph_module.code))
             self._key_parts = (shapes, parts)  # a variant chain asks once per variant
         return list(self._key_parts[1])
 
     def export(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """``torch.export`` of the model, the fallback when TorchScript conversion breaks."""
-        args = self.tensors(feed, order)
-        exported = self._torch.export.export(self.model, args)
-        return exported.run_decompositions({})
+        shapes = _signature(feed, order)
+        if self._export is None or self._export[0] != shapes:
+            args = self.tensors(feed, order)
+            exported = self._torch.export.export(self.model, args)
+            self._export = (shapes, exported.run_decompositions({}))
+        return self._export[1]
 
 
 def _signature(feed: dict[str, np.ndarray], order: list[str]) -> list:

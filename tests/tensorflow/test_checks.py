@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from pytest_coremlcheck import EquivalenceError, Tolerance, assert_equivalent, images, tensors
+from pytest_coremlcheck.result import CheckError
 
-from .conftest import LABELS, dense_two_inputs, gray_cnn, keras3_mlp, recurrent, rgb_conv
+from .conftest import LABELS, _keras2, dense_two_inputs, gray_cnn, keras3_mlp, recurrent, rgb_conv
 
 tf = pytest.importorskip("tensorflow")
 ct = pytest.importorskip("coremltools")
@@ -185,3 +186,19 @@ def test_a_perturbed_conversion_fails(nn_engine):
     model.layers[-1].set_weights([weights[0] * 1.05, weights[1]])
     with pytest.raises(EquivalenceError, match="SNR"):
         assert_equivalent(model, converted, tensors(n=2), tolerance=Tolerance(min_snr_db=60))
+
+
+def test_keras_inputs_come_from_the_model_when_convert_names_none():
+    """A model with declared input shapes converts on the fly without convert={'inputs': ...}."""
+    result = assert_equivalent(rgb_conv(), None, inputs=tensors(2), convert=FP32)
+    assert result.passed
+    [output] = result.output_results.values()
+    assert output.metrics.samples == 2 and output.metrics.shape == (1, 16, 16, 4)
+
+
+def test_keras_model_with_an_unknown_dim_still_needs_declared_inputs():
+    keras2 = _keras2()
+    inputs = keras2.Input((None, 3))
+    model = keras2.Model(inputs, keras2.layers.Dense(2)(inputs))
+    with pytest.raises(CheckError, match="declares no complete input shapes"):
+        assert_equivalent(model, None, inputs=tensors(1))

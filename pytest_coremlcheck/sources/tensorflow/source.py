@@ -81,6 +81,18 @@ class TensorFlowSource:
             return self.runner.conversion_source(arrays, self._feed_names)
         return self.runner.conversion_source(arrays)
 
+    def input_features(self) -> list | None:
+        """The model's declared inputs as array features, batch 1 where the batch dim is
+        unknown; None unless every other dim is known (then ``convert={'inputs': ...}`` or a
+        feed must say)."""
+        from ...reference.features import Feature
+
+        specs = self.runner.inputs
+        if not specs or any(not s.shape or None in s.shape[1:] for s in specs):
+            return None
+        return [Feature(s.name, "array", (s.shape[0] or 1, *s.shape[1:]),
+                        s.dtype or np.dtype(np.float32)) for s in specs]
+
     def align_output(self, name: str, source: np.ndarray, converted: np.ndarray) -> np.ndarray:
         """``source`` in the layout of the Core ML output ``converted`` (see ``layout``)."""
         moved, note = layout.to_coreml_layout(source, np.shape(converted), name)
