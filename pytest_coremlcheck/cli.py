@@ -45,7 +45,11 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a subcommand; errors about the user's files or options exit 2 with one line."""
+    """Run a subcommand; errors about the user's files or options exit 2 with one line.
+    coremltools' start-up notices are held back (``notices``)."""
+    from .notices import hold_back
+
+    hold_back()
     from .reference.errors import ReferenceError_
     from .result import CheckError
     from .runtimes import RuntimeUnavailable

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from . import dropin
+from . import dropin, notices
 from .artifacts import clear_pictures
 from .check import CheckSettings, run_check
 from .conversion import convert_cached
@@ -23,6 +23,9 @@ from .result import CheckError, EquivalenceError, ResultSet
 from .runtimes import BACKENDS, RuntimeUnavailable, coreml_available, parse_compute_units
 from .session import CheckStore, store_key
 from .tolerance import Tolerance
+
+# Before any conftest imports coremltools: its start-up notices are held back (see notices).
+notices.hold_back()
 
 MARKER = "coreml_equivalence"
 cache_key = pytest.StashKey[ConversionCache]()
@@ -85,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "coreml_check in the test, and the model variants to check (fp32, fp16, int8, "
         "int4-block, palettize1/2/4/6/8[-uniform], prune50, prune50+palettize4)",
     )
+    notices.register(config)
     store = CheckStore()
     config.stash[store_key] = store
     gate_options.configure(config)
