@@ -5,7 +5,12 @@ sortable by clicking a column header, filtered by text, verdict and backend; the
 the sort order can be preset in the query string: ``report.html?q=logits&status=fail&
 backend=reference&sort=snr_db&order=desc``), and per check the metrics, the margin to every
 tolerance field, error histograms, pictures of image outputs, failures, notes, hazards and
-lint findings. The JSON report's data is embedded in ``<script id="coreml-report-data">``.
+lint findings (info-level ones folded away on passing checks). The JSON report's data is
+embedded in ``<script id="coreml-report-data">``.
+
+The summary table fits a 1440-pixel window (ids wrap at path separators) and turns into one
+card per row on a phone. Paths under the working directory are shown relative to it, and the
+home directory as ``~``: a report names no directory of the machine that wrote it.
 
 Every string from models, outputs, tests or user code is escaped by jinja2's autoescape.
 """
@@ -15,12 +20,16 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 from PIL import Image
 
+from ..artifacts import GAIN_KEY
 from .json_report import build, json_default
 from .labels import verdict as row_verdict
 from .margins import margins, number
@@ -42,13 +51,16 @@ PLOT_W, PLOT_H = 360, 90
 
 def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = None) -> str:
     """The report as one HTML page (``report_dir`` is unused: pictures are embedded)."""
+    details = [_detail(index, check) for index, check in enumerate(checks)]  # reads pictures
+    checks, env = machine_paths_removed(checks), machine_paths_removed(env)
+    details = machine_paths_removed(details)
     passed = sum(1 for c in checks if c.get("passed"))
     return _template().render(
         summary={"checks": len(checks), "passed": passed, "failed": len(checks) - passed},
         environment=env,
         backends=_backends(checks),
         rows=[row for index, check in enumerate(checks) for row in _rows(index, check)],
-        details=[_detail(index, check) for index, check in enumerate(checks)],
+        details=details,
         metrics=METRICS,
         digits=DIGITS,
         data=build(checks, env),
@@ -64,6 +76,7 @@ def _template() -> jinja2.Template:
     environment.policies["json.dumps_kwargs"] = {"default": json_default}
     environment.filters["num"] = fmt
     environment.filters["signed"] = signed
+    environment.filters["breakable"] = breakable
     return environment.get_template("report.html.j2")
 
 
@@ -77,6 +90,27 @@ def fmt(value, digits: int = 4) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{x:.{digits}g}"
+
+
+def breakable(text) -> Markup:
+    """``text`` escaped, with line-break opportunities after path separators (``/``, ``::``,
+    ``[``, ``.``), so long test ids wrap instead of widening the table."""
+    return Markup(re.sub(r"(/|::|\[|\.)", r"\1<wbr>", str(escape(str(text)))))
+
+
+def machine_paths_removed(value, root: Path | None = None):
+    """``value`` (str, dict, list) with paths under ``root`` (default: the working directory)
+    made relative and the home directory shown as ``~``; other values unchanged."""
+    if isinstance(value, str):
+        root_text = str(root or Path.cwd()).rstrip(os.sep) + os.sep
+        home = str(Path.home()).rstrip(os.sep)
+        value = value.replace(root_text, "")
+        return re.sub(rf"{re.escape(home)}(?=/|$)", "~", value) if len(home) > 1 else value
+    if isinstance(value, dict):
+        return {k: machine_paths_removed(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(machine_paths_removed(v, root) for v in value)
+    return value
 
 
 def signed(value: float | None) -> str:
@@ -148,6 +182,8 @@ def _detail(index: int, check: dict) -> dict:
             "pictures": [_picture(p) for p in out.get("artifacts", [])],
         })
     own = {f for out in (check.get("outputs") or {}).values() for f in out.get("failures", [])}
+    lint = [f for f in check.get("lint") or [] if isinstance(f, dict)]
+    fold = bool(check.get("passed"))
     step = _metric_rows(check.get("step_outputs"))
     return {
         "anchor": f"check-{index}",
@@ -160,6 +196,8 @@ def _detail(index: int, check: dict) -> dict:
         "failures": [f for f in check.get("failures", []) if f not in own],
         "tolerance": {k: v for k, v in (check.get("tolerance") or {}).items()
                       if k != "per_output"},
+        "lint_shown": [f for f in lint if not fold or f.get("severity") != "info"],
+        "lint_folded": [f for f in lint if fold and f.get("severity") == "info"],
     }
 
 
@@ -209,8 +247,18 @@ def _picture(path: str) -> dict:
     try:
         with Image.open(io.BytesIO(data)) as picture:
             width, height = picture.size
+            gain = picture.info.get(GAIN_KEY)
     except (OSError, ValueError) as exc:
         return {"kind": kind, "uri": None, "error": f"{path} cannot be decoded: {exc}"}
     scale = max(1.0, MIN_PICTURE_WIDTH / max(width, 1))
     return {"kind": kind, "uri": "data:image/png;base64," + base64.b64encode(data).decode(),
-            "width": round(width * scale), "height": round(height * scale)}
+            "width": round(width * scale), "height": round(height * scale),
+            "gain": _gain(gain)}
+
+
+def _gain(text) -> int | None:
+    """The amplification a |difference| picture records (None when absent or unreadable)."""
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None

@@ -44,8 +44,8 @@ def dump_dom(url: str, profile: Path) -> str:
     return run(url, profile, "--dump-dom").stdout
 
 
-def screenshot(url: str, profile: Path, png: Path) -> Path:
-    run(url, profile, f"--screenshot={png}", "--window-size=1280,2000")
+def screenshot(url: str, profile: Path, png: Path, size: tuple[int, int] = (1280, 2000)) -> Path:
+    run(url, profile, f"--screenshot={png}", f"--window-size={size[0]},{size[1]}")
     return png
 
 

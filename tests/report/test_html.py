@@ -39,6 +39,58 @@ def test_html_report_of_a_real_run_in_chromium(reported_run, tmp_path):
     assert pixels.std() > 20  # text, tables, badges and pictures, not a blank page
 
     _assert_query_presets(url, tmp_path)
+    for width, height in ((1440, 900), (390, 844)):
+        _assert_fits(report, tmp_path, width, height)
+
+
+#: Appended to a copy of the report: records every summary cell that leaves the visible table.
+MEASURE = """<script>
+(function () {
+  var box = document.querySelector(".scroll").getBoundingClientRect();
+  var right = Math.min(box.right, document.documentElement.clientWidth) + 0.5;
+  var clipped = [];
+  document.querySelectorAll("#summary th, #summary td").forEach(function (cell) {
+    var r = cell.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) { return; }
+    if (r.left < box.left - 0.5 || r.right > right) { clipped.push(cell.dataset.key); }
+  });
+  var text = JSON.stringify({width: document.documentElement.clientWidth,
+    scroll: document.documentElement.scrollWidth, clipped: clipped});
+  if (window.parent !== window) { window.parent.postMessage(text, "*"); return; }
+  var out = document.createElement("pre");
+  out.id = "layout";
+  out.textContent = text;
+  document.body.appendChild(out);
+}());
+</script></body>"""
+
+#: Chromium's window is at least 500 pixels wide: narrower pages are measured in an iframe.
+FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{src}" style="width:{width}px;height:{height}px;border:0"></iframe>
+<pre id="layout"></pre>
+<script>window.addEventListener("message", function (e) {{
+  document.getElementById("layout").textContent = e.data; }});</script>
+</body></html>"""
+
+
+def _assert_fits(report, tmp_path, width, height):
+    """At ``width``×``height`` no summary column is clipped and the page does not scroll
+    sideways; the screenshot has that size and is not blank."""
+    measured = report.with_name(f"measure-{width}.html")
+    measured.write_text(report.read_text().replace("</body>", MEASURE))
+    page = report.with_name(f"frame-{width}.html")
+    page.write_text(FRAME.format(src=measured.name, width=width, height=height))
+    profile = tmp_path / f"profile-{width}"
+    window = f"--window-size={max(width, 500)},{height}"
+    dom = browser.run(page.as_uri(), profile, "--dump-dom", window)
+    layout = json.loads(browser.parse(dom.stdout).find_id("layout").text)
+    assert width - 20 <= layout["width"] <= width and layout["clipped"] == [], layout  # scrollbar
+    assert layout["scroll"] <= layout["width"], layout
+    png = browser.screenshot(page.as_uri(), profile, tmp_path / f"shot-{width}.png",
+                             size=(max(width, 500), height))
+    with Image.open(png) as shot:
+        assert shot.size[1] == height
+        assert np.asarray(shot.convert("L"), np.float64).std() > 20
 
 
 def _summary_rows(page):
@@ -47,7 +99,12 @@ def _summary_rows(page):
 
 
 def _cell(row, key):
-    return next(td for td in row.iter("td") if td.attrs.get("data-key") == key)
+    return next(e for e in row.iter() if e.attrs.get("data-key") == key)
+
+
+def _test_id(row):
+    """The test id of a summary row (the check's name, variant and shape sit below it)."""
+    return next(_cell(row, "test").iter("a")).text
 
 
 def _assert_header(page):
@@ -61,7 +118,7 @@ def _assert_header(page):
 
 def _assert_rows(rows):
     assert sorted(_cell(r, "output").text for r in rows) == ["styled", "y", "y"]
-    verdicts = {_cell(r, "test").text.rsplit("::", 1)[-1]: r for r in rows}
+    verdicts = {_test_id(r).rsplit("::", 1)[-1]: r for r in rows}
     broken = verdicts["test_linear_broken"]
     assert broken.attrs["data-status"] == "fail" and "FAIL" in _cell(broken, "verdict").text
     assert verdicts[f"test_linear[{HOSTILE}]"].attrs["data-status"] == "pass"
@@ -74,7 +131,8 @@ def _assert_rows(rows):
 
 
 def _assert_escaped_and_offline(page):
-    names = [_cell(r, "name").text for r in _summary_rows(page)]
+    names = [e.text for r in _summary_rows(page) for e in r.iter("span")
+             if e.attrs.get("data-key") == "name"]
     assert HOSTILE in names  # shown as text ...
     elements = list(page.iter())
     assert not [e for e in elements if "onerror" in e.attrs]  # ... and no element injected
@@ -122,7 +180,7 @@ def _visible(url, tmp_path, query):
     rows = _summary_rows(page)
     shown = [r for r in rows if "hidden" not in r.attrs]
     assert page.find_id("shown-count").text == f"{len(shown)} of {len(rows)} rows shown"
-    return page, [_cell(r, "test").text.rsplit("::", 1)[-1] for r in shown]
+    return page, [_test_id(r).rsplit("::", 1)[-1] for r in shown]
 
 
 def _assert_query_presets(url, tmp_path):
