@@ -60,7 +60,8 @@ def test_violations_name_output_metric_and_limit():
 def test_nonfinite_always_fails_even_without_limits():
     m = metrics.compute([(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))])
     assert violations("y", m, Tolerance()) == [
-        "y: 1 NaN/Inf value(s) where the source output is finite"]
+        "y: 1 NaN/Inf value(s) in the converted output where the source output holds a finite "
+        "value or another infinity"]
 
 
 def test_top1_limit_on_non_classifier_output_is_reported():
