@@ -163,6 +163,7 @@ def _type_verdict(result: OutputResult, feature, source_values, converted_values
     verdicts = [_holds(kind, low, high) for kind in types]
     problems = list(dict.fromkeys(p for p, _ in verdicts if p))
     if problems:
+        result.tightest = {}
         result.failures.append(f"{feature.name}: the source computes {src_type}, the converted "
                                f"model {converted}: {'; '.join(problems)}")
     elif any(t != src_type for t in types):
@@ -210,7 +211,14 @@ def _verdict(name: str, pairs, tol: Tolerance, image: bool):
         m = metrics.compute(pairs, atol=tol.atol, rtol=tol.rtol, image=image)
     except metrics.ShapeMismatch as exc:
         return OutputResult(name, None, tol, [f"{name}: {exc}"])
-    return OutputResult(name, m, tol, violations(name, m, tol), tightest_passing(m))
+    return OutputResult(name, m, tol, violations(name, m, tol),
+                        tightest_passing(m) if tolerable(m, tol) else {})
+
+
+def tolerable(m: OutputMetrics, tol: Tolerance) -> bool:
+    """Whether some tolerance could pass these metrics: not with non-finite values the source
+    does not hold, a source NaN not allowed, or nothing compared."""
+    return not m.nonfinite and m.elements > 0 and (not m.source_nan or tol.allow_source_nan)
 
 
 def paired(source_value, converted_value, feature, labels=None, align=None):

@@ -232,7 +232,7 @@ def format_table(rows) -> str:
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
     out = [line(columns), line(["-" * w for w in widths])]
     out += [line(row) for row in body]
-    tight = [r for r in rows if r.metrics is not None and r.failures and r.metrics.elements]
+    tight = [r for r in rows if r.metrics is not None and r.failures and r.tightest]
     if tight:
         out.append("")
         out.append("tightest tolerance that would have passed:")
