@@ -175,8 +175,8 @@ def _holds(kind: np.dtype, low: int, high: int) -> tuple[str, str]:
     """(problem, note) for integer source values in [low, high] held in ``kind``."""
     span = f"source values in [{low}, {high}]"
     if kind == np.dtype(np.float16):
-        return ("float16 holds integers exactly only up to 2048, so an integer output may "
-                "not be float16", "")
+        return ("float16 holds integers exactly only up to 2048, so an integer or bool "
+                "output may not be float16", "")
     if kind.kind == "f":
         exact = _EXACT_INTEGERS.get(kind, 0)
         if max(abs(low), abs(high)) > exact:
