@@ -101,3 +101,12 @@ def test_report_baseline_that_compares_nothing_is_exit_2(exiting, twice, capsys,
     full = tmp_path / "full.json"
     write_baseline(full, Baseline().updated(json.loads(report.read_text())["checks"]))
     assert main(["report", str(report), "--baseline", str(full)]) == 0
+
+
+def test_report_that_cannot_be_written_is_exit_2_after_the_table(exiting, twice, capsys,
+                                                                  tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, out, err = run(capsys, f"{exiting}:build", twice, "--samples", "1",
+                         "--report", str(tmp_path / "file" / "r.json"))
+    assert code == 2 and "passed" in out
+    assert f"report {tmp_path / 'file' / 'r.json'} not written:" in err

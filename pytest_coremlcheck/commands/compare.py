@@ -88,9 +88,6 @@ def run(args: argparse.Namespace) -> int:
               f"{args.source}: no output value is finite on both sides, or every output is "
               "empty)", file=sys.stderr)
         return 2
-    checks = [dict(r.to_dict(), test="coremlcheck compare") for r in results]
-    for path in args.report:
-        write_report(path, checks)
     status = 0
     for result in results:
         if result.passed:
@@ -99,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(EquivalenceError(result))
             status = 1
+    checks = [dict(r.to_dict(), test="coremlcheck compare") for r in results]
+    for path in args.report:
+        try:
+            write_report(path, checks)
+        except (OSError, ValueError) as exc:
+            print(f"coremlcheck compare: report {path} not written: {exc}", file=sys.stderr)
+            status = 2
     return status
 
 
