@@ -86,6 +86,7 @@ def test_nothing_compared_is_exit_2(exiting, twice, capsys, tmp_path):
     np.savez(feeds, x=np.full((1, 4), np.nan, np.float32))
     code, out, err = run(capsys, f"{exiting}:build", twice, "--inputs", str(feeds))
     assert code == 2 and "cannot run: nothing was compared" in err and "passed" not in out
+    assert "source produced NaN in output y (4 of 4 values)" in out
 
 
 def test_report_baseline_that_compares_nothing_is_exit_2(exiting, twice, capsys, tmp_path):

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
               "it was loaded or run", file=sys.stderr)
         return 2
     if not any(_compared(r) for r in results):
+        for result in results:
+            print(EquivalenceError(result))
         print(f"coremlcheck compare: cannot run: nothing was compared ({args.model} against "
               f"{args.source}: no output value is finite on both sides, or every output is "
               "empty)", file=sys.stderr)
