@@ -18,7 +18,7 @@ import numpy as np
 
 from .artifacts import image_writer
 from .classifier_outputs import describe_classifier
-from .compare import as_array, compare_outputs, compare_steps
+from .compare import as_array, check_output_names, compare_outputs, compare_steps
 from .convert.cache import ConversionCache
 from .convert.chain import BuiltModel, ChainInputs, build_models
 from .convert.variants import Variant, resolve
@@ -35,7 +35,7 @@ from .shapes import label as shape_label
 from .shapes import shape_configs, with_shapes
 from .sources import SourceError, as_source
 from .sources.composed import ComposedSource
-from .tolerance import Tolerance, default_for_precision
+from .tolerance import Tolerance, default_for_precision, split_tolerance, with_default
 
 
 @dataclass
@@ -97,8 +97,9 @@ def run_check(
             raise CheckError("pass either source or source_stages, not both")
         source = guarded("source stages", lambda: ComposedSource(source_stages))
     started = time.perf_counter()
-    shared_tolerance, per_variant = _split_tolerance(tolerance)
     chain = guarded("variants", lambda: resolve(variants)) if variants else None
+    shared_tolerance, per_variant = guarded("tolerance", lambda: split_tolerance(
+        tolerance, [v.name for v in chain] if chain else None))
     input_source = guarded("inputs", lambda: as_input_source(inputs))
     src = guarded("source model", lambda: as_source(source))
     features = _declared_features(converted, convert, input_source, src)
@@ -137,10 +138,11 @@ def run_check(
         precision = compute_precision(model.loaded.spec)
         layered = Tolerance.layered(settings.default_tolerance, marker_tolerance,
                                     shared_tolerance, per_variant.get(model.name))
-        effective = layered if not layered.is_empty() else (
+        effective = with_default(layered, (
             model.variant.tolerance if model.variant and not model.variant.tolerance.is_empty()
-            else default_for_precision(precision))
+            else default_for_precision(precision)))
         outputs_features = describe(model.loaded.spec.description.output)
+        check_output_names(effective, outputs_features, model.label)
         classifier = describe_classifier(model.loaded.spec)
         digest = model_hash(model.loaded)
         for position, runtime in enumerate(runtimes):
@@ -195,7 +197,7 @@ def run_check(
                 result.notes.extend(getattr(src, "layout_notes", ()))
                 if model.cached:
                     result.notes.append("converted model taken from the conversion cache")
-                if layered.is_empty():
+                if not layered.has_limits():
                     what = f"variant {model.variant.name}" if model.variant else precision
                     result.notes.append(f"no tolerance configured: the {what} default applies")
                 if isinstance(src, ComposedSource) and hasattr(runtime, "stage_outputs"):
@@ -254,22 +256,6 @@ def _stage_specs(spec) -> list:
     kind = spec.WhichOneof("Type")
     params = getattr(spec, kind)
     return list((params if kind == "pipeline" else params.pipeline).models)
-
-
-def _split_tolerance(tolerance) -> tuple[Tolerance | None, dict[str, Tolerance]]:
-    """A Tolerance (or its fields) for every model, or ``{variant: Tolerance}``."""
-    if tolerance is None or isinstance(tolerance, Tolerance):
-        return tolerance, {}
-    if isinstance(tolerance, dict):
-        from dataclasses import fields
-
-        names = {f.name for f in fields(Tolerance)}
-        if set(tolerance) <= names:
-            return Tolerance.from_mapping(tolerance), {}
-        return None, {k: v if isinstance(v, Tolerance) else Tolerance.from_mapping(
-            v, origin=f"tolerance[{k!r}]") for k, v in tolerance.items()}
-    raise CheckError(f"tolerance must be a Tolerance, a dict of its fields or "
-                     f"{{variant: Tolerance}}, got {type(tolerance).__name__}")
 
 
 def _requested_names(variants) -> list[str]:

@@ -16,8 +16,15 @@ Pure numpy, float64, on flattened arrays; one call aggregates every input sample
                  …, [10, 100) and the overflow bin [100, inf); every finite element is counted
                  once, so the counts sum to ``elements``
 
-Elements where the source is not finite are left out when the converted value is the same
-non-finite value; a NaN/Inf in ``a`` where ``b`` is finite is counted in ``nonfinite``.
+Every metric above covers the positions where both sides are finite (``elements`` of
+``values``); the others are counted, never compared:
+
+- ``matched_inf``: ±Inf on both sides with the same sign (a masked ``-inf`` logit) — agreement;
+- ``source_nan``: NaN in the source (whatever the converted value);
+- ``nonfinite``: a NaN/Inf in ``a`` where ``b`` is finite, or a source ±Inf that ``a`` does
+  not match in sign.
+
+With no element compared (empty outputs, or every position non-finite) the metrics are NaN.
 """
 
 from __future__ import annotations
@@ -59,6 +66,12 @@ class OutputMetrics:
     ssim: float | None = None
     #: counts of |a - b| per bin of HISTOGRAM_EDGES (len(HISTOGRAM_EDGES) - 1 bins)
     error_histogram: tuple[int, ...] = ()
+    #: positions where the source is NaN (left out of every metric)
+    source_nan: int = 0
+    #: positions where both sides hold the same infinity (agreement, left out of every metric)
+    matched_inf: int = 0
+    #: every position of every sample, compared or not
+    values: int = 0
 
     def to_dict(self) -> dict:
         """JSON-ready dict; infinities and NaN become the strings "inf", "-inf", "nan".
@@ -108,7 +121,7 @@ def compute(
         raise ValueError("no samples to compare")
     sq_err = sq_ref = 0.0
     max_abs = 0.0
-    count = nonfinite = mismatches = 0
+    count = nonfinite = mismatches = source_nan = matched_inf = values = 0
     ref_min, ref_max = math.inf, -math.inf
     cosine = 1.0
     top1_hits = top1_rows = 0
@@ -118,8 +131,11 @@ def compute(
     for converted, source in pairs:
         a, b = aligned(converted, source)
         shape = b.shape
-        a, b, bad = _finite_pair(a.ravel(), b.ravel())
-        nonfinite += bad
+        values += b.size
+        a, b, counts = _finite_pair(a.ravel(), b.ravel())
+        nonfinite += counts[0]
+        source_nan += counts[1]
+        matched_inf += counts[2]
         if a.size == 0:
             continue
         diff = np.abs(a - b)
@@ -143,16 +159,16 @@ def compute(
             av, bv = np.asarray(converted).reshape(rows), np.asarray(source).reshape(rows)
             top1_hits += int(np.count_nonzero(av.argmax(-1) == bv.argmax(-1)))
             top1_rows += rows[0]
-    mse = sq_err / count if count else 0.0
+    mse = sq_err / count if count else math.nan
     peak = IMAGE_PEAK if image else _peak(ref_min, ref_max)
     return OutputMetrics(
-        max_abs=max_abs,
+        max_abs=max_abs if count else math.nan,
         rmse=math.sqrt(mse),
-        snr_db=_ratio_db(sq_ref, sq_err),
-        psnr_db=_ratio_db(peak * peak, mse),
-        cosine=cosine,
+        snr_db=_ratio_db(sq_ref, sq_err) if count else math.nan,
+        psnr_db=_ratio_db(peak * peak, mse) if count else math.nan,
+        cosine=cosine if count else math.nan,
         top1=top1_hits / top1_rows if top1_rows else None,
-        mismatch_ratio=(mismatches / count if count else 0.0)
+        mismatch_ratio=(mismatches / count if count else math.nan)
         if (atol is not None or rtol is not None)
         else None,
         nonfinite=nonfinite,
@@ -162,6 +178,9 @@ def compute(
         image=image,
         ssim=ssim,
         error_histogram=tuple(int(c) for c in histogram),
+        source_nan=source_nan,
+        matched_inf=matched_inf,
+        values=values,
     )
 
 
@@ -189,16 +208,21 @@ def _ssim(converted: np.ndarray, source: np.ndarray) -> float:
     return float(structural_similarity(a, b, data_range=255.0, channel_axis=0))
 
 
-def _finite_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Drop positions where either side is non-finite; count those where only ``a`` is."""
+def _finite_pair(a: np.ndarray, b: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """The positions where both sides are finite, and the counts of the others:
+    (converted non-finite where it should not be, source NaN, matching infinities)."""
     fa, fb = np.isfinite(a), np.isfinite(b)
     if fa.all() and fb.all():
-        return a, b, 0
-    bad = int(np.count_nonzero(~fa & fb))
-    # Where the source is non-finite, a different value in `a` is a mismatch too.
-    differ = ~fb & ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        return a, b, (0, 0, 0)
+    source_nan = np.isnan(b)
+    source_inf = np.isinf(b)
+    matched = source_inf & (a == b)
+    bad = (~fa & fb) | (source_inf & ~matched)
     keep = fa & fb
-    return a[keep], b[keep], bad + int(np.count_nonzero(differ))
+    counts = (int(np.count_nonzero(bad)), int(np.count_nonzero(source_nan)),
+              int(np.count_nonzero(matched)))
+    return a[keep], b[keep], counts
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:

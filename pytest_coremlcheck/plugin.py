@@ -3,6 +3,7 @@ fixture. The check itself lives in ``check.py``; reports read the session store.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,11 @@ from .tolerance import Tolerance
 notices.hold_back()
 
 MARKER = "coreml_equivalence"
+FP16_MODES = ("typed", "fp16-accumulate", "fp32")
+CACHE_MODES = ("off", "read", "write", "on")
 cache_key = pytest.StashKey[ConversionCache]()
+#: the run-wide settings, parsed and validated once in pytest_configure
+settings_key = pytest.StashKey[CheckSettings]()
 #: the check dicts of a test, carried to the (xdist controller's) session store on the
 #: TestReport attribute ``coreml_checks``; JUnit gets only key metrics (user_properties)
 entries_key = pytest.StashKey[list]()
@@ -48,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "0.999'. Markers and the fixture's tolerance= override it field by "
                          "field. Without any: min_snr_db=60,min_cosine=0.99999 for fp32 "
                          "programs, min_snr_db=30,min_cosine=0.999 for fp16.")
-    group.addoption("--coreml-fp16-mode", choices=("typed", "fp16-accumulate", "fp32"),
+    group.addoption("--coreml-fp16-mode", choices=FP16_MODES,
                     default=None,
                     help="reference executor FP16 mode: typed (round every value declared "
                          "fp16; default), fp16-accumulate (also accumulate conv/matmul/linear "
@@ -56,7 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coreml-no-hazard-watch", action="store_true", default=False,
                     help="do not record the first op whose output goes NaN/Inf or leaves the "
                          "fp16 range (recorded by default and named in failure messages).")
-    group.addoption("--coreml-cache", choices=("off", "read", "write", "on"), default=None,
+    group.addoption("--coreml-cache", choices=CACHE_MODES, default=None,
                     help="conversion cache for models the plugin converts or derives "
                          "(variants): on (default), read, write (rebuild), off.")
     group.addoption("--coreml-cache-dir", default=None,
@@ -92,6 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
     store = CheckStore()
     config.stash[store_key] = store
     gate_options.configure(config)
+    config.stash[settings_key] = settings_from_config(config)
+    _check_report_paths(_report_paths(config))
     _install_dropin(config)
     if not hasattr(config, "workerinput"):  # xdist workers send their reports to the controller
         config.pluginmanager.register(SessionReporter(config, store), "coremlcheck_reporter")
@@ -99,29 +106,48 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _install_dropin(config: pytest.Config) -> None:
     """``--coreml-backend=reference`` without Core ML: MLModel.predict runs the executor too."""
-    backend = config.getoption("--coreml-backend") or config.getini("coreml_backend")
-    if backend != "reference" or coreml_available():
+    settings = config.stash[settings_key]
+    if settings.backend != "reference" or coreml_available():
         return
-    fp16_mode = config.getoption("--coreml-fp16-mode") or config.getini("coreml_fp16_mode")
-    config.add_cleanup(dropin.install(fp16_mode))
+    config.add_cleanup(dropin.install(settings.fp16_mode))
+
+
+def run_settings(config: pytest.Config) -> CheckSettings:
+    """The settings ``pytest_configure`` validated (parsed now when the plugin's configure
+    has not run, e.g. a config built by hand)."""
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        settings = config.stash[settings_key] = settings_from_config(config)
+    return settings
 
 
 def settings_from_config(config: pytest.Config) -> CheckSettings:
-    """Command line over ini over built-in defaults; bad values are usage errors."""
+    """Command line over ini over built-in defaults; a bad value is a usage error naming the
+    option (or ini key) and what was expected."""
     def pick(option: str, ini: str):
         value = config.getoption(option)
         return value if value is not None else config.getini(ini)
 
+    def origin(option: str, ini: str) -> str:
+        return option if config.getoption(option) is not None else f"ini {ini}"
+
     try:
         tolerance_text = pick("--coreml-tolerance", "coreml_tolerance")
         return CheckSettings(
-            backend=pick("--coreml-backend", "coreml_backend"),
-            compute_units=parse_compute_units(pick("--coreml-compute-units",
-                                                   "coreml_compute_units")),
-            fp16_mode=pick("--coreml-fp16-mode", "coreml_fp16_mode"),
+            backend=_choice(pick("--coreml-backend", "coreml_backend"), BACKENDS,
+                            origin("--coreml-backend", "coreml_backend")),
+            compute_units=_compute_units(pick("--coreml-compute-units", "coreml_compute_units"),
+                                         origin("--coreml-compute-units",
+                                                "coreml_compute_units")),
+            fp16_mode=_choice(pick("--coreml-fp16-mode", "coreml_fp16_mode"), FP16_MODES,
+                              origin("--coreml-fp16-mode", "coreml_fp16_mode")),
             watch_hazards=not config.getoption("--coreml-no-hazard-watch"),
-            default_tolerance=Tolerance.parse(tolerance_text) if tolerance_text else None,
-            cache=_conversion_cache(config, pick("--coreml-cache", "coreml_cache"),
+            default_tolerance=Tolerance.parse(
+                tolerance_text, origin=origin("--coreml-tolerance", "coreml_tolerance"))
+            if tolerance_text else None,
+            cache=_conversion_cache(config, _choice(pick("--coreml-cache", "coreml_cache"),
+                                                    CACHE_MODES,
+                                                    origin("--coreml-cache", "coreml_cache")),
                                     pick("--coreml-cache-dir", "coreml_cache_dir")),
             lint=_lint_hook(config),
             artifacts_dir=_artifacts_dir(config),
@@ -130,6 +156,40 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _choice(value: str, choices, origin: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{origin}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _compute_units(text: str, origin: str) -> list[str]:
+    try:
+        return parse_compute_units(text)
+    except ValueError as exc:
+        raise ValueError(f"{origin}: {exc}") from None
+
+
+def _check_report_paths(paths: list[Path]) -> None:
+    """Usage error for a report path that cannot be written: an unknown suffix, or a
+    directory that is a file or not writable (checked where it exists)."""
+    from .report import RENDERERS
+
+    for path in paths:
+        if path.suffix.lower() not in RENDERERS:
+            raise pytest.UsageError(f"--coreml-report {path}: unknown format "
+                                    f"{path.suffix!r}; expected one of "
+                                    f"{', '.join(sorted(RENDERERS))}")
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise pytest.UsageError(f"--coreml-report {path}: cannot be written, {existing} "
+                                    "is not a directory")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise pytest.UsageError(f"--coreml-report {path}: cannot be written, {existing} "
+                                    "is not writable")
 
 
 def _conversion_cache(config: pytest.Config, mode: str, directory: str) -> ConversionCache:
@@ -210,7 +270,7 @@ def coreml_convert(pytestconfig: pytest.Config):
     default: one random sample shaped from ``inputs``). Session-scoped, so module- and
     session-scoped fixtures can use it.
     """
-    cache = settings_from_config(pytestconfig).cache
+    cache = run_settings(pytestconfig).cache
 
     def convert(source, *, example=None, **convert_arguments):
         __tracebackhide__ = True
@@ -232,7 +292,7 @@ def coreml_check(request: pytest.FixtureRequest):
     is broken. Returns the EquivalenceResult, or a ResultSet when the check ran several models
     (variants), input shapes or compute units.
     """
-    settings = settings_from_config(request.config)
+    settings = run_settings(request.config)
     gates = request.config.stash[gate_options.gates_key]
     node = request.node
     entries = node.stash[entries_key] = []  # fresh when a test is run again
@@ -298,9 +358,11 @@ class SessionReporter:
         self.config = config
         self.store = store
         self.baseline_written: str | None = None
+        self.session: pytest.Session | None = None
 
-    def pytest_sessionstart(self) -> None:
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Pictures are named by content: drop the previous session's before workers start."""
+        self.session = session
         clear_pictures(_artifacts_dir(self.config))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -334,8 +396,12 @@ class SessionReporter:
                 written = write_report(path, self.store.checks)
             except (OSError, ValueError) as exc:
                 terminalreporter.write_line(f"coreml report {path}: not written: {exc}", red=True)
+                self._fail_session()
             else:
                 terminalreporter.write_line(f"coreml report written to {written}")
 
-
-
+    def _fail_session(self) -> None:
+        """A report asked for and not written: the run must not exit 0 (usage error, 4)."""
+        if self.session is not None and self.session.exitstatus in (
+                pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            self.session.exitstatus = pytest.ExitCode.USAGE_ERROR

@@ -39,9 +39,9 @@ def load_object(text: str, base_dir: str | Path, what: str) -> Any:
         sys.path.insert(0, root)
     try:
         obj = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise SpecError(f"{what} {text}: cannot import module {module_name!r} from {root}: "
-                        f"{type(exc).__name__}: {exc}") from exc
+                        f"{_raised(exc)}") from exc
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             raise SpecError(f"{what} {text}: {getattr(obj, '__name__', obj)!s} has no "
@@ -51,10 +51,17 @@ def load_object(text: str, base_dir: str | Path, what: str) -> Any:
             or inspect.isbuiltin(obj):
         try:
             obj = obj()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise SpecError(f"{what} {text}: calling {attr_path}() raised "
-                            f"{type(exc).__name__}: {exc}") from exc
+                            f"{_raised(exc)}") from exc
     return obj
+
+
+def _raised(exc: BaseException) -> str:
+    """``RuntimeError: text``; ``SystemExit(3) (sys.exit was called)`` for an exit."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}) (sys.exit was called)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Lazy:

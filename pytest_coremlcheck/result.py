@@ -55,6 +55,8 @@ class OutputResult:
     note: str = ""
     #: PNG paths kept for a failing image output (source, converted, |difference|)
     artifacts: list[str] = field(default_factory=list)
+    #: "source→converted" element types of an output the source computes as integers
+    dtype: str = ""
 
     @property
     def passed(self) -> bool:
@@ -73,6 +75,8 @@ class OutputResult:
             out["note"] = self.note
         if self.artifacts:
             out["artifacts"] = list(self.artifacts)
+        if self.dtype:
+            out["dtype"] = self.dtype
         return out
 
 
@@ -199,32 +203,36 @@ TABLE_COLUMNS = ("output", "max_abs", "rmse", "snr_db", "psnr_db", "cosine", "to
 
 
 def format_table(rows) -> str:
-    """Fixed-width text table of output results, with the tightest passing tolerance."""
+    """Fixed-width text table of output results, with the tightest passing tolerance.
+
+    Metrics cover the positions finite on both sides; a ``non-finite`` column (counts of
+    the positions left out) and a ``dtype`` column (integer source outputs) appear when a
+    row needs them."""
+    rows = list(rows)
+    extra = [c for c, needed in (
+        ("non-finite", any(r.metrics is not None and _nonfinite_text(r.metrics) for r in rows)),
+        ("dtype", any(r.dtype for r in rows))) if needed]
+    columns = (*TABLE_COLUMNS[:-1], *extra, TABLE_COLUMNS[-1])
     body = []
     for r in rows:
         m = r.metrics
+        cells = {"output": r.name, "result": "ok" if r.passed else "FAIL",
+                 "dtype": r.dtype or "-"}
         if m is None:
-            body.append((r.name, "-", "-", "-", "-", "-", "-", "-",
-                         "FAIL" if r.failures else "skip"))
-            continue
-        body.append(
-            (
-                r.name,
-                fmt(m.max_abs),
-                fmt(m.rmse),
-                fmt(m.snr_db, 1),
-                fmt(m.psnr_db, 1),
-                fmt(m.cosine, 6),
-                "-" if m.top1 is None else f"{m.top1:.3f}",
-                "-" if m.ssim is None else f"{m.ssim:.4f}",
-                "ok" if r.passed else "FAIL",
-            )
-        )
-    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(TABLE_COLUMNS)]
+            cells["result"] = "FAIL" if r.failures else "skip"
+        else:
+            cells.update({
+                "max_abs": fmt(m.max_abs), "rmse": fmt(m.rmse), "snr_db": fmt(m.snr_db, 1),
+                "psnr_db": fmt(m.psnr_db, 1), "cosine": fmt(m.cosine, 6),
+                "top1": "-" if m.top1 is None else f"{m.top1:.3f}",
+                "ssim": "-" if m.ssim is None else f"{m.ssim:.4f}",
+                "non-finite": _nonfinite_text(m) or "0"})
+        body.append(tuple(cells.get(c, "-") for c in columns))
+    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(columns)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    out = [line(TABLE_COLUMNS), line(["-" * w for w in widths])]
+    out = [line(columns), line(["-" * w for w in widths])]
     out += [line(row) for row in body]
-    tight = [r for r in rows if r.metrics is not None and r.failures]
+    tight = [r for r in rows if r.metrics is not None and r.failures and r.tightest]
     if tight:
         out.append("")
         out.append("tightest tolerance that would have passed:")
@@ -232,6 +240,14 @@ def format_table(rows) -> str:
             text = ", ".join(f"{k}={fmt(v, 6)}" for k, v in r.tightest.items())
             out.append(f"  {r.name}: {text}")
     return "\n".join(out)
+
+
+def _nonfinite_text(m: OutputMetrics) -> str:
+    """Counts of the positions no metric covers, e.g. ``3 src NaN, 2 conv`` ('' when none)."""
+    parts = [f"{count} {what}" for count, what in (
+        (m.nonfinite, "conv"), (m.source_nan, "src NaN"), (m.matched_inf, "±inf both"))
+        if count]
+    return ", ".join(parts)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

@@ -8,7 +8,9 @@ converted model's compute precision applies (`default_for_precision`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import math
+from dataclasses import dataclass, field, replace
+from numbers import Real
 from typing import Any
 
 #: Metric fields of a Tolerance, in display order.
@@ -36,7 +38,12 @@ class Tolerance:
     - ``min_cosine``: cosine similarity of the flattened outputs (worst sample).
     - ``min_top1``: fraction of rows whose arg-max agrees (classifier-shaped outputs only).
     - ``min_ssim``: structural similarity of image outputs (8-bit; worst sample).
+    - ``allow_source_nan``: a NaN in the source output is left out of the comparison instead
+      of failing the check (set it per output, for outputs that are NaN by design).
     - ``per_output``: output name -> Tolerance for that output, layered over this one.
+
+    Every limit must be a finite real number (``mismatch_ratio`` in [0, 1]): a NaN or infinite
+    limit would make every comparison pass or fail silently, so it raises ToleranceError.
     """
 
     atol: float | None = None
@@ -47,11 +54,31 @@ class Tolerance:
     min_cosine: float | None = None
     min_top1: float | None = None
     min_ssim: float | None = None
+    allow_source_nan: bool = False
     per_output: dict[str, Tolerance] | None = field(default=None, compare=False)
 
+    def __post_init__(self):
+        for name in METRIC_FIELDS:
+            _check_limit(name, getattr(self, name))
+        if not isinstance(self.allow_source_nan, bool):
+            raise ToleranceError(f"allow_source_nan must be true or false, got "
+                                 f"{self.allow_source_nan!r}")
+        if self.per_output is not None:
+            if not isinstance(self.per_output, dict):
+                raise ToleranceError("per_output must map output names to tolerances, got "
+                                     f"{type(self.per_output).__name__}")
+            for key, value in self.per_output.items():
+                if not isinstance(value, Tolerance):
+                    raise ToleranceError(f"per_output[{key!r}] must be a Tolerance, got "
+                                         f"{type(value).__name__}")
+
+    def has_limits(self) -> bool:
+        """True when this tolerance itself (not ``per_output``) checks at least one metric."""
+        return bool(self._set_fields())
+
     def is_empty(self) -> bool:
-        """True when no metric limit and no per-output tolerance is set."""
-        return not self._explicit_fields() and not self.per_output
+        """True when no field and no per-output tolerance is set."""
+        return not self._explicit_fields() and not self.allow_source_nan and not self.per_output
 
     def for_output(self, name: str) -> Tolerance:
         """This tolerance with ``per_output[name]`` layered on top."""
@@ -62,6 +89,8 @@ class Tolerance:
     def to_dict(self) -> dict[str, Any]:
         """The set fields (and per-output tolerances) as a JSON-ready dict."""
         out: dict[str, Any] = dict(self._set_fields())
+        if self.allow_source_nan:
+            out["allow_source_nan"] = True
         if self.per_output:
             out["per_output"] = {k: v.to_dict() for k, v in self.per_output.items()}
         return out
@@ -72,6 +101,8 @@ class Tolerance:
         for key, value in self._set_fields().items():
             sign = "≤" if key in ("atol", "rtol", "mismatch_ratio") else "≥"
             parts.append(f"{key}{sign}{value:g}")
+        if self.allow_source_nan:
+            parts.append("allow_source_nan")
         return ", ".join(parts) or "(none)"
 
     def _set_fields(self) -> dict[str, float]:
@@ -99,28 +130,41 @@ class Tolerance:
             if layer is None:
                 continue
             merged.update(layer._explicit_fields())
+            if layer.allow_source_nan:
+                merged["allow_source_nan"] = True
             for name, tol in (layer.per_output or {}).items():
                 per_output[name] = Tolerance.layered(per_output.get(name), tol)
         return Tolerance(**merged, per_output=per_output or None)
 
     @staticmethod
     def from_mapping(values: dict[str, Any], *, origin: str = "tolerance") -> Tolerance:
-        """Build from keyword fields, rejecting unknown names with the valid list."""
-        known = {f.name for f in fields(Tolerance)}
-        unknown = sorted(set(values) - known)
+        """Build from keyword fields; ToleranceError names ``origin`` and the field for
+        unknown names (with the valid list) and for values that are not finite numbers."""
+        if isinstance(values, Tolerance):
+            return values
+        if not isinstance(values, dict):
+            raise ToleranceError(f"{origin}: expected a table of tolerance fields, got "
+                                 f"{values!r}")
+        unknown = sorted(set(values) - set(FIELD_NAMES))
         if unknown:
-            raise ValueError(
-                f"{origin}: unknown tolerance field(s) {', '.join(unknown)}; "
-                f"valid fields are {', '.join(sorted(known))}"
+            raise ToleranceError(
+                f"{origin}: unknown tolerance field(s) {', '.join(map(str, unknown))}; "
+                f"valid fields are {', '.join(sorted(FIELD_NAMES))}"
             )
+        values = dict(values)
         per_output = values.get("per_output")
         if per_output is not None:
-            values = dict(values)
+            if not isinstance(per_output, dict):
+                raise ToleranceError(f"{origin}: per_output must map output names to "
+                                     f"tolerance fields, got {per_output!r}")
             values["per_output"] = {
-                k: v if isinstance(v, Tolerance) else Tolerance.from_mapping(v, origin=origin)
+                k: Tolerance.from_mapping(v, origin=f"{origin}: per_output[{k!r}]")
                 for k, v in per_output.items()
             }
-        return Tolerance(**values)
+        try:
+            return Tolerance(**values)
+        except ToleranceError as exc:
+            raise ToleranceError(f"{origin}: {exc}") from None
 
     @staticmethod
     def parse(text: str, *, origin: str = "--coreml-tolerance") -> Tolerance:
@@ -130,11 +174,67 @@ class Tolerance:
             key, sep, raw = item.partition("=")
             if not sep:
                 raise ValueError(f"{origin}: expected field=value, got {item!r}")
+            key = key.strip()
+            if key == "allow_source_nan":
+                values[key] = _parse_bool(raw, f"{origin}: {key}")
+                continue
             try:
-                values[key.strip()] = float(raw)
+                values[key] = float(raw)
             except ValueError:
-                raise ValueError(f"{origin}: {key} needs a number, got {raw!r}") from None
+                raise ToleranceError(f"{origin}: {key} needs a number, got {raw!r}") from None
         return Tolerance.from_mapping(values, origin=origin)
+
+
+class ToleranceError(ValueError):
+    """A tolerance that cannot be used: unknown field, or a limit that is not a finite number.
+    The message names the field (and where it came from, when known)."""
+
+
+FIELD_NAMES = (*METRIC_FIELDS, "allow_source_nan", "per_output")
+
+
+def _check_limit(name: str, value) -> None:
+    """A limit is None or a finite real number; ``mismatch_ratio`` lies in [0, 1]."""
+    if value is None and name != "mismatch_ratio":
+        return
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ToleranceError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ToleranceError(f"{name} must be a finite number, got {value!r}: a NaN or "
+                             "infinite limit cannot be checked")
+    if name == "mismatch_ratio" and not 0.0 <= value <= 1.0:
+        raise ToleranceError(f"mismatch_ratio must lie in [0, 1], got {value!r}")
+
+
+def _parse_bool(text: str, where: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ToleranceError(f"{where} needs true or false, got {text!r}")
+
+
+def split_tolerance(tolerance, variants: list[str] | None = None,
+                    ) -> tuple[Tolerance | None, dict[str, Tolerance]]:
+    """A check's ``tolerance=``: a Tolerance (or a dict of its fields) for every model, or
+    ``{variant: Tolerance or fields}``. ToleranceError names a key that is neither a field nor
+    one of ``variants`` (the check's variant names)."""
+    if tolerance is None or isinstance(tolerance, Tolerance):
+        return tolerance, {}
+    if not isinstance(tolerance, dict):
+        raise ToleranceError(f"tolerance must be a Tolerance, a dict of its fields or "
+                             f"{{variant: Tolerance}}, got {type(tolerance).__name__}")
+    if set(tolerance) <= set(FIELD_NAMES) or not variants:
+        return Tolerance.from_mapping(tolerance), {}
+    unknown = sorted(str(k) for k in tolerance if k not in variants)
+    if unknown:
+        raise ToleranceError(
+            f"tolerance: {', '.join(unknown)} is neither a tolerance field nor a variant of "
+            f"this check; fields are {', '.join(sorted(FIELD_NAMES))}, variants "
+            f"{', '.join(variants)}")
+    return None, {k: Tolerance.from_mapping(v, origin=f"tolerance[{k!r}]")
+                  for k, v in tolerance.items()}
 
 
 #: Defaults when no tolerance is configured anywhere, by the converted model's compute precision.
@@ -150,3 +250,12 @@ PRECISION_DEFAULTS = {
 def default_for_precision(precision: str) -> Tolerance:
     """The documented default tolerance for a compute precision (``"fp32"`` or ``"fp16"``)."""
     return PRECISION_DEFAULTS["fp16" if precision == "fp16" else "fp32"]
+
+
+def with_default(tolerance: Tolerance, default: Tolerance) -> Tolerance:
+    """``tolerance`` when it sets a metric limit for every output; otherwise ``default``'s
+    limits with ``tolerance``'s other fields and per-output limits layered on top, so an
+    output is never compared against no limit at all."""
+    if tolerance.has_limits():
+        return tolerance
+    return Tolerance.layered(default, tolerance)

@@ -149,6 +149,15 @@ def test_source_that_raises_is_a_check_that_could_not_run(pytester, gate_dir):
      "check[0]: convert: minimum_deployment_target = 'iOS99'; expected one of iOS13*"),
     ('[[check]]\nsource = "gate_zoo:build"\ntolerance = { snr = 3 }\n',
      "check[0]: tolerance: unknown tolerance field(s) snr*"),
+    ('[[check]]\nsource = "gate_zoo:build"\ntolerance = { min_snr_db = "abc" }\n',
+     "check[0]: tolerance: min_snr_db must be a number, got 'abc'"),
+    ('[[check]]\nsource = "gate_zoo:build"\ntolerance = { atol = nan }\n',
+     "check[0]: tolerance: atol must be a finite number, got nan*"),
+    ('[[check]]\nsource = "gate_zoo:build"\ntolerance = { per_output = { probs = { min_cosine '
+     '= inf } } }\n', "check[0]: tolerance: per_output['probs']: min_cosine must be a finite*"),
+    ('[[check]]\nsource = "gate_zoo:build"\nvariants = ["fp16"]\n'
+     'tolerance = { int8 = { min_snr_db = 20 } }\n',
+     "check[0]: tolerance.int8: not a tolerance field nor one of this check's variants (fp16)"),
     ('[[check]]\nsource = "gate_zoo:build"\nvariants = ["fp17"]\n',
      "check[0]: variants: unknown variant 'fp17'*"),
     ('[[check]]\nsource = "gone.pt"\n', "check[0]: source: source *gone.pt does not exist*"),
@@ -163,3 +172,18 @@ def test_bad_files_are_collection_errors_naming_file_table_and_key(pytester, gat
     result = pytester.runpytest_inprocess("--collect-only", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*{message.replace('[', '[[]')}*"])
+
+
+def test_per_output_naming_a_missing_output_fails_the_check_naming_the_outputs(pytester,
+                                                                               gate_dir):
+    gate_dir("""
+        [[check]]
+        source = "gate_zoo:build"
+        model = "MODEL"
+        inputs = "random:1"
+        tolerance = { per_output = { logits = { min_top1 = 1.0 } } }
+    """)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--coreml-backend=reference")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*per_output names 'logits', which the model does not output; "
+                                 "its outputs are probs*"])

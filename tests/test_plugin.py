@@ -122,8 +122,8 @@ def test_ini_defaults_and_bad_option_values(inner):
     """)
     inner.runpytest().assert_outcomes(passed=1)
     bad = inner.runpytest("--coreml-tolerance=min_cosin=1")
-    bad.stdout.fnmatch_lines(["*unknown tolerance field(s) min_cosin*"])
-    assert bad.ret != 0
+    bad.stderr.fnmatch_lines(["*--coreml-tolerance: unknown tolerance field(s) min_cosin*"])
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_unknown_marker_field_is_a_usage_error(inner):
@@ -186,15 +186,15 @@ def test_reports_json_and_markdown(inner):
     assert "| test | output | backend |" in md and "**FAIL**" in md and "## Failures" in md
 
 
-def test_report_with_unknown_suffix_is_reported_not_fatal(inner):
+def test_report_with_unknown_suffix_is_a_usage_error_at_startup(inner):
     inner.makepyfile("""
         def test_ok(coreml_check, good_package):
             from conftest import Net
             coreml_check(Net(), good_package)
     """)
     result = inner.runpytest("--coreml-report=out/r.xlsx")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*coreml report *r.xlsx: not written: *unknown format*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--coreml-report *r.xlsx: unknown format '.xlsx'*"])
 
 
 def test_results_arrive_from_xdist_workers(inner):

@@ -1,11 +1,18 @@
 """Tolerance layering, parsing, defaults and verdicts."""
 
+import re
+
 import numpy as np
 import pytest
 
 from pytest_coremlcheck import Tolerance, metrics
 from pytest_coremlcheck.compare import tightest_passing, violations
-from pytest_coremlcheck.tolerance import default_for_precision
+from pytest_coremlcheck.tolerance import (
+    ToleranceError,
+    default_for_precision,
+    split_tolerance,
+    with_default,
+)
 
 
 def test_only_set_fields_are_checked():
@@ -60,10 +67,56 @@ def test_violations_name_output_metric_and_limit():
 def test_nonfinite_always_fails_even_without_limits():
     m = metrics.compute([(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))])
     assert violations("y", m, Tolerance()) == [
-        "y: 1 NaN/Inf value(s) where the source output is finite"]
+        "y: 1 NaN/Inf value(s) in the converted output where the source output holds a finite "
+        "value or another infinity"]
 
 
 def test_top1_limit_on_non_classifier_output_is_reported():
     x = np.ones((1, 3, 4, 4))
     m = metrics.compute([(x, x)])
     assert "undefined" in violations("fmap", m, Tolerance(min_top1=1.0))[0]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"min_snr_db": float("nan")}, "min_snr_db must be a finite number, got nan"),
+    ({"atol": float("inf")}, "atol must be a finite number, got inf"),
+    ({"min_cosine": "0.9"}, "min_cosine must be a number, got '0.9'"),
+    ({"min_top1": True}, "min_top1 must be a number, got True"),
+    ({"mismatch_ratio": 1.5}, "mismatch_ratio must lie in [0, 1]"),
+    ({"allow_source_nan": "yes"}, "allow_source_nan must be true or false"),
+    ({"per_output": {"y": 3}}, "per_output[\'y\']: expected a table of tolerance fields"),
+])
+def test_limits_must_be_finite_numbers_named_with_their_origin(fields, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Tolerance.from_mapping(fields, origin="tolerance")
+    if "per_output" not in fields:
+        with pytest.raises(ToleranceError, match=re.escape(message)):
+            Tolerance(**fields)
+
+
+def test_parse_rejects_nan_and_reads_allow_source_nan():
+    with pytest.raises(ToleranceError, match="^--coreml-tolerance: min_snr_db must be a finite"):
+        Tolerance.parse("min_snr_db=nan")
+    assert Tolerance.parse("allow_source_nan=true,atol=1").allow_source_nan is True
+    assert Tolerance.parse("allow_source_nan=true").describe() == "allow_source_nan"
+
+
+def test_unknown_keys_of_a_checks_tolerance_dict_are_named():
+    with pytest.raises(ToleranceError, match="unknown tolerance field.*min_snr\\b"):
+        split_tolerance({"min_snr": 3})
+    with pytest.raises(ToleranceError, match="min_snr is neither a tolerance field nor a "
+                                             "variant of this check.*variants fp16, int8"):
+        split_tolerance({"min_snr": 3, "int8": {"min_cosine": 0.9}}, ["fp16", "int8"])
+    shared, per_variant = split_tolerance({"int8": {"min_cosine": 0.9}}, ["fp16", "int8"])
+    assert shared is None and per_variant["int8"].min_cosine == 0.9
+
+
+def test_an_output_never_goes_without_limits():
+    default = default_for_precision("fp32")
+    only_one = Tolerance(per_output={"a": Tolerance(min_top1=1.0)})
+    merged = with_default(only_one, default)
+    assert merged.for_output("b").min_snr_db == default.min_snr_db
+    assert merged.for_output("a").min_top1 == 1.0
+    flag_only = with_default(Tolerance(allow_source_nan=True), default)
+    assert flag_only.allow_source_nan and flag_only.min_cosine == default.min_cosine
+    assert with_default(Tolerance(atol=0.1), default) == Tolerance(atol=0.1)

@@ -3,7 +3,9 @@
 SOURCE is a TorchScript file (``torch.jit.save``), an ExportedProgram (``.pt2``), a Keras
 ``.h5``/``.keras`` file, a SavedModel directory, or ``module:callable`` (imported with the
 working directory first on ``sys.path``; the callable returns the source model). Exit code 0
-when every output meets the tolerance, 1 when one does not, 2 when the check cannot run.
+when a comparison ran and every output meets the tolerance, 1 when one does not, 2 when the
+check cannot run (bad options, a source or model that cannot be loaded or run, a source that
+calls ``sys.exit``, or no value that could be compared).
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         tolerance = Tolerance.layered(
             Tolerance.parse(args.tolerance, origin="--tolerance") if args.tolerance else None,
-            Tolerance(**{k: getattr(args, k) for k in TOLERANCE_FLAGS
-                         if getattr(args, k) is not None}))
+            *[Tolerance.from_mapping({k: getattr(args, k)}, origin=f"--{k.replace('_', '-')}")
+              for k in TOLERANCE_FLAGS if getattr(args, k) is not None])
         spec = args.inputs or args.images
         inputs = (inputs_from_spec(spec, resize=args.resize) if spec else
                   tensors(n=args.samples))
@@ -77,9 +79,17 @@ def run(args: argparse.Namespace) -> int:
     except (CheckError, OSError, ValueError) as exc:
         print(f"coremlcheck compare: {exc}", file=sys.stderr)
         return 2
-    checks = [dict(r.to_dict(), test="coremlcheck compare") for r in results]
-    for path in args.report:
-        write_report(path, checks)
+    except SystemExit as exc:
+        print(f"coremlcheck compare: cannot run: the source called sys.exit({exc.code!r}) while "
+              "it was loaded or run", file=sys.stderr)
+        return 2
+    if not any(_compared(r) for r in results):
+        for result in results:
+            print(EquivalenceError(result))
+        print(f"coremlcheck compare: cannot run: nothing was compared ({args.model} against "
+              f"{args.source}: no output value is finite on both sides, or every output is "
+              "empty)", file=sys.stderr)
+        return 2
     status = 0
     for result in results:
         if result.passed:
@@ -88,4 +98,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(EquivalenceError(result))
             status = 1
+    checks = [dict(r.to_dict(), test="coremlcheck compare") for r in results]
+    for path in args.report:
+        try:
+            write_report(path, checks)
+        except (OSError, ValueError) as exc:
+            print(f"coremlcheck compare: report {path} not written: {exc}", file=sys.stderr)
+            status = 2
     return status
+
+
+def _compared(result) -> int:
+    """Values compared over every output of a result."""
+    return sum(r.metrics.elements for r in result.output_results.values()
+               if r.metrics is not None)

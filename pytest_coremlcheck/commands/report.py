@@ -5,7 +5,7 @@ The rendered report keeps the environment recorded in the JSON file (the run's v
 OS, not this machine's). Without ``--output`` it goes to stdout. With ``--baseline`` the stored
 metrics are compared with a baseline file (written by ``--coreml-baseline-update``, or another
 JSON report) and every regression beyond ``--regression`` is listed; exit code 1 when there
-is one, 2 when a file cannot be used.
+is one, 2 when a file cannot be used or no check could be compared.
 """
 
 from __future__ import annotations
@@ -125,7 +125,13 @@ def _compare_with_baseline(checks: list[dict], baseline_path: str, limits_text: 
     print(f"{compared} check(s) compared with {baseline_path} "
           f"({', '.join(f'{k}:{v:+g}' for k, v in limits.items())}): "
           f"{len(regressions)} regression(s)")
-    return 1 if regressions else 0
+    if regressions:
+        return 1
+    if not compared:
+        print(f"coremlcheck report: nothing was compared: none of the {len(checks)} check(s) "
+              f"has a usable entry in {baseline_path}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _baseline(path: str):

@@ -125,11 +125,12 @@ def _gate(entry: dict, path: Path, where: str, index: int) -> GateSpec:
         if not model.exists():
             raise GateSpecError(f"{where}: model: {model} does not exist (omit 'model' to "
                                 "convert the source on the fly)")
+    variants = _variants(entry.get("variants"), where)
     return GateSpec(
         name=name, source=source, base_dir=base, model=model,
         inputs=_inputs(entry.get("inputs"), base, where),
-        tolerance=_tolerance(entry.get("tolerance"), where),
-        variants=_variants(entry.get("variants"), where),
+        tolerance=_tolerance(entry.get("tolerance"), where, variants or ()),
+        variants=variants,
         convert=_convert(entry.get("convert"), where),
     )
 
@@ -153,14 +154,22 @@ def _inputs(value, base: Path, where: str) -> InputSource | Lazy | None:
         raise GateSpecError(f"{where}: inputs: {exc}") from None
 
 
-def _tolerance(value, where: str) -> Tolerance | dict[str, Tolerance] | None:
-    """A table of Tolerance fields, or of variant name -> such a table."""
+def _tolerance(value, where: str, variants: tuple[str, ...]
+               ) -> Tolerance | dict[str, Tolerance] | None:
+    """A table of Tolerance fields, or of variant name (one of ``variants``) -> such a table;
+    a value that is not a finite number, or a key that is neither, names the key."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise GateSpecError(f"{where}: tolerance must be a table of tolerance fields")
+    by_variant = not set(value) <= TOLERANCE_FIELDS and all(
+        isinstance(v, dict) for v in value.values())
+    unknown = sorted(k for k in value if k not in variants) if by_variant else []
+    if unknown and variants:
+        raise GateSpecError(f"{where}: tolerance.{unknown[0]}: not a tolerance field nor one "
+                            f"of this check's variants ({', '.join(variants)})")
     try:
-        if set(value) <= TOLERANCE_FIELDS or not all(isinstance(v, dict) for v in value.values()):
+        if not by_variant or not variants:
             return Tolerance.from_mapping(value, origin=f"{where}: tolerance")
         return {k: Tolerance.from_mapping(v, origin=f"{where}: tolerance.{k}")
                 for k, v in value.items()}
