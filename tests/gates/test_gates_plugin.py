@@ -3,7 +3,9 @@
 import json
 import os
 import platform
+import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -322,7 +324,8 @@ def test_update_into_a_read_only_directory_is_one_line_and_fails(inner):
     if os.geteuid() == 0:
         drop = "-dac_override,-dac_read_search"
         run = inner.run("setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", "--",
-                        sys.executable, "-m", "pytest", *args, timeout=600)
+                        sys.executable, "-m", "pytest", f"--basetemp={inner.path / 'bt'}",
+                        *args, timeout=600)
     else:
         run = inner.runpytest(*args)
     assert run.ret == pytest.ExitCode.TESTS_FAILED
@@ -331,3 +334,82 @@ def test_update_into_a_read_only_directory_is_one_line_and_fails(inner):
                                "(*/ro/.b.json.lock)"])
     assert "Traceback" not in run.stdout.str() + run.stderr.str()
     assert not list(locked.iterdir())
+
+
+def entry(test):
+    return {"test": test, "backend": "reference", "outputs": {"y": {"snr_db": 50.0}}}
+
+
+def test_prune_removes_entries_of_tests_no_longer_collected(inner):
+    inner.makepyfile(test_b=TESTS, test_q="""
+        def test_q(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    (inner.path / "b.json").write_text(json.dumps({
+        "format": "coremlcheck-baseline", "version": 2,
+        "checks": {"test_b.py::test_removed": entry("test_b.py::test_removed"),
+                   "gone/test_old.py::test_x::backbone": entry(None)}}))
+    assert inner.runpytest("--coreml-baseline-prune").ret == pytest.ExitCode.USAGE_ERROR
+    update = ("--coreml-baseline=b.json", "--coreml-baseline-update", "--coreml-baseline-prune")
+    inner.runpytest(*update, "test_q.py").assert_outcomes(passed=1)
+    assert set(baseline(inner)["checks"]) == {  # other files are outside this run
+        "test_b.py::test_removed", "gone/test_old.py::test_x::backbone", "test_q.py::test_q"}
+    inner.makepyfile(test_broken="import nowhere_to_be_found")
+    broken = inner.runpytest(*update)
+    broken.stdout.fnmatch_lines(["*not pruned: collection was incomplete*"])
+    assert len(baseline(inner)["checks"]) == 3
+    (inner.path / "test_broken.py").unlink()
+    run = inner.runpytest(*update, "-k", "test_cls or test_q")
+    run.assert_outcomes(passed=2)
+    run.stdout.fnmatch_lines([
+        "*(2 check(s)): 1 new, 0 updated, 1 unchanged, 0 not produced by this run (kept), "
+        "2 pruned",
+        "  pruned (test not collected): gone/test_old.py::test_x::backbone",
+        "  pruned (test not collected): test_b.py::test_removed"])
+    inner.runpytest(*update, "-k", "test_other").assert_outcomes(passed=1)
+    assert set(baseline(inner)["checks"]) == {  # -k deselected tests keep their entries
+        "test_b.py::test_cls", "test_b.py::test_other", "test_q.py::test_q"}
+
+
+CONCURRENT = """
+    import pathlib
+
+    def test_a(coreml_check, good_package):
+        from conftest import Net
+        coreml_check(Net(), good_package)
+        pathlib.Path("done_test_a").touch()
+
+    def test_b(coreml_check, good_package):
+        from conftest import Net
+        coreml_check(Net(), good_package)
+        pathlib.Path("done_test_b").touch()
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_partial_updates_keep_both_entries(inner):
+    """Two real processes update one baseline while the test holds its lock and writes a third
+    entry: both must wait for the lock, then merge into what the file holds by then."""
+    from filelock import FileLock
+
+    inner.makepyfile(test_c=CONCURRENT)
+    target = inner.path / "b.json"
+    with FileLock(str(inner.path / ".b.json.lock")):
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", name,
+             f"--basetemp={inner.path / name}", "--coreml-baseline=b.json",
+             "--coreml-baseline-update"], cwd=inner.path, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True) for name in ("test_a", "test_b")]
+        deadline = time.monotonic() + 600
+        while not all((inner.path / f"done_{n}").exists() for n in ("test_a", "test_b")):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.5)
+        time.sleep(3)
+        assert all(p.poll() is None for p in procs) and not target.exists()  # waiting
+        target.write_text(json.dumps({"format": "coremlcheck-baseline", "version": 2,
+                                      "checks": {"test_c.py::test_z": entry(None)}}))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert set(json.loads(target.read_text())["checks"]) == {
+        "test_c.py::test_a", "test_c.py::test_b", "test_c.py::test_z"}
