@@ -79,7 +79,7 @@ def test_baseline_regressions_exit_1(stored, tmp_path, capsys):
     assert "1 check(s) compared" in capsys.readouterr().out
     assert main(["report", str(_worse(stored, tmp_path, 10.0)), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
-    assert "baseline regression: coremlcheck compare::ImageFP32.mlpackage output 'probs': " \
+    assert "baseline regression: coremlcheck compare [ImageFP32.mlpackage] output 'probs': " \
            "snr_db" in out and "1 regression(s)" in out
     assert main(["report", str(_worse(stored, tmp_path, 10.0)), "--baseline", str(baseline),
                  "--regression", "snr_db:-20"]) == 0
@@ -92,3 +92,19 @@ def test_another_report_as_the_baseline(stored, tmp_path, capsys):
     assert "none.json: no such file" in capsys.readouterr().err
     assert main(["report", str(stored), "--baseline", str(stored), "--regression", "snr:-1"]) == 2
     assert "regression limit 'snr:-1'" in capsys.readouterr().err
+
+
+def test_a_baseline_that_compares_nothing_exits_1_with_one_line(stored, tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    check = json.loads(stored.read_text())["checks"][0]
+    write_baseline(baseline, Baseline().updated([dict(check, name="another model")]))
+    assert main(["report", str(stored), "--baseline", str(baseline)]) == 1
+    captured = capsys.readouterr()
+    assert "coremlcheck compare [ImageFP32.mlpackage]: no baseline" in captured.out
+    assert captured.err.splitlines() == [
+        f"no check could be compared with {baseline} (1 check(s) in the report, none with an "
+        "entry on the same backend): nothing was gated"]
+    other = dict(check, backend="coreml")
+    write_baseline(baseline, Baseline().updated([other]))
+    assert main(["report", str(stored), "--baseline", str(baseline)]) == 1
+    assert "other backend: baseline from coreml" in capsys.readouterr().out
