@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..result import EquivalenceResult
 from ..tolerance import Tolerance
-from .baseline import COMPARED, Baseline, check_id, legacy_check_id
+from .baseline import COMPARED, MISSING, OTHER_BACKEND, Baseline, check_id, legacy_check_id
 from .golden import compare_golden, load_golden, save_from_result
 
 
@@ -67,7 +67,7 @@ def _baseline(result: EquivalenceResult, entry: dict, settings: GateSettings) ->
         return
     result.gates["baseline"] = status.reason
     result.notes.append(status.reason)
-    if settings.strict:
+    if settings.strict and status.kind in (MISSING, OTHER_BACKEND):
         result.extra_failures.append(f"strict: {status.reason} for {check_id(entry)} in "
                                      f"{settings.baseline.path}; record it with "
                                      "--coreml-baseline-update")

@@ -127,9 +127,12 @@ def test_summary_labels_are_the_baseline_keys(inner):
             coreml_check(Net(), good_package, name="backbone")
             coreml_check(Net(), good_package, name="head")
     """)
-    run = inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update")
+    run = inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update",
+                          "--coreml-report=r.json")
     run.assert_outcomes(passed=1)
     keys = set(baseline(inner)["checks"])
+    report = json.loads((inner.path / "r.json").read_text())
+    assert {c["label"] for c in report["checks"]} == keys
     assert keys == {"test_n.py::test_two [backbone]", "test_n.py::test_two [head]"}
     printed = [line.split()[0] + " " + line.split()[1] for line in run.stdout.lines
                if line.startswith("test_n.py::test_two [")]
