@@ -416,3 +416,28 @@ def test_concurrent_partial_updates_keep_both_entries(inner):
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert set(json.loads(target.read_text())["checks"]) == {
         "test_c.py::test_a", "test_c.py::test_b", "test_c.py::test_z"}
+
+
+@pytest.mark.slow
+def test_prune_under_xdist_keeps_what_the_workers_collected(inner):
+    pytest.importorskip("xdist")
+    inner.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.parametrize("i", range(2))
+        def test_many(coreml_check, good_package, i):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    (inner.path / "b.json").write_text(json.dumps({
+        "format": "coremlcheck-baseline", "version": 2,
+        "checks": {k: entry(k) for k in ("test_x.py::test_gone", "test_x.py::test_many[1]")}}))
+    result = inner.runpytest_subprocess("-n", "2", "--deselect", "test_x.py::test_many[1]",
+                                        "--coreml-baseline=b.json", "--coreml-baseline-update",
+                                        "--coreml-baseline-prune")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*1 new, 0 updated, 0 unchanged, 1 not produced by this run "
+                                 "(kept), 1 pruned",
+                                 "  pruned (test not collected): test_x.py::test_gone"])
+    assert set(baseline(inner)["checks"]) == {"test_x.py::test_many[0]",
+                                              "test_x.py::test_many[1]"}
