@@ -111,3 +111,15 @@ def test_a_golden_never_reads_arrays_outside_its_directory(tmp_path, result):
         path.write_text(json.dumps(dict(json.loads(path.read_text()), arrays=name)))
         with pytest.raises(GoldenError, match=f"golden {path}: 'arrays' is"):
             load_golden(inside, CHECK)
+
+
+def test_goldens_saved_under_the_version_1_key_are_found(tmp_path, result):
+    legacy = "tests/test_m.py::test_two[seed-1]::backbone"
+    write_golden(tmp_path, legacy, result.converted_outputs, model_hash=result.model_hash,
+                 inputs_hash=result.inputs_hash, backend="reference",
+                 platform_name=result.platform)
+    label = "tests/test_m.py::test_two[seed-1] [backbone]"
+    assert load_golden(tmp_path, label) is None
+    found = load_golden(tmp_path, label, legacy)
+    assert found.check == label and found.meta["check"] == legacy
+    assert len(found.outputs) == len(result.converted_outputs)
