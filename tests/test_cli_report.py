@@ -48,6 +48,7 @@ def test_html_and_markdown_files(stored, tmp_path, capsys):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
+    ("[" * 100000 + "]" * 100000, "JSON nested too deeply to read"),
     ('{"format": "coremlcheck-baseline", "version": 1, "checks": {}}',
      "not a coremlcheck report (no schema_version and checks)"),
     ('{"schema_version": 99, "checks": []}', "schema_version 99 is newer than this"),
@@ -90,6 +91,11 @@ def test_another_report_as_the_baseline(stored, tmp_path, capsys):
     assert "snr_db" in capsys.readouterr().out
     assert main(["report", str(stored), "--baseline", str(tmp_path / "none.json")]) == 2
     assert "none.json: no such file" in capsys.readouterr().err
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    assert main(["report", str(stored), "--baseline", str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert f"baseline {deep}: JSON nested too deeply to read" in err and len(err.splitlines()) == 1
     assert main(["report", str(stored), "--baseline", str(stored), "--regression", "snr:-1"]) == 2
     assert "regression limit 'snr:-1'" in capsys.readouterr().err
 
