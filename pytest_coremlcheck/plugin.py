@@ -16,7 +16,6 @@ from .conversion import convert_cached
 from .convert.cache import ConversionCache
 from .gates import options as gate_options
 from .gates.apply import apply_gates
-from .gates.baseline import write_baseline
 from .gates.golden import GoldenError
 from .report import write_report
 from .report.junit import junit_properties
@@ -357,7 +356,6 @@ class SessionReporter:
     def __init__(self, config: pytest.Config, store: CheckStore):
         self.config = config
         self.store = store
-        self.baseline_written: str | None = None
         self.session: pytest.Session | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -371,26 +369,22 @@ class SessionReporter:
         for entry in getattr(report, "coreml_checks", None) or ():
             self.store.add(report.nodeid, entry)
 
-    def pytest_sessionfinish(self) -> None:
-        """``--coreml-baseline-update``: one atomic write, here (the controller under xdist)."""
-        gates = self.config.stash[gate_options.gates_key]
-        if gates.update_baseline and self.store.checks:
-            updated = gates.baseline.updated(self.store.checks)
-            write_baseline(gates.baseline.path, updated)
-            self.baseline_written = (f"coreml baseline written to {gates.baseline.path} "
-                                     f"({len(updated.checks)} check(s))")
-
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.store.checks:
+        updates = gate_options.update_lines(self.config)
+        if not self.store.checks and not updates:
             return
         terminalreporter.section("Core ML equivalence")
+        if not self.store.checks:
+            for line, error in updates:
+                terminalreporter.write_line(line, red=error)
+            return
         for line in self.store.summary_lines():
             terminalreporter.write_line(line)
         gates = self.config.stash[gate_options.gates_key]
         for line in gate_options.summary_lines(self.store.checks, gates):
             terminalreporter.write_line(line)
-        if self.baseline_written:
-            terminalreporter.write_line(self.baseline_written)
+        for line, error in updates:
+            terminalreporter.write_line(line, red=error)
         for path in _report_paths(self.config):
             try:
                 written = write_report(path, self.store.checks)

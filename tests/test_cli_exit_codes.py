@@ -97,7 +97,7 @@ def test_report_baseline_that_compares_nothing_is_exit_2(exiting, twice, capsys,
     empty = tmp_path / "baseline.json"
     write_baseline(empty, Baseline())
     assert main(["report", str(report), "--baseline", str(empty)]) == 2
-    assert "nothing was compared: none of the 1 check(s) has a usable entry" in \
+    assert "nothing was compared: none of the 1 check(s) in the report has an entry" in \
         capsys.readouterr().err
     full = tmp_path / "full.json"
     write_baseline(full, Baseline().updated(json.loads(report.read_text())["checks"]))

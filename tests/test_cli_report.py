@@ -48,6 +48,7 @@ def test_html_and_markdown_files(stored, tmp_path, capsys):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
+    ("[" * 100000 + "]" * 100000, "JSON nested too deeply to read"),
     ('{"format": "coremlcheck-baseline", "version": 1, "checks": {}}',
      "not a coremlcheck report (no schema_version and checks)"),
     ('{"schema_version": 99, "checks": []}', "schema_version 99 is newer than this"),
@@ -79,7 +80,7 @@ def test_baseline_regressions_exit_1(stored, tmp_path, capsys):
     assert "1 check(s) compared" in capsys.readouterr().out
     assert main(["report", str(_worse(stored, tmp_path, 10.0)), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
-    assert "baseline regression: coremlcheck compare::ImageFP32.mlpackage output 'probs': " \
+    assert "baseline regression: coremlcheck compare [ImageFP32.mlpackage] output 'probs': " \
            "snr_db" in out and "1 regression(s)" in out
     assert main(["report", str(_worse(stored, tmp_path, 10.0)), "--baseline", str(baseline),
                  "--regression", "snr_db:-20"]) == 0
@@ -90,5 +91,26 @@ def test_another_report_as_the_baseline(stored, tmp_path, capsys):
     assert "snr_db" in capsys.readouterr().out
     assert main(["report", str(stored), "--baseline", str(tmp_path / "none.json")]) == 2
     assert "none.json: no such file" in capsys.readouterr().err
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    assert main(["report", str(stored), "--baseline", str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert f"baseline {deep}: JSON nested too deeply to read" in err and len(err.splitlines()) == 1
     assert main(["report", str(stored), "--baseline", str(stored), "--regression", "snr:-1"]) == 2
     assert "regression limit 'snr:-1'" in capsys.readouterr().err
+
+
+def test_a_baseline_that_compares_nothing_exits_2_with_one_line(stored, tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    check = json.loads(stored.read_text())["checks"][0]
+    write_baseline(baseline, Baseline().updated([dict(check, name="another model")]))
+    assert main(["report", str(stored), "--baseline", str(baseline)]) == 2
+    captured = capsys.readouterr()
+    assert "coremlcheck compare [ImageFP32.mlpackage]: no baseline" in captured.out
+    assert captured.err.splitlines() == [
+        "coremlcheck report: nothing was compared: none of the 1 check(s) in the report has an "
+        f"entry on the same backend in {baseline}; nothing was gated"]
+    other = dict(check, backend="coreml")
+    write_baseline(baseline, Baseline().updated([other]))
+    assert main(["report", str(stored), "--baseline", str(baseline)]) == 2
+    assert "other backend: baseline from coreml" in capsys.readouterr().out

@@ -11,7 +11,6 @@ is one, 2 when a file cannot be used or no check could be compared.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -43,18 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_report(path: str | Path) -> dict:
     """A stored JSON report; ReportFileError names the file and what was expected."""
+    from ..fileio import read_json
     from ..report.json_report import SCHEMA_VERSION
 
     path = Path(path)
     expected = "a coremlcheck JSON report (written by --coreml-report=PATH.json)"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, what=str(path), expected=expected, error=ReportFileError)
     except FileNotFoundError:
         raise ReportFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportFileError(f"{path}: cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ReportFileError(f"{path}: not valid JSON ({exc}); expected {expected}") from None
     if not isinstance(data, dict) or "schema_version" not in data or "checks" not in data:
         raise ReportFileError(f"{path}: not a coremlcheck report (no schema_version and checks); "
                               f"expected {expected}")
@@ -105,8 +101,9 @@ def _render(data: dict, fmt: str | None, output: str | None) -> None:
 
 
 def _compare_with_baseline(checks: list[dict], baseline_path: str, limits_text: str) -> int:
-    """Print each regression and each check not compared; 1 when any regression."""
-    from ..gates.baseline import COMPARED, parse_limits
+    """Print each regression and each check not compared; 1 when any regression, or when no
+    check could be compared (with a one-line reason)."""
+    from ..gates.baseline import COMPARED, check_id, parse_limits
 
     limits = parse_limits(limits_text)
     baseline = _baseline(baseline_path)
@@ -114,7 +111,7 @@ def _compare_with_baseline(checks: list[dict], baseline_path: str, limits_text: 
     for check in checks:
         state = baseline.status(check)
         if state.kind != COMPARED:
-            skipped.append(f"  {check.get('test', check['name'])}: {state.reason}")
+            skipped.append(f"  {check_id(check)}: {state.reason}")
         regressions += baseline.compare(check, limits)
     for regression in regressions:
         print(regression.message)
@@ -128,8 +125,9 @@ def _compare_with_baseline(checks: list[dict], baseline_path: str, limits_text: 
     if regressions:
         return 1
     if not compared:
-        print(f"coremlcheck report: nothing was compared: none of the {len(checks)} check(s) "
-              f"has a usable entry in {baseline_path}", file=sys.stderr)
+        print(f"coremlcheck report: nothing was compared: none of the {len(checks)} check(s) in "
+              f"the report has an entry on the same backend in {baseline_path}; nothing was "
+              "gated", file=sys.stderr)
         return 2
     return 0
 

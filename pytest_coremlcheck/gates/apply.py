@@ -1,9 +1,11 @@
 """Apply the gates (baseline, golden outputs) to the results of one check, in the test.
 
-A gate that cannot do what was asked (a stale baseline or golden, golden outputs to save
-without Core ML) yields a reason: the plugin skips the test with it, or fails it under
-``--coreml-strict``. A check without a baseline entry is a note, and a failure under strict
-(unless the baseline is being updated). A golden that is missing is a note only: goldens come
+A gate that cannot do what was asked (a stale golden, golden outputs to save without Core ML)
+yields a reason: the plugin skips the test with it, or fails it under ``--coreml-strict``. A
+baseline entry recorded for another model or other inputs (a re-conversion) is compared all the
+same, and the change is noted. A check without a baseline entry, or with one from another
+backend, is not compared: a note, and a failure under strict (unless the baseline is being
+updated). A golden that is missing is a note only: goldens come
 from a separate (nightly) macOS run, so a new check has none until it ran there.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from ..result import EquivalenceResult
 from ..tolerance import Tolerance
-from .baseline import COMPARED, MISSING, STALE, Baseline, check_id
+from .baseline import COMPARED, MISSING, OTHER_BACKEND, Baseline, check_id, legacy_check_id
 from .golden import compare_golden, load_golden, save_from_result
 
 
@@ -39,41 +41,41 @@ def apply_gates(results: list[EquivalenceResult], test: str,
     reasons the check could not do what was asked (under strict, also added as failures)."""
     unable: list[str] = []
     for result in results:
-        ident = check_id(dict(result.to_dict(), test=test))
+        entry = dict(result.to_dict(), test=test)
+        ident = check_id(entry)
         reasons = []
         if settings.golden_dir is not None:
-            reasons += _golden(result, ident, settings)
+            reasons += _golden(result, (ident, legacy_check_id(entry)), settings)
         if settings.golden_save_dir is not None:
             reasons += _save_golden(result, ident, settings.golden_save_dir)
         if settings.baseline is not None and not settings.update_baseline:
-            reasons += _baseline(result, test, settings)
+            _baseline(result, entry, settings)
         if settings.strict:
             result.extra_failures += [f"strict: {r}" for r in reasons]
         unable += [f"{result.name}: {r}" for r in reasons]
     return unable
 
 
-def _baseline(result: EquivalenceResult, test: str, settings: GateSettings) -> list[str]:
-    entry = dict(result.to_dict(), test=test)
+def _baseline(result: EquivalenceResult, entry: dict, settings: GateSettings) -> None:
     status = settings.baseline.status(entry)
     if status.kind == COMPARED:
         regressions = settings.baseline.compare(entry, settings.limits)
         result.extra_failures += [r.message for r in regressions]
-        result.gates["baseline"] = "regressed" if regressions else "compared"
-        return []
+        result.gates["baseline"] = "; ".join(
+            ["regressed" if regressions else "compared", *status.changed])
+        result.notes += [f"baseline: {c}" for c in status.changed]
+        return
     result.gates["baseline"] = status.reason
     result.notes.append(status.reason)
-    if status.kind == STALE:
-        return [status.reason]
-    if status.kind == MISSING and settings.strict:
-        result.extra_failures.append(f"strict: no baseline for {check_id(entry)} in "
-                                     f"{settings.baseline.path}; add it with "
+    if settings.strict and status.kind in (MISSING, OTHER_BACKEND):
+        result.extra_failures.append(f"strict: {status.reason} for {check_id(entry)} in "
+                                     f"{settings.baseline.path}; record it with "
                                      "--coreml-baseline-update")
-    return []
 
 
-def _golden(result: EquivalenceResult, ident: str, settings: GateSettings) -> list[str]:
-    golden = load_golden(settings.golden_dir, ident)
+def _golden(result: EquivalenceResult, idents: tuple[str, str],
+            settings: GateSettings) -> list[str]:
+    golden = load_golden(settings.golden_dir, *idents)
     if golden is None:
         result.gates["golden"] = "no golden"
         result.notes.append(f"no golden outputs for this check in {settings.golden_dir}")

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,6 +25,7 @@ import numpy as np
 
 from .. import metrics
 from ..compare import violations
+from ..fileio import read_json, write_atomic
 from ..tolerance import Tolerance
 from .fileformat import check_header
 
@@ -81,10 +80,8 @@ def write_golden(directory: str | Path, check_id: str, outputs: list[dict[str, A
         "inputs_hash": inputs_hash, "samples": len(outputs), "outputs": names,
         "arrays": f"{stem}.npz",
     }
-    _atomic(directory / f"{stem}.npz", lambda handle: np.savez(handle, **arrays))
-    json_path = directory / f"{stem}.json"
-    _atomic(json_path, lambda handle: handle.write(json.dumps(meta, indent=2).encode() + b"\n"))
-    return json_path
+    write_atomic(directory / f"{stem}.npz", lambda handle: np.savez(handle, **arrays))
+    return write_atomic(directory / f"{stem}.json", json.dumps(meta, indent=2) + "\n")
 
 
 def save_from_result(directory: str | Path, check_id: str, result) -> Path:
@@ -96,22 +93,24 @@ def save_from_result(directory: str | Path, check_id: str, result) -> Path:
                         backend=result.backend, platform_name=result.platform, compute_unit=unit)
 
 
-def load_golden(directory: str | Path, check_id: str) -> Golden | None:
-    """The golden of ``check_id``, or None when there is none. GoldenError (naming the file)
-    when it is not JSON, another format, a newer version, or its arrays are unreadable."""
-    path = Path(directory) / f"{golden_stem(check_id)}.json"
-    if not path.exists():
+def load_golden(directory: str | Path, check_id: str, *older_ids: str) -> Golden | None:
+    """The golden of ``check_id`` (or of an older key of the same check), or None when there is
+    none. GoldenError (naming the file) when it is not JSON, another format, a newer version,
+    its ``arrays`` is not a plain file name in ``directory``, or its arrays are unreadable."""
+    directory = Path(directory)
+    ids = (check_id, *older_ids)
+    path = next((p for p in (directory / f"{golden_stem(i)}.json" for i in ids) if p.exists()),
+                None)
+    if path is None:
         return None
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GoldenError(f"golden {path}: not readable JSON ({exc}); expected a {FORMAT} "
-                          "file written by --coreml-golden-save") from None
-    check_header(meta, what=f"golden {path}", fmt=FORMAT, version=VERSION, error=GoldenError)
-    arrays_path = path.with_name(str(meta.get("arrays", "")))
+    what = f"golden {path}"
+    meta = read_json(path, what=what, error=GoldenError,
+                     expected=f"a {FORMAT} file written by --coreml-golden-save")
+    check_header(meta, what=what, fmt=FORMAT, version=VERSION, error=GoldenError)
+    arrays_path = _arrays_path(path, meta.get("arrays"))
     names, samples = meta.get("outputs"), meta.get("samples")
     if not isinstance(names, list) or not isinstance(samples, int):
-        raise GoldenError(f"golden {path}: expected 'outputs' (a list) and 'samples' (a count)")
+        raise GoldenError(f"{what}: expected 'outputs' (a list) and 'samples' (a count)")
     try:
         with np.load(arrays_path, allow_pickle=False) as data:
             outputs = [{name: data[f"s{i}_o{j}"] for j, name in enumerate(names)}
@@ -119,10 +118,20 @@ def load_golden(directory: str | Path, check_id: str) -> Golden | None:
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise GoldenError(f"golden {arrays_path}: unreadable arrays ({type(exc).__name__}: "
                           f"{exc}); expected {samples} sample(s) of {', '.join(names)}") from None
-    if meta.get("check") != check_id:
-        raise GoldenError(f"golden {path}: stored for check {meta.get('check')!r}, expected "
+    if meta.get("check") not in ids:
+        raise GoldenError(f"{what}: stored for check {meta.get('check')!r}, expected "
                           f"{check_id!r}")
     return Golden(check_id, meta, outputs, path)
+
+
+def _arrays_path(path: Path, name) -> Path:
+    """The .npz beside ``path`` that ``name`` (the ``arrays`` key) names: a plain ``.npz`` file
+    name, never a path, so a golden cannot make the plugin read outside its directory."""
+    plain = isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")
+    if not plain or not name.endswith(".npz") or "\\" in name:
+        raise GoldenError(f"golden {path}: 'arrays' is {name!r}; expected the file name of the "
+                          f".npz beside it (e.g. {path.stem}.npz), not a path")
+    return path.with_name(name)
 
 
 def compare_golden(golden: Golden, converted: list[dict[str, Any]], tolerance: Tolerance,
@@ -153,17 +162,6 @@ def compare_golden(golden: Golden, converted: list[dict[str, Any]], tolerance: T
         found[name] = m
         failures += [f"golden {v}" for v in violations(name, m, tol)]
     return found, failures
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _os_version() -> str:

@@ -16,8 +16,10 @@ from .baseline import (
     load_baseline,
     parse_limits,
 )
+from .update import BaselineUpdater
 
 gates_key = pytest.StashKey[GateSettings]()
+updater_key = pytest.StashKey[BaselineUpdater]()
 
 
 def add_options(group, parser: pytest.Parser) -> None:
@@ -26,8 +28,12 @@ def add_options(group, parser: pytest.Parser) -> None:
                          "regresses beyond --coreml-regression against it. Default: ini "
                          "coreml_baseline.")
     group.addoption("--coreml-baseline-update", action="store_true", default=False,
-                    help="rewrite the baseline with this run's metrics (entries of checks not "
-                         "run are kept); nothing is compared.")
+                    help="write this run's metrics into the baseline (entries of checks not "
+                         "run are kept) and print what changed; nothing is compared.")
+    group.addoption("--coreml-baseline-prune", action="store_true", default=False,
+                    help="with --coreml-baseline-update: also remove entries whose test was "
+                         "not collected, among the files and directories this run collected "
+                         "(-k/-m deselected tests count as collected).")
     group.addoption("--coreml-regression", default=None, metavar="LIMITS",
                     help="allowed change per metric against the baseline, new - baseline: "
                          "<= 0 for higher-is-better metrics (snr_db, psnr_db, cosine, top1, "
@@ -68,6 +74,8 @@ def configure(config: pytest.Config) -> GateSettings:
     if update and not path:
         raise pytest.UsageError("--coreml-baseline-update needs --coreml-baseline=PATH "
                                 "(or ini coreml_baseline)")
+    if config.getoption("--coreml-baseline-prune") and not update:
+        raise pytest.UsageError("--coreml-baseline-prune needs --coreml-baseline-update")
     try:
         baseline = None
         if path:
@@ -90,7 +98,21 @@ def configure(config: pytest.Config) -> GateSettings:
     if settings.golden_dir is not None and not settings.golden_dir.is_dir():
         raise pytest.UsageError(f"--coreml-golden {settings.golden_dir}: no such directory")
     config.stash[gates_key] = settings
+    if update:
+        prune = config.getoption("--coreml-baseline-prune")
+        updater = BaselineUpdater(config, baseline.path, prune)
+        config.stash[updater_key] = updater
+        config.pluginmanager.register(updater, "coremlcheck_baseline_updater")
     return settings
+
+
+def update_lines(config: pytest.Config) -> list[tuple[str, bool]]:
+    """What ``--coreml-baseline-update`` did, for the terminal: (line, is_error)."""
+    updater = config.stash.get(updater_key, None)
+    if updater is None:
+        return []
+    return [(line, False) for line in updater.lines] + (
+        [(updater.error, True)] if updater.error else [])
 
 
 def summary_lines(checks: list[dict], settings: GateSettings) -> list[str]:
@@ -105,7 +127,7 @@ def summary_lines(checks: list[dict], settings: GateSettings) -> list[str]:
             continue
         counts: dict[str, int] = {}
         for _, outcome in outcomes:
-            key = outcome.split(":")[0].split(" (")[0]
+            key = outcome.split(";")[0].split(":")[0].split(" (")[0]
             counts[key] = counts.get(key, 0) + 1
         lines.append(f"coreml {title}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         lines += [f"  {check_id(c)}: {outcome}"

@@ -6,18 +6,20 @@ import json
 from pathlib import Path
 
 from ..metrics import json_number
+from .labels import check_label
 
 SCHEMA_VERSION = 1
 
 
 def build(checks: list[dict], env: dict[str, str]) -> dict:
+    """The report object; each check carries its ``label`` (its key in baseline files)."""
     passed = sum(1 for c in checks if c.get("passed"))
     return {
         "schema_version": SCHEMA_VERSION,
         "environment": env,
         "summary": {"checks": len(checks), "passed": passed, "failed": len(checks) - passed},
         "metrics": METRIC_DOCS,
-        "checks": checks,
+        "checks": [dict(c, label=check_label(c)) for c in checks],
     }
 
 

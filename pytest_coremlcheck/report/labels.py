@@ -5,15 +5,23 @@ from __future__ import annotations
 
 
 def check_label(check: dict) -> str:
-    """``tests/x.py::test_a`` for a test's only check, ``tests/x.py::test_a [fp16]`` for a
-    variant or shape, ``tests/x.py::test_a [name]`` for a named check."""
-    test, name = check.get("test", check["name"]), check["name"]
+    """The one name of a check, shown in reports and the terminal and used as its key in
+    baseline and golden files: the test's node id, then the check's name in brackets when it
+    is not the test's own, then what the name does not already carry (variant, shape).
+
+    ``tests/x.py::test_a`` (a test's only check), ``tests/x.py::test_a [fp16]`` (a variant or
+    shape), ``tests/x.py::test_a [backbone]`` (a named check), ``tests/x.py::test_a [backbone]
+    [fp16]``.
+    """
+    name = check.get("name") or ""
+    test = check.get("test") or name
     function = test.rsplit("::", 1)[-1]
-    if name == function:
-        return test
-    if name.startswith(function):
-        return f"{test} {name[len(function):].strip()}"
-    return f"{test} [{name}]"
+    head, bracket, tail = name.partition(" [")
+    label = test if head in ("", function) else f"{test} [{head}]"
+    if bracket:
+        label += f" [{tail}"
+    extra = [str(v) for v in (check.get("variant"), check.get("shape")) if v and str(v) not in name]
+    return f"{label} [{', '.join(extra)}]" if extra else label
 
 
 def verdict(check: dict, out: dict, passed: str = "ok") -> str:

@@ -1,7 +1,11 @@
 """Baselines, golden outputs, strict mode and JUnit properties through real inner sessions."""
 
 import json
+import os
 import platform
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -48,9 +52,12 @@ def test_update_then_regression_fails_the_test(inner, monkeypatch):
     inner.makepyfile(test_b=TESTS)
     made = inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update")
     made.assert_outcomes(passed=2)
-    made.stdout.fnmatch_lines(["*coreml baseline written to *b.json (2 check(s))*"])
+    made.stdout.fnmatch_lines(["*coreml baseline written to *b.json (2 check(s)): 2 new, "
+                               "0 updated, 0 unchanged, 0 not produced by this run (kept), "
+                               "0 pruned",
+                               "  new: test_b.py::test_cls", "  new: test_b.py::test_other"])
     data = baseline(inner)
-    assert data["format"] == "coremlcheck-baseline" and data["version"] == 1
+    assert data["format"] == "coremlcheck-baseline" and data["version"] == 2
     assert set(data["checks"]) == {"test_b.py::test_cls", "test_b.py::test_other"}
     entry = data["checks"]["test_b.py::test_cls"]
     assert entry["backend"] == "reference" and len(entry["model_hash"]) == 64
@@ -76,29 +83,60 @@ def test_update_then_regression_fails_the_test(inner, monkeypatch):
 
     # A partial update keeps the entries of checks that did not run.
     before = baseline(inner)["checks"]["test_b.py::test_other"]
-    inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update", *loose,
-                    "-k", "test_cls").assert_outcomes(passed=1)
+    partial = inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update", *loose,
+                              "-k", "test_cls")
+    partial.assert_outcomes(passed=1)
+    partial.stdout.fnmatch_lines([
+        "*(2 check(s)): 0 new, 1 updated, 0 unchanged, 1 not produced by this run (kept)*",
+        "  updated: test_b.py::test_cls: y.snr_db inf -> 28.*",
+        "  not produced by this run, kept: test_b.py::test_other"])
     after = baseline(inner)["checks"]
     assert after["test_b.py::test_other"] == before
     assert after["test_b.py::test_cls"]["outputs"]["y"]["snr_db"] < 60
-    assert sorted(p.name for p in inner.path.glob("*b.json*")) == ["b.json"]
+    assert sorted(p.name for p in inner.path.glob("*b.json*")) == [".b.json.lock", "b.json"]
 
 
-def test_stale_baseline_skips_and_strict_fails(inner, monkeypatch):
+def test_a_reconverted_model_is_compared_and_its_regression_fails(inner, monkeypatch):
     inner.makepyfile(test_b=TESTS)
     inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update").assert_outcomes(
         passed=2)
-    monkeypatch.setenv("MODEL", "other")
-    stale = inner.runpytest("--coreml-baseline=b.json", "-rs")
-    stale.assert_outcomes(passed=1, skipped=1)
-    stale.stdout.fnmatch_lines(["SKIPPED*test_cls: baseline stale: model changed*"])
-    stale.stdout.fnmatch_lines([
-        "*coreml baseline *b.json: 1 baseline stale, 1 compared*",
-        "  test_b.py::test_cls: baseline stale: model changed*",
-    ])
-    strict = inner.runpytest("--coreml-baseline=b.json", "--coreml-strict")
-    strict.assert_outcomes(passed=1, failed=1)
-    strict.stdout.fnmatch_lines(["*strict: baseline stale: model changed*"])
+    monkeypatch.setenv("MODEL", "other")  # the same network re-converted to fp16
+    regressed = inner.runpytest("--coreml-baseline=b.json", "--coreml-report=r.json")
+    regressed.assert_outcomes(passed=1, failed=1)
+    regressed.stdout.fnmatch_lines([
+        "*baseline regression: test_b.py::test_cls output 'y': snr_db inf -> * (change -*, "
+        "limit -3)*"])
+    regressed.stdout.fnmatch_lines([
+        "*coreml baseline *b.json: 1 regressed, 1 compared*",
+        "  test_b.py::test_cls: regressed; model changed since the baseline (model_hash *)"])
+    check = next(c for c in json.loads((inner.path / "r.json").read_text())["checks"]
+                 if c["test"] == "test_b.py::test_cls")
+    assert check["gates"]["baseline"].startswith("regressed; model changed since the baseline")
+    assert any(n.startswith("baseline: model changed since the baseline") for n in check["notes"])
+    allowed = inner.runpytest("--coreml-baseline=b.json", "--coreml-regression=snr_db:-200",
+                              "--coreml-strict")
+    allowed.assert_outcomes(passed=2)
+    allowed.stdout.fnmatch_lines(["*coreml baseline *b.json: 2 compared*",
+                                  "  test_b.py::test_cls: compared; model changed since *"])
+
+
+def test_summary_labels_are_the_baseline_keys(inner):
+    inner.makepyfile(test_n="""
+        def test_two(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package, name="backbone")
+            coreml_check(Net(), good_package, name="head")
+    """)
+    run = inner.runpytest("--coreml-baseline=b.json", "--coreml-baseline-update",
+                          "--coreml-report=r.json")
+    run.assert_outcomes(passed=1)
+    keys = set(baseline(inner)["checks"])
+    report = json.loads((inner.path / "r.json").read_text())
+    assert {c["label"] for c in report["checks"]} == keys
+    assert keys == {"test_n.py::test_two [backbone]", "test_n.py::test_two [head]"}
+    printed = [line.split()[0] + " " + line.split()[1] for line in run.stdout.lines
+               if line.startswith("test_n.py::test_two [")]
+    assert set(printed) == keys  # what the summary prints can be grepped in the baseline
 
 
 def test_missing_entry_is_a_note_and_a_strict_failure(inner):
@@ -114,7 +152,17 @@ def test_missing_entry_is_a_note_and_a_strict_failure(inner):
     strict = inner.runpytest("--coreml-baseline=b.json", "--coreml-strict")
     strict.assert_outcomes(passed=1, failed=1)
     strict.stdout.fnmatch_lines(["*strict: no baseline for test_b.py::test_cls in *b.json; "
-                                 "add it with --coreml-baseline-update*"])
+                                 "record it with --coreml-baseline-update*"])
+    data = baseline(inner)
+    data["checks"]["test_b.py::test_other"]["backend"] = "coreml"
+    (inner.path / "b.json").write_text(json.dumps(data))
+    other = inner.runpytest("--coreml-baseline=b.json", "-k", "test_other")
+    other.assert_outcomes(passed=1)
+    other.stdout.fnmatch_lines(["  test_b.py::test_other: other backend: baseline from coreml*"])
+    strict = inner.runpytest("--coreml-baseline=b.json", "--coreml-strict", "-k", "test_other")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*strict: other backend: baseline from coreml * for "
+                                 "test_b.py::test_other in *b.json*"])
     updating = inner.runpytest("--coreml-baseline=b.json", "--coreml-strict",
                                "--coreml-baseline-update")
     updating.assert_outcomes(passed=2)
@@ -124,7 +172,11 @@ def test_missing_entry_is_a_note_and_a_strict_failure(inner):
     (None, "b.json: no such file; create it with --coreml-baseline-update"),
     ("[1, 2", "b.json: not valid JSON"),
     ('{"format": "coremlcheck-baseline", "version": 7, "checks": {}}',
-     "b.json: version 7 is newer than this pytest-coremlcheck reads (1)"),
+     "b.json: version 7 is newer than this pytest-coremlcheck reads (2)"),
+    ("[" * 100000 + "]" * 100000, "b.json: JSON nested too deeply to read"),
+    ('{"format": "coremlcheck-baseline", "version": 2, "checks": {"test_b.py::test_cls": '
+     '{"outputs": {"y": {"snr_db": "abc"}}}}}', "b.json: checks?'test_b.py::test_cls'?"
+     ".outputs?'y'?.snr_db: 'abc', expected a number"),
 ])
 def test_bad_baseline_file_is_a_usage_error(inner, content, message):
     inner.makepyfile(test_b=TESTS)
@@ -262,3 +314,130 @@ def test_junit_gets_key_metrics_as_properties(inner):
             "coreml.test_other.y.max_abs", "coreml.test_other.y.psnr_db"} <= set(props)
     assert float(props["coreml.test_other.y.cosine"]) > 0.9999
     assert not any(v.startswith("{") for v in props.values())  # no dict dumped as a string
+
+
+def test_update_into_a_read_only_directory_is_one_line_and_fails(inner):
+    """Root ignores directory modes: the inner run then drops CAP_DAC_OVERRIDE (setpriv)."""
+    inner.makepyfile(test_b=TESTS)
+    locked = inner.path / "ro"
+    locked.mkdir()
+    locked.chmod(0o555)
+    args = ("-p", "no:cacheprovider", "--coreml-baseline=ro/b.json",
+            "--coreml-baseline-update", "-k", "test_other")
+    if os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search"
+        run = inner.run("setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", "--",
+                        sys.executable, "-m", "pytest", f"--basetemp={inner.path / 'bt'}",
+                        *args, timeout=600)
+    else:
+        run = inner.runpytest(*args)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    run.stdout.fnmatch_lines(["*1 passed*"])
+    run.stdout.fnmatch_lines(["coreml baseline */ro/b.json: not written: Permission denied "
+                               "(*/ro/.b.json.lock)"])
+    assert "Traceback" not in run.stdout.str() + run.stderr.str()
+    assert not list(locked.iterdir())
+
+
+def entry(test):
+    return {"test": test, "backend": "reference", "outputs": {"y": {"snr_db": 50.0}}}
+
+
+def test_prune_removes_entries_of_tests_no_longer_collected(inner):
+    inner.makepyfile(test_b=TESTS, test_q="""
+        def test_q(coreml_check, good_package):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    (inner.path / "b.json").write_text(json.dumps({
+        "format": "coremlcheck-baseline", "version": 2,
+        "checks": {"test_b.py::test_removed": entry("test_b.py::test_removed"),
+                   "gone/test_old.py::test_x::backbone": entry(None)}}))
+    assert inner.runpytest("--coreml-baseline-prune").ret == pytest.ExitCode.USAGE_ERROR
+    update = ("--coreml-baseline=b.json", "--coreml-baseline-update", "--coreml-baseline-prune")
+    inner.runpytest(*update, "test_q.py").assert_outcomes(passed=1)
+    assert set(baseline(inner)["checks"]) == {  # other files are outside this run
+        "test_b.py::test_removed", "gone/test_old.py::test_x::backbone", "test_q.py::test_q"}
+    inner.makepyfile(test_broken="import nowhere_to_be_found")
+    broken = inner.runpytest(*update)
+    broken.stdout.fnmatch_lines(["*not pruned: collection was incomplete*"])
+    assert len(baseline(inner)["checks"]) == 3
+    (inner.path / "test_broken.py").unlink()
+    run = inner.runpytest(*update, "-k", "test_cls or test_q")
+    run.assert_outcomes(passed=2)
+    run.stdout.fnmatch_lines([
+        "*(2 check(s)): 1 new, 0 updated, 1 unchanged, 0 not produced by this run (kept), "
+        "2 pruned",
+        "  pruned (test not collected): gone/test_old.py::test_x::backbone",
+        "  pruned (test not collected): test_b.py::test_removed"])
+    inner.runpytest(*update, "-k", "test_other").assert_outcomes(passed=1)
+    assert set(baseline(inner)["checks"]) == {  # -k deselected tests keep their entries
+        "test_b.py::test_cls", "test_b.py::test_other", "test_q.py::test_q"}
+
+
+CONCURRENT = """
+    import pathlib
+
+    def test_a(coreml_check, good_package):
+        from conftest import Net
+        coreml_check(Net(), good_package)
+        pathlib.Path("done_test_a").touch()
+
+    def test_b(coreml_check, good_package):
+        from conftest import Net
+        coreml_check(Net(), good_package)
+        pathlib.Path("done_test_b").touch()
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_partial_updates_keep_both_entries(inner):
+    """Two real processes update one baseline while the test holds its lock and writes a third
+    entry: both must wait for the lock, then merge into what the file holds by then."""
+    from filelock import FileLock
+
+    inner.makepyfile(test_c=CONCURRENT)
+    target = inner.path / "b.json"
+    with FileLock(str(inner.path / ".b.json.lock")):
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", name,
+             f"--basetemp={inner.path / name}", "--coreml-baseline=b.json",
+             "--coreml-baseline-update"], cwd=inner.path, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True) for name in ("test_a", "test_b")]
+        deadline = time.monotonic() + 600
+        while not all((inner.path / f"done_{n}").exists() for n in ("test_a", "test_b")):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.5)
+        time.sleep(3)
+        assert all(p.poll() is None for p in procs) and not target.exists()  # waiting
+        target.write_text(json.dumps({"format": "coremlcheck-baseline", "version": 2,
+                                      "checks": {"test_c.py::test_z": entry(None)}}))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert set(json.loads(target.read_text())["checks"]) == {
+        "test_c.py::test_a", "test_c.py::test_b", "test_c.py::test_z"}
+
+
+@pytest.mark.slow
+def test_prune_under_xdist_keeps_what_the_workers_collected(inner):
+    pytest.importorskip("xdist")
+    inner.makepyfile(test_x="""
+        import pytest
+
+        @pytest.mark.parametrize("i", range(2))
+        def test_many(coreml_check, good_package, i):
+            from conftest import Net
+            coreml_check(Net(), good_package)
+    """)
+    (inner.path / "b.json").write_text(json.dumps({
+        "format": "coremlcheck-baseline", "version": 2,
+        "checks": {k: entry(k) for k in ("test_x.py::test_gone", "test_x.py::test_many[1]")}}))
+    result = inner.runpytest_subprocess("-n", "2", "--deselect", "test_x.py::test_many[1]",
+                                        "--coreml-baseline=b.json", "--coreml-baseline-update",
+                                        "--coreml-baseline-prune")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*1 new, 0 updated, 0 unchanged, 1 not produced by this run "
+                                 "(kept), 1 pruned",
+                                 "  pruned (test not collected): test_x.py::test_gone"])
+    assert set(baseline(inner)["checks"]) == {"test_x.py::test_many[0]",
+                                              "test_x.py::test_many[1]"}

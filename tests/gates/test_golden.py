@@ -81,7 +81,13 @@ def test_save_from_result_is_the_writer_with_the_run_metadata(tmp_path, result):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda p: p.write_text("{oops"), "not readable JSON"),
+    (lambda p: p.write_text("{oops"), "not valid JSON"),
+    (lambda p: p.write_text("[" * 100000 + "]" * 100000), "JSON nested too deeply to read"),
+    (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items()
+                                        if k != "arrays"})), "'arrays' is None; expected"),
+    (lambda p: p.write_text(json.dumps(dict(json.loads(p.read_text()),
+                                            arrays="../../etc/passwd"))),
+     "'arrays' is '../../etc/passwd'; expected the file name of the .npz beside it"),
     (lambda p: p.write_text(json.dumps({"format": "other", "version": 1})),
      "format 'other', expected 'coremlcheck-golden'"),
     (lambda p: p.write_text(json.dumps(dict(json.loads(p.read_text()), version=9))),
@@ -94,3 +100,26 @@ def test_bad_golden_files_name_the_file(tmp_path, result, edit, message):
     with pytest.raises(GoldenError, match=message) as info:
         load_golden(tmp_path, CHECK)
     assert golden_stem(CHECK) in str(info.value)
+
+
+def test_a_golden_never_reads_arrays_outside_its_directory(tmp_path, result):
+    inside = tmp_path / "gold"
+    path = write(inside, result)
+    outside = tmp_path / "outside.npz"
+    outside.write_bytes(path.with_suffix(".npz").read_bytes())  # readable, but not its own
+    for name in ("../outside.npz", str(outside), "sub/../../outside.npz", ".."):
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), arrays=name)))
+        with pytest.raises(GoldenError, match=f"golden {path}: 'arrays' is"):
+            load_golden(inside, CHECK)
+
+
+def test_goldens_saved_under_the_version_1_key_are_found(tmp_path, result):
+    legacy = "tests/test_m.py::test_two[seed-1]::backbone"
+    write_golden(tmp_path, legacy, result.converted_outputs, model_hash=result.model_hash,
+                 inputs_hash=result.inputs_hash, backend="reference",
+                 platform_name=result.platform)
+    label = "tests/test_m.py::test_two[seed-1] [backbone]"
+    assert load_golden(tmp_path, label) is None
+    found = load_golden(tmp_path, label, legacy)
+    assert found.check == label and found.meta["check"] == legacy
+    assert len(found.outputs) == len(result.converted_outputs)
