@@ -138,10 +138,16 @@ class NeuralNetworkEngine:
 
 
 def _default_value(fd):
-    """The ``defaultOptionalValue`` of an optional multi-array input, else None."""
+    """The fill value of an optional multi-array input when it is omitted, else None.
+
+    ``defaultOptionalValue`` when the spec sets one (spec ≥ 4), else 0: older specs declare a
+    recurrent layer's initial ``y_{-1}`` / ``c_{-1}`` inputs optional (Keras and Turi Create
+    converters, ``NeuralNetworkBuilder.add_optionals``) so that a first prediction can leave
+    them out, and Core ML then starts the recurrence from zero states.
+    """
     t = fd.type
     if not t.isOptional or t.WhichOneof("Type") != "multiArrayType":
         return None
     arr = t.multiArrayType
     kind = arr.WhichOneof("defaultOptionalValue")
-    return float(getattr(arr, kind)) if kind else None
+    return float(getattr(arr, kind)) if kind else 0.0
