@@ -490,3 +490,35 @@ def test_lstm_peepholes_and_bidirectional_alignment():
     np.testing.assert_allclose(out["y"].reshape(seq, 2 * hidden), expected, rtol=1e-4,
                                atol=1e-5)
     np.testing.assert_allclose(out["hb"].reshape(-1), hb, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("UPDATE", [[0, 0], [5, 6], [0, 0]]),  # the proto's loop: the last update of row 1 stays
+    ("ADD", [[0, 0], [6, 8], [0, 0]]),
+    ("MAX", [[0, 0], [5, 6], [0, 0]]),
+])
+def test_scatter_repeated_indices_apply_in_order(mode, expected):
+    b = exact(("data", (3, 2)), ("idx", (2,)), ("upd", (2, 2)))
+    b.add_scatter("s", ["data", "idx", "upd"], "out", axis=0, mode=mode)
+    out = run(b, data=np.zeros((3, 2)), idx=[1, 1], upd=[[1, 2], [5, 6]])["out"]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_gather_negative_indices():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b = exact(("x", x.shape), ("i", (2,)))
+    b.add_gather("g", ["x", "i"], "out", axis=1)
+    np.testing.assert_array_equal(run(b, x=x, i=[-1, 0])["out"], x[:, [3, 0]])
+
+
+def test_same_convolution_top_left_heavy():
+    x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+    w = np.ones((1, 1, 2, 2), dtype=np.float32)
+    b = exact(("x", x.shape))
+    b.add_convolution("c", kernel_channels=1, output_channels=1, height=2, width=2,
+                      stride_height=1, stride_width=1, border_mode="same", groups=1,
+                      W=w.transpose(2, 3, 0, 1), b=None, has_bias=False, input_name="x",
+                      output_name="out", same_padding_asymmetry_mode="TOP_LEFT_HEAVY")
+    padded = np.pad(x[0, 0], ((1, 0), (1, 0)))  # the odd padding row/column goes first
+    expected = np.array([[padded[i:i + 2, j:j + 2].sum() for j in range(3)] for i in range(3)])
+    np.testing.assert_array_equal(run(b, x=x)["out"][0, 0], expected)
