@@ -522,3 +522,18 @@ def test_same_convolution_top_left_heavy():
     padded = np.pad(x[0, 0], ((1, 0), (1, 0)))  # the odd padding row/column goes first
     expected = np.array([[padded[i:i + 2, j:j + 2].sum() for j in range(3)] for i in range(3)])
     np.testing.assert_array_equal(run(b, x=x)["out"][0, 0], expected)
+
+
+def test_lstm_without_biases_reversed_last_step():
+    n_in, hidden, seq = 2, 3, 5
+    w = [RNG.standard_normal((hidden, n_in)) for _ in range(4)]
+    r = [RNG.standard_normal((hidden, hidden)) * 0.5 for _ in range(4)]
+    b = _seq_builder(seq, n_in, ("y", "h", "c"))
+    b.add_unilstm("u", W_h=r, W_x=w, b=None, hidden_size=hidden, input_size=n_in,
+                  input_names=["xs"], output_names=["y", "h", "c"], reverse_input=True)
+    assert not b.spec.neuralNetwork.layers[-1].uniDirectionalLSTM.params.hasBiasVectors
+    x = RNG.standard_normal((seq, n_in))
+    out = run(b, x=x[None])
+    _, h, c = _lstm(x[::-1], w, r, [np.zeros(hidden)] * 4)
+    np.testing.assert_allclose(out["y"].reshape(-1), h, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["c"].reshape(-1), c, rtol=1e-4, atol=1e-5)
