@@ -11,11 +11,12 @@ one probability per class label in label order. The outputs are:
 Repeated labels (Apple's published SqueezeNet lists 'crane', 'pot' and 'macbook' twice): the
 probabilities output is a dictionary keyed by label (``DictionaryFeatureType`` in
 ``FeatureTypes.proto``; ``Dict[classT, probT]`` returned by coremltools' ``classify`` op), so it
-holds one value per label. Neither Apple's documentation nor coremltools (its validators,
-converters, tests or issues) states which position of a repeated label Core ML keeps; the
-executor keeps the last one, as a dictionary filled in label order does, and takes the predicted
-label from the same kept values, so the two outputs never contradict each other (the label is
-always the dictionary's arg-max key). Lint rule CML-M010 warns about such label lists.
+holds one value per label. No statement of which position of a repeated label Core ML keeps
+was found in Apple's documentation or in coremltools (validators, converters, tests, issue
+threads); the executor keeps the last one, as a dictionary filled in label order does, and takes
+the predicted label from the same kept values, so the two outputs never contradict each other
+(the label is always the dictionary's arg-max key). Lint rule CML-M010 warns about such label
+lists.
 """
 
 from __future__ import annotations
