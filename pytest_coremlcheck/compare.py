@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from . import metrics
-from .classifier_outputs import ClassifierOutputs, label_result, probability_vector
+from .classifier_outputs import ClassifierOutputs, dictionary_view, label_result, probability_vector
 from .metrics import OutputMetrics
 from .reference.image import image_to_array
 from .result import CheckError, OutputResult
@@ -225,6 +225,8 @@ def paired(source_value, converted_value, feature, labels=None, align=None):
     """(converted, source) arrays; images compare as 8-bit pixel values in tensor order.
     ``align(name, source, converted)`` may move the source into the converted layout."""
     converted = as_array(converted_value, feature, labels)
+    if isinstance(converted_value, dict):
+        source_value = dictionary_view(source_value, labels)
     if align is not None:
         source_value = align(feature.name, source_value, converted)
     if feature.kind == "image":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...classifier_outputs import class_labels
 from .. import catalog
 from ..rule import Problem, Requirement, rule
 from ..spec import array_dtype_name, color_space_name
@@ -341,3 +342,38 @@ def preprocessing_unbound(ctx):
                               f"'{item.featureName}', which is not an image input (image "
                               f"inputs: {sorted(images) or 'none'})",
                               model.loc(f"preprocessing/{index}"))
+
+
+@rule("CML-M010", "duplicate-class-labels", severity="warning",
+      summary="A classifier lists the same class label more than once.",
+      why="""The probabilities output is a dictionary keyed by label, so a repeated label keeps
+      one probability and loses the others; which position survives is not documented, and the
+      predicted label can name a class whose dictionary entry is not the largest (Apple's
+      published SqueezeNet lists 'crane', 'pot' and 'macbook' twice, from ImageNet's
+      synonyms). The reference executor keeps each label's last position.""",
+      fix="""Make every label unique (e.g. append the class index or the synset id) before
+      passing them to ct.ClassifierConfig / set_class_labels.""",
+      source="mlmodel/format/FeatureTypes.proto DictionaryFeatureType; coremltools classify "
+             "op (Dict[classT, probT])")
+def duplicate_class_labels(ctx):
+    for model in ctx.models:
+        if model.type in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
+            continue
+        labels = class_labels(model.spec)
+        if not labels:
+            continue
+        repeated = _repeated(labels)
+        if repeated:
+            shown = ", ".join(f"{label!r} at {positions}" for label, positions in repeated[:5])
+            more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+            yield Problem(f"classifier{model.where()} repeats {len(repeated)} class label(s): "
+                          f"{shown}{more}; its probability dictionary keeps one value for each",
+                          model.loc("classLabels"))
+
+
+def _repeated(labels: list) -> list[tuple[object, list[int]]]:
+    """(label, positions) of each label that appears more than once, in order."""
+    positions: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        positions.setdefault(str(label), []).append(index)
+    return [(labels[p[0]], p) for p in positions.values() if len(p) > 1]

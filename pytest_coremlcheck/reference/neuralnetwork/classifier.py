@@ -7,6 +7,16 @@ one probability per class label in label order. The outputs are:
 - ``predictedFeatureName``: the label with the highest probability (``str`` for string labels,
   ``int`` for int64 labels; the first one on ties);
 - ``predictedProbabilitiesName`` (if declared): ``{label: probability}`` as Python floats.
+
+Repeated labels (Apple's published SqueezeNet lists 'crane', 'pot' and 'macbook' twice): the
+probabilities output is a dictionary keyed by label (``DictionaryFeatureType`` in
+``FeatureTypes.proto``; ``Dict[classT, probT]`` returned by coremltools' ``classify`` op), so it
+holds one value per label. No statement of which position of a repeated label Core ML keeps
+was found in Apple's documentation or in coremltools (validators, converters, tests, issue
+threads); the executor keeps the last one, as a dictionary filled in label order does, and takes
+the predicted label from the same kept values, so the two outputs never contradict each other
+(the label is always the dictionary's arg-max key). Lint rule CML-M010 warns about such label
+lists.
 """
 
 from __future__ import annotations
@@ -27,6 +37,9 @@ class Classifier:
     probabilities_output: str
     model_name: str
 
+    def __post_init__(self):
+        self.unique, self.kept = kept_positions(self.labels)
+
     def outputs(self, blob: torch.Tensor) -> dict:
         """The label and probability-dictionary outputs for a probability blob."""
         probs = blob.detach().reshape(-1).to(torch.float64).numpy()
@@ -34,13 +47,22 @@ class Classifier:
             raise ExecutionError(
                 f"{self.model_name}: classifier probability blob {self.probability_blob!r} has "
                 f"{probs.size} values, expected one per class label ({len(self.labels)})")
+        values = probs[self.kept]
         result = {}
         if self.label_output:
-            result[self.label_output] = self.labels[int(np.argmax(probs))]
+            result[self.label_output] = self.unique[int(np.argmax(values))]
         if self.probabilities_output:
             result[self.probabilities_output] = {
-                label: float(p) for label, p in zip(self.labels, probs)}
+                label: float(p) for label, p in zip(self.unique, values)}
         return result
+
+
+def kept_positions(labels: list) -> tuple[list, list[int]]:
+    """(each label once, in order of first appearance; the position whose probability the
+    dictionary keeps for it: its last one)."""
+    last = {label: i for i, label in enumerate(labels)}
+    unique = list(dict.fromkeys(labels))
+    return unique, [last[label] for label in unique]
 
 
 def build(spec, nn, model_name: str) -> Classifier:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ModelLoadError
+from ..errors import ExecutionError, ModelLoadError
 from ..features import describe
 from ..image import color_space
 from ..loading import LoadedModel
 from . import classifier as _classifier
+from . import declared, preprocessing, shapes
 from . import layers as _layers  # noqa: F401  (registers the layer implementations)
-from . import preprocessing, shapes
 from .network import Compiler, round_fp16
 from .updatable import format_summary, training_summary
 
@@ -54,7 +54,9 @@ class NeuralNetworkEngine:
 
         fp16 = precision == "fp16"
         available = {f.name for f in self.inputs}
-        self.network = Compiler(self.name, fp16).compile(nn.layers, available)
+        self.flexible_inputs = any(f.flexible for f in self.inputs)
+        self.network = Compiler(self.name, fp16, not self.flexible_inputs).compile(
+            nn.layers, available)
         self.classifier = (_classifier.build(spec, nn, self.name)
                            if self.kind == "neuralNetworkClassifier" else None)
         keep = {f.name for f in self.outputs}
@@ -129,6 +131,7 @@ class NeuralNetworkEngine:
                 continue
             blob = env[feature.name]
             if feature.kind == "array":
+                self._check_output_shape(feature, blob)
                 blob = shapes.blob_to_output(blob, feature.shape, self.rank5_arrays)
             elif feature.kind in ("double", "int64"):
                 out[feature.name] = blob.reshape(-1)[0].item()
@@ -136,12 +139,31 @@ class NeuralNetworkEngine:
             out[feature.name] = blob.numpy()
         return out
 
+    def _check_output_shape(self, feature, blob: torch.Tensor) -> None:
+        """The blob of an array output against the shape the model declares for it (see
+        :mod:`.declared`); skipped with flexible inputs under the exact mapping."""
+        if self.flexible_inputs and not self.rank5_arrays:
+            return
+        problem = declared.output_shape_problem(feature, blob, self.rank5_arrays)
+        if problem is None:
+            return
+        step = self.network.producer(feature.name)
+        who = f"layer {step.name!r} ({step.type})" if step else "the network"
+        raise ExecutionError(f"{self.name}: output {feature.name!r} from {who} has shape "
+                             f"{list(blob.shape)}; {problem}")
+
 
 def _default_value(fd):
-    """The ``defaultOptionalValue`` of an optional multi-array input, else None."""
+    """The fill value of an optional multi-array input when it is omitted, else None.
+
+    ``defaultOptionalValue`` when the spec sets one (spec ≥ 4), else 0: older specs declare a
+    recurrent layer's initial ``y_{-1}`` / ``c_{-1}`` inputs optional (Keras and Turi Create
+    converters, ``NeuralNetworkBuilder.add_optionals``) so that a first prediction can leave
+    them out, and Core ML then starts the recurrence from zero states.
+    """
     t = fd.type
     if not t.isOptional or t.WhichOneof("Type") != "multiArrayType":
         return None
     arr = t.multiArrayType
     kind = arr.WhichOneof("defaultOptionalValue")
-    return float(getattr(arr, kind)) if kind else None
+    return float(getattr(arr, kind)) if kind else 0.0

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ExecutionError, ModelLoadError, UnsupportedOpError
+from . import declared as _declared
 from . import registry, weights
 
 
@@ -48,14 +49,17 @@ class Step:
     free: tuple[str, ...] = ()
     nested: list = field(default_factory=list)
     int8_dynamic: bool = False
+    declared: list = field(default_factory=list)
 
 
 class Compiler:
     """Compiles layer lists of one model; shared by its nested (loop/branch) networks."""
 
-    def __init__(self, model_name: str, fp16: bool):
+    def __init__(self, model_name: str, fp16: bool, dims_known: bool = True):
+        """``dims_known``: declared layer dimensions hold (no input is flexible)."""
         self.model_name = model_name
         self.fp16 = fp16
+        self.dims_known = dims_known
 
     def compile(self, layers: Iterable, available: set[str]) -> Network:
         """A :class:`Network` of ``layers``; ``available`` lists the blobs already defined.
@@ -103,6 +107,9 @@ class Compiler:
                     entry.scope, reads)
         step.nested = ctx.nested
         step.int8_dynamic = bool(getattr(params, "int8DynamicQuantize", False))
+        declared = _declared.layer_declarations(layer, self.dims_known)
+        if any(declared):
+            step.declared = declared
         return step
 
 
@@ -179,6 +186,10 @@ class Network:
     def produced(self) -> set[str]:
         return {name for step in self.steps for name in step.outputs}
 
+    def producer(self, blob: str) -> Step | None:
+        """The last top-level step that writes ``blob``."""
+        return next((s for s in reversed(self.steps) if blob in s.outputs), None)
+
     def reads(self) -> set[str]:
         return {name for step in self.steps for name in step.reads}
 
@@ -228,6 +239,8 @@ class Network:
                     step.run(env)
                 else:
                     out = step.run([env[n] for n in step.inputs])
+                    if step.declared:
+                        self._check_declared(step, out)
                     if isinstance(out, torch.Tensor):
                         env[step.outputs[0]] = round_fp16(out) if fp16 else out
                     else:
@@ -250,6 +263,12 @@ class Network:
             raise ExecutionError(
                 f"{self.model_name}: layer {step.name!r} ({step.type}) failed on inputs "
                 f"[{shapes}]: {type(exc).__name__}: {exc}") from exc
+
+    def _check_declared(self, step: Step, out) -> None:
+        blobs = [out] if isinstance(out, torch.Tensor) else list(out)
+        for index, (blob, want) in enumerate(zip(blobs, step.declared)):
+            if want is not None:
+                _declared.check_layer_output(self.model_name, step, index, blob, want)
 
 
 def _unknown_field_numbers(message) -> list[int]:

@@ -2,7 +2,9 @@
 
 Indices arrive as float blobs; negative indices count from the end of their axis.
 Scatter modes (``ScatterMode``): UPDATE (replace), ADD, SUB, MUL, DIV, MAX, MIN applied as
-``out[i] = out[i] ∘ update``.
+``out[i] = out[i] ∘ update``, one update after another in index order (the proto's loop), so a
+repeated index under UPDATE keeps its last update (torch's ``index_copy`` leaves that order
+undefined).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def gather(params, ctx):
 def _reduce_into(out: torch.Tensor, dim: int, idx: torch.Tensor, upd: torch.Tensor,
                  mode: int) -> torch.Tensor:
     if mode == _UPDATE:
+        idx, upd = _last_writes(idx, upd, dim)
         return out.index_copy(dim, idx, upd)
     if mode == _ADD:
         return out.index_add(dim, idx, upd)
@@ -53,6 +56,15 @@ def _reduce_into(out: torch.Tensor, dim: int, idx: torch.Tensor, upd: torch.Tens
     if mode == _MIN:
         return out.index_reduce(dim, idx, upd, "amin")
     raise ValueError(f"unknown scatter mode {mode}")
+
+
+def _last_writes(idx: torch.Tensor, upd: torch.Tensor, dim: int):
+    """Indices and updates without repeated indices, each index keeping its last update."""
+    if idx.unique().numel() == idx.numel():
+        return idx, upd
+    last = {v: i for i, v in enumerate(idx.tolist())}
+    keep = torch.tensor(sorted(last.values()), dtype=torch.int64)
+    return idx.index_select(0, keep), upd.index_select(dim, keep)
 
 
 @register("scatter")

@@ -2,7 +2,9 @@
 
 2-D output sizes follow ``PoolingLayerParams``: ``valid``/``same`` as for convolution; with
 ``includeLastPixel`` (symmetric padding p, "ceil" mode)
-``H_out = ⌈(H_in + 2p − K)/s⌉ + 1``, minus one when p > 0 and ``(H_out − 1)·s ≥ H_in + p``.
+``H_out = ⌈(H_in + 2p − K)/s⌉ + 1``, minus one when ``(H_out − 1)·s ≥ H_in + p`` and either
+axis is padded (``paddingAmounts[0] > 0 or paddingAmounts[1] > 0``: the H rule depends on W's
+padding too, as in Caffe, which the proto transcribes).
 MAX ignores padded elements; AVERAGE divides by the number of input elements in the window when
 ``avgPoolExcludePadding``, else by the number of input-or-declared-padding elements; L2 is
 √(Σ x²) over the window.
@@ -44,8 +46,9 @@ def pooling(params, ctx):
             return pads, pads
         if pad_kind == "valid":
             return valid, valid
-        extra_h = _ceil_extra(h, kh, sh, ph)
-        extra_w = _ceil_extra(w, kw, sw, pw)
+        padded = ph > 0 or pw > 0
+        extra_h = _ceil_extra(h, kh, sh, ph, padded)
+        extra_w = _ceil_extra(w, kw, sw, pw, padded)
         return (ph, ph, pw, pw), (ph, ph + extra_h, pw, pw + extra_w)
 
     counts: dict[tuple[int, int], torch.Tensor] = {}
@@ -77,16 +80,25 @@ def pooling(params, ctx):
                         counts[key] = _counts(h, w, declared, total, (kh, kw), (sh, sw),
                                               exclude, x.dtype)
                     y = sums / counts[key]
+        if pad_kind == "includeLastPixel":
+            padded = ph > 0 or pw > 0
+            y = y[..., :ceil_out(h, kh, sh, ph, padded), :ceil_out(w, kw, sw, pw, padded)]
         return restore(y, lead, 3, ins[0].dim())
     return run
 
 
-def _ceil_extra(size: int, k: int, s: int, p: int) -> int:
-    """End padding beyond p that includeLastPixel's ceil-mode output needs."""
+def ceil_out(size: int, k: int, s: int, p: int, padded: bool) -> int:
+    """includeLastPixel's output size; ``padded``: either axis has padding (the condition
+    for dropping a last window that starts past the input)."""
     out = -(-(size + 2 * p - k) // s) + 1
-    if p > 0 and (out - 1) * s >= size + p:
+    if padded and (out - 1) * s >= size + p:
         out -= 1
-    return max(0, (out - 1) * s + k - (size + 2 * p))
+    return out
+
+
+def _ceil_extra(size: int, k: int, s: int, p: int, padded: bool) -> int:
+    """End padding beyond p that includeLastPixel's ceil-mode output needs."""
+    return max(0, (ceil_out(size, k, s, p, padded) - 1) * s + k - (size + 2 * p))
 
 
 def _counts(h, w, declared, total, kernel, stride, exclude, dtype) -> torch.Tensor:
