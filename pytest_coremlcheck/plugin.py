@@ -45,11 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "0.999'. Markers and the fixture's tolerance= override it field by "
                          "field. Without any: min_snr_db=60,min_cosine=0.99999 for fp32 "
                          "programs, min_snr_db=30,min_cosine=0.999 for fp16.")
-    group.addoption("--coreml-fp16-mode", choices=("typed", "fp16-accumulate", "fp32"),
+    group.addoption("--coreml-fp16-mode", choices=("typed", "fp16-accumulate", "device-risk",
+                                                 "fp32"),
                     default=None,
                     help="reference executor FP16 mode: typed (round every value declared "
                          "fp16; default), fp16-accumulate (also accumulate conv/matmul/linear "
-                         "in fp16: pessimistic) or fp32 (ignore declared fp16: the ideal).")
+                         "in fp16: pessimistic), device-risk (fp16 inside softplus, log-sum-exp, "
+                         "norms, reductions: pessimistic) or fp32 (ignore declared fp16: the "
+                         "ideal).")
     group.addoption("--coreml-no-hazard-watch", action="store_true", default=False,
                     help="do not record the first op whose output goes NaN/Inf or leaves the "
                          "fp16 range (recorded by default and named in failure messages).")
