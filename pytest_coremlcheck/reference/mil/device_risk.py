@@ -25,7 +25,9 @@ about a specific chip.
 The inside-the-op watch (every mode) records an op whose modelled intermediate leaves the fp16
 range even when its output does not. Each intermediate's peak is found in one cheap pass over
 the op's input or output (e.g. ``exp(max x)``, ``exp(max output)`` for log-sum-exp, ``N·var``
-for a norm), not by running the op again.
+for a norm), not by running the op again (in ``device-risk`` mode, whose kernels do not
+produce the exact output, log-sum-exp and ``reduce_l2_norm`` run their exact kernel for it), and
+it stops looking once it has found one op.
 """
 
 from __future__ import annotations
