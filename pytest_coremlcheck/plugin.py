@@ -28,7 +28,7 @@ from .tolerance import Tolerance
 notices.hold_back()
 
 MARKER = "coreml_equivalence"
-FP16_MODES = ("typed", "fp16-accumulate", "fp32")
+FP16_MODES = ("typed", "fp16-accumulate", "device-risk", "fp32")  # reference.mil.fp16.MODES
 CACHE_MODES = ("off", "read", "write", "on")
 cache_key = pytest.StashKey[ConversionCache]()
 #: the run-wide settings, parsed and validated once in pytest_configure
@@ -56,7 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=None,
                     help="reference executor FP16 mode: typed (round every value declared "
                          "fp16; default), fp16-accumulate (also accumulate conv/matmul/linear "
-                         "in fp16: pessimistic) or fp32 (ignore declared fp16: the ideal).")
+                         "in fp16: pessimistic), device-risk (fp16 inside softplus, log-sum-exp, "
+                         "norms, reductions: pessimistic) or fp32 (ignore declared fp16: the "
+                         "ideal).")
     group.addoption("--coreml-no-hazard-watch", action="store_true", default=False,
                     help="do not record the first op whose output goes NaN/Inf or leaves the "
                          "fp16 range (recorded by default and named in failure messages).")

@@ -14,7 +14,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                         help="coreml (macOS), reference (portable executor) or auto (default)")
     parser.add_argument("--compute-units", default="ALL",
                         help="Core ML compute units: ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
-    parser.add_argument("--fp16-mode", choices=("typed", "fp16-accumulate", "fp32"),
+    parser.add_argument("--fp16-mode", choices=("typed", "fp16-accumulate",
+                                                  "device-risk", "fp32"),
                         default="typed",
                         help="reference executor FP16 mode (default typed)")
 

@@ -19,7 +19,9 @@ class ReferenceModel:
     ``model`` is a path to an ``.mlpackage``/``.mlmodel``, a ``coremltools.models.MLModel``
     or a ``Model_pb2.Model`` spec. ``fp16_mode`` is ``"typed"`` (round every value the program
     declares fp16), ``"fp16-accumulate"`` (also accumulate conv/matmul/linear reductions in
-    fp16) or ``"fp32"`` (ignore declared fp16). ``function_name`` picks a function of a
+    fp16), ``"device-risk"`` (also keep the intermediates of softplus, log-sum-exp, norms and
+    reductions in fp16, as device reports describe: ``mil.device_risk``; ``notes`` names what
+    fired) or ``"fp32"`` (ignore declared fp16). ``function_name`` picks a function of a
     multifunction program. ``watch_hazards`` records the first op whose output holds NaN/Inf
     or leaves the fp16 range (``hazards``). NeuralNetwork specs declare no
     precision: ``nn_precision`` is ``"fp32"`` (Core ML's CPU path) or ``"fp16"`` (every layer

@@ -124,7 +124,7 @@ def test_explain(capsys):
     code, out, _ = run(capsys, "--explain", "all")
     assert code == 0 and len(out.splitlines()) >= 90
     code, out, _ = run(capsys, "--explain", "CML-F")
-    assert out.count("# CML-F00") == 4
+    assert out.count("# CML-F00") == 5
 
 
 def test_config_file_is_read(zoo, capsys, tmp_path, monkeypatch):

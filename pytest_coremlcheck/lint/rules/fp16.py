@@ -311,3 +311,46 @@ def fp16_long_reduction(ctx):
             bound = f"their geometric mean exceeds {FP16_MAX ** (1 / length):.3g}"
         yield Problem(f"{op.describe()} accumulates the {what} of {length} fp16 values: it "
                       f"overflows 65504 once {bound}", op.location)
+
+
+#: Ops whose Neural Engine / GPU kernels are reported to overflow inside in fp16, with the
+#: intermediate and the severity (the device-risk table of the reference executor).
+_DEVICE_RISK = {
+    "softplus": ("exp(x) (inf past x ≈ 11.09: the output drops to 0)", "warning"),
+    "softplus_parametric": ("exp(beta·x) (inf past beta·x ≈ 11.09)", "warning"),
+    "reduce_log_sum_exp": ("Σ exp(x) without the max shift (inf past x ≈ ln(65504/N))",
+                           "warning"),
+    "layer_norm": ("Σ (x − mean)² (inf once |x − mean| > 256)", "info"),
+    "instance_norm": ("Σ (x − mean)² (inf once |x − mean| > 256)", "info"),
+    "l2_norm": ("Σ x² (inf once |x| > 256)", "info"),
+}
+
+
+@rule("CML-F005", "fp16-device-risk-op", severity="warning",
+      summary="An fp16 op whose Neural Engine / GPU kernel is reported to overflow inside.",
+      why="""On the Neural Engine (and some GPU paths) softplus computes log(1 + exp(x)) with an
+      fp16 exp, reduce_log_sum_exp sums exp(x) in fp16 without subtracting the maximum, and
+      norms square their inputs in fp16. Their outputs fit fp16 while an intermediate does
+      not: softplus and log-sum-exp then return 0, a norm returns 0 or NaN. The CPU computes
+      these ops in fp32 inside, so the same file is right there. Reported as a warning for the
+      exp family (coremltools #2687, #2690) and as info for norms, which overflow only for
+      activations above 256.""",
+      fix="""Run the check with --coreml-fp16-mode=device-risk to see whether your inputs reach
+      the limit (the hazard watch names the op in every mode); keep the op in fp32
+      (compute_precision=ct.transform.FP16ComputePrecision(op_selector=lambda op: op.op_type !=
+      "softplus")), or use the stable form: max(x, 0) + log1p(exp(-|x|)) for softplus,
+      m + log(Σ exp(x − m)) for log-sum-exp, rescaled activations for norms.""",
+      source="""https://github.com/apple/coremltools/issues/2687,
+      https://github.com/apple/coremltools/issues/2690,
+      https://github.com/apple/ml-ane-transformers (reference/layer_norm.py);
+      docs/device-risk.md""")
+def fp16_device_risk_op(ctx):
+    for op in ctx.ops():
+        risk = _DEVICE_RISK.get(op.type)
+        if risk is None or op.input_dtype("x") != "FLOAT16":
+            continue
+        intermediate, severity = risk
+        yield Problem(f"{op.describe()} computes {intermediate} in fp16 on the Neural Engine / "
+                      "GPU; check it with --coreml-fp16-mode=device-risk or keep it in fp32 "
+                      "(op_selector=lambda op: op.op_type != "
+                      f"\"{op.type}\")", op.location, severity=severity)

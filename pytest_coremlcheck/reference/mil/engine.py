@@ -8,7 +8,7 @@ from coremltools.converters.mil.mil import types
 
 from ..errors import ModelLoadError
 from ..loading import LoadedModel
-from . import dtypes
+from . import device_risk, dtypes
 from . import ops as _ops  # noqa: F401  (registers the op implementations)
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
@@ -16,6 +16,7 @@ from .program import ProgramCompiler
 
 #: How an fp16 program's run is named in reports, per FP16 mode.
 MODE_LABELS = {"typed": "fp16-typed", "fp16-accumulate": "fp16-accumulate",
+               "device-risk": "fp16 device-risk (pessimistic)",
                "fp32": "fp16 program run in fp32"}
 
 
@@ -37,6 +38,14 @@ class MilEngine:
                             if types.is_state(v.sym_type)]
         self.precision = "fp16" if _uses_fp16(function) else "fp32"
         self.mode_label = MODE_LABELS[fp16_mode] if self.precision == "fp16" else "fp32"
+
+    @property
+    def notes(self) -> list[str]:
+        """In device-risk mode: that it is a bound, and which modelled behaviours fired."""
+        if self.precision != "fp16":
+            return []
+        mode = self.compiler.fp16_mode
+        return device_risk.notes(mode.name, mode.fired)
 
     def watch_hazards(self) -> HazardWatch:
         """Start recording numeric hazards; returns the watch."""

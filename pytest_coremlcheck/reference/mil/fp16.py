@@ -10,6 +10,9 @@
   the reduction axis is split into chunks of ``ACCUMULATE_CHUNK`` elements (input channels for
   convolutions), each partial sum is rounded to fp16 and the running total is rounded to fp16
   after every addition. This bounds what an fp16-accumulating kernel can lose.
+- ``device-risk`` (pessimistic): as ``typed``, and ops with fp16 outputs whose device kernels
+  are reported to keep intermediates in fp16 (softplus, reduce_log_sum_exp, layer_norm,
+  l2_norm, reductions) run that way — see ``device_risk`` and ``docs/device-risk.md``.
 - ``fp32``: ignore declared fp16 (no rounding): the ideal the conversion approximates.
 
 Why ``typed`` is the default: it is what the file specifies, independent of any device — the
@@ -21,11 +24,13 @@ within fp16 tolerances; use ``fp16-accumulate`` to see how sensitive a model is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-MODES = ("typed", "fp16-accumulate", "fp32")
+from . import device_risk
+
+MODES = ("typed", "fp16-accumulate", "device-risk", "fp32")
 #: Elements per partial sum in ``fp16-accumulate`` mode.
 ACCUMULATE_CHUNK = 16
 _ACCUMULATING_OPS = ("conv", "conv_transpose", "linear", "matmul")
@@ -34,6 +39,8 @@ _ACCUMULATING_OPS = ("conv", "conv_transpose", "linear", "matmul")
 @dataclass(frozen=True)
 class Fp16Mode:
     name: str = "typed"
+    #: device-risk kernels that changed values: op type -> number of values
+    fired: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if self.name not in MODES:
@@ -44,14 +51,15 @@ class Fp16Mode:
         return self.name != "fp32"
 
     def wrap(self, impl, node):
-        """The implementation to run for ``node`` in this mode."""
-        if self.name != "fp16-accumulate" or node.op_type not in _ACCUMULATING_OPS:
-            return impl
+        """The implementation to run for ``node`` in this mode (with the inside-the-op watch
+        of ``device_risk`` on ops with fp16 outputs)."""
         from . import dtypes
 
         if not any(dtypes.is_fp16(t) for t in node.output_dtypes):
             return impl
-        return _accumulate_in_fp16(impl, node.op_type)
+        if self.name == "fp16-accumulate" and node.op_type in _ACCUMULATING_OPS:
+            impl = _accumulate_in_fp16(impl, node.op_type)
+        return device_risk.wrap(impl, node, self.name, self.fired)
 
 
 def _round(x: torch.Tensor) -> torch.Tensor:

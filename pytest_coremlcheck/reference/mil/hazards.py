@@ -6,6 +6,8 @@ Checked on each op's output before fp16 rounding:
 - ``fp16_overflow``: |x| > 65504 (the largest float16) in a value declared fp16;
 - ``fp16_underflow``: 0 < |x| < 6.1e-5 (below float16's smallest normal, 2**-14) in a value
   declared fp16 — precision is lost there and values under 6e-8 flush to zero.
+- ``fp16_inside_overflow``: an intermediate inside an fp16 op (the exp inside softplus, the
+  sum of squares inside a norm) leaves the fp16 range; recorded by ``device_risk``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ KINDS = {
     "nonfinite": "NaN/Inf",
     "fp16_overflow": "fp16 overflow (|x| > 65504)",
     "fp16_underflow": "fp16 underflow (0 < |x| < 6.1e-5)",
+    "fp16_inside_overflow": "fp16 overflow inside an op (|intermediate| > 65504)",
 }
 
 
@@ -70,6 +73,15 @@ class HazardWatch:
             if bool(tiny.any()):
                 self._add("fp16_underflow", node, output,
                           f"{int(tiny.sum())} of {value.numel()} values")
+
+    def wants_inside(self) -> bool:
+        """Whether an inside-the-op overflow is still to be found (only the first is kept)."""
+        return "fp16_inside_overflow" not in self.found
+
+    def add_inside(self, node, output: str, detail: str) -> None:
+        """Record an intermediate of ``node`` leaving the fp16 range (the first one only)."""
+        if self.wants_inside():
+            self._add("fp16_inside_overflow", node, output, detail)
 
     def _add(self, kind: str, node, output: str, detail: str) -> None:
         self.found[kind] = Hazard(kind, node.name, node.op_type, output, node.location, detail)
