@@ -3,6 +3,7 @@ fixture. The check itself lives in ``check.py``; reports read the session store.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(**tolerance, variants=None): default Tolerance fields (atol, rtol, "
-        "mismatch_ratio, min_snr_db, min_psnr_db, min_cosine, min_top1, per_output) for every "
+        f"{MARKER}(**tolerance, variants=None): default Tolerance fields "
+        f"({', '.join(f.name for f in dataclasses.fields(Tolerance))}) for every "
         "coreml_check in the test, and the model variants to check (fp32, fp16, int8, "
         "int4-block, palettize1/2/4/6/8[-uniform], prune50, prune50+palettize4)",
     )
@@ -321,7 +322,8 @@ def coreml_check(request: pytest.FixtureRequest):
             error = str(exc)
         if error is not None:
             entries.append(_error_entry(label, error))
-            pytest.fail(f"coreml_check {label!r} could not run: {error}", pytrace=False)
+            pytest.fail(f"coreml_check {label!r} could not run: {error}\n{_call_site(1)}"
+                        .rstrip(), pytrace=False)
         for result in results:
             entry = result.to_dict()
             entries.append(entry)
@@ -334,6 +336,22 @@ def coreml_check(request: pytest.FixtureRequest):
         return results[0] if len(results) == 1 else ResultSet(results)
 
     return check
+
+
+def _call_site(depth: int) -> str:
+    """``  at path:line: code`` of the frame ``depth`` levels above the caller (the test's
+    ``coreml_check(...)`` line), the path relative to the working directory when inside it;
+    empty when that frame is this package's own (checks declared in TOML)."""
+    import linecache
+    import sys
+
+    frame = sys._getframe(depth + 1)
+    path, line = frame.f_code.co_filename, frame.f_lineno
+    if path.startswith(os.path.dirname(__file__) + os.sep):  # a declared check: no user line
+        return ""
+    code = linecache.getline(path, line).strip()
+    shown = os.path.relpath(path) if path.startswith(os.getcwd() + os.sep) else path
+    return f"  at {shown}:{line}: {code}"
 
 
 @pytest.hookimpl(hookwrapper=True)

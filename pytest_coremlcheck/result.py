@@ -26,6 +26,9 @@ class EquivalenceError(AssertionError):
         super().__init__(text)
 
 
+EquivalenceError.__module__ = "pytest_coremlcheck"  # its public path, short in test summaries
+
+
 class CheckError(Exception):
     """A check could not run: bad input, unreadable model, a source that raised.
 
@@ -164,8 +167,12 @@ class EquivalenceResult:
         }
 
     def failure_table(self) -> str:
-        """The readable table a failing check shows: what ran, every output, every failure."""
+        """The readable table a failing check shows: the first failure (the line pytest's
+        short summary shows), then what ran, every output, every failure."""
+        more = len(self.failures) - 1
         lines = [
+            *([self.failures[0] + (f" (and {more} more)" if more > 0 else "")]
+              if self.failures else []),
             f"Core ML equivalence check {self.name!r} FAILED",
             f"  model:    {self.model}",
             f"  source:   {self.source}",

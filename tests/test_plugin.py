@@ -58,7 +58,9 @@ def test_marker_is_registered_under_strict_markers(inner):
                               "--coreml-backend=reference")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*Core ML equivalence*", "*test_marked*y*reference*ok*"])
-    assert "coreml_equivalence" in "\n".join(inner.runpytest("--markers").outlines)
+    markers = "\n".join(inner.runpytest("--markers").outlines)
+    assert "coreml_equivalence" in markers
+    assert "min_ssim" in markers and "allow_source_nan" in markers  # every Tolerance field
 
 
 def test_failing_check_shows_the_table_and_other_tests_go_on(inner):
@@ -75,15 +77,22 @@ def test_failing_check_shows_the_table_and_other_tests_go_on(inner):
             from conftest import Net
             coreml_check(Net(), tmp_path / "Gone.mlpackage")
     """)
-    result = inner.runpytest("-p", "no:cacheprovider", "--coreml-backend=reference")
+    result = inner.runpytest("-p", "no:cacheprovider", "--coreml-backend=reference", "-rf",
+                             "-vv")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines([
-        "*EquivalenceError: Core ML equivalence check 'test_wrong' FAILED*",
+        "*pytest_coremlcheck.EquivalenceError: y: SNR * dB < min_snr_db=60 dB (and 1 more)",
+        "*Core ML equivalence check 'test_wrong' FAILED*",
         "*backend:  reference (reference executor, fp32)*",
         "*y: SNR * < min_snr_db=60 dB*",
     ])
-    result.stdout.fnmatch_lines(["*could not run: converted model: *Gone.mlpackage: no such file*"])
+    result.stdout.fnmatch_lines([
+        "*could not run: converted model: *Gone.mlpackage: no such file*",
+        '*at test_*.py:*: coreml_check(Net(), tmp_path / "Gone.mlpackage")'])
     result.stdout.fnmatch_lines(["*test_wrong*y*reference*FAIL*", "*test_missing_file*ERROR*"])
+    # the short summary names the reason, not only the exception type
+    result.stdout.fnmatch_lines(["FAILED *::test_wrong - pytest_coremlcheck.EquivalenceError: "
+                                 "y: SNR * dB < min_snr_db=60 dB (and 1 more)"])
 
 
 def test_keyword_overrides_marker_overrides_command_line(inner):
