@@ -48,7 +48,10 @@ def violations(name: str, m: OutputMetrics, tol: Tolerance, reference: str = "so
         limit = getattr(tol, field)
         if limit is None:
             continue
-        if value is None:
+        if value is None and field == "min_ssim" and m.image and not metrics.ssim_available():
+            out.append(f"{name}: min_ssim is set but SSIM needs scikit-image: "
+                       "pip install 'pytest-coremlcheck[ssim]'")
+        elif value is None:
             out.append(f"{name}: {label} is undefined for shape {m.shape} but {field} is set")
         elif value < limit:
             out.append(f"{name}: {label} {value:.6g}{unit} < {field}={limit:g}{unit}")

@@ -10,7 +10,8 @@ Pure numpy, float64, on flattened arrays; one call aggregates every input sample
 - ``cosine``   = a·b / (‖a‖‖b‖), the worst (lowest) over samples
 - ``top1``     = share of rows whose argmax agrees, for classifier-shaped outputs
                  (shape (C,) or (N, C) after dropping leading 1s, C ≥ 2)
-- ``ssim``     = structural similarity of image outputs (scikit-image, 8-bit, data range
+- ``ssim``     = structural similarity of image outputs (scikit-image, the ``ssim`` extra; None
+                 without it), 8-bit, data range
                  255, 7x7 windows), the worst (lowest) over samples
 - ``error_histogram`` = counts of |a - b| per bin of ``HISTOGRAM_EDGES``: [0, 1e-8), [1e-8, 1e-7),
                  …, [10, 100) and the overflow bin [100, inf); every finite element is counted
@@ -151,7 +152,7 @@ def compute(
         if atol is not None or rtol is not None:
             limit = (atol or 0.0) + (rtol or 0.0) * np.abs(b)
             mismatches += int(np.count_nonzero(diff > limit))
-        if image:
+        if image and ssim_available():
             value = _ssim(np.asarray(converted), np.asarray(source))
             ssim = value if ssim is None else min(ssim, value)
         rows = _classifier_rows(shape)
@@ -195,6 +196,15 @@ def error_histogram(abs_diff: np.ndarray, largest: float | None = None) -> np.nd
     at_least = [abs_diff.size] + [np.count_nonzero(abs_diff >= edge) if edge <= largest else 0
                                   for edge in _FINITE_EDGES[1:]]
     return np.asarray(at_least, np.int64) - np.asarray(at_least[1:] + [0], np.int64)
+
+
+def ssim_available() -> bool:
+    """Whether scikit-image (the ``ssim`` extra) is installed: without it ``ssim`` is None."""
+    try:
+        from skimage.metrics import structural_similarity  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _ssim(converted: np.ndarray, source: np.ndarray) -> float:
