@@ -248,3 +248,27 @@ def test_conv_groups_dilation_and_asymmetric_padding(rng):
                 expect[0, o, i, j] = (window * w[o]).sum()
     assert out.shape == expect.shape
     np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-5)
+
+
+def test_reductions_keep_dims_and_default_axes():
+    """No ``axes``: every axis; ``keep_dims`` keeps length-1 axes; log_sum is log(Σx),
+    log_sum_exp log(Σeˣ), l2_norm √Σx², sum_square Σx², prod over several axes."""
+    x = np.arange(1.0, 13.0, dtype=np.float32).reshape(2, 3, 2) / 4
+
+    @mb.program(input_specs=[spec(2, 3, 2)], opset_version=IOS17)
+    def prog(x):
+        return (mb.reduce_sum(x=x), mb.reduce_mean(x=x, axes=[0, 2], keep_dims=True),
+                mb.reduce_log_sum(x=x, axes=[1]), mb.reduce_log_sum_exp(x=x, axes=[-1]),
+                mb.reduce_l2_norm(x=x, axes=[0, 1]), mb.reduce_sum_square(x=x, axes=[2]),
+                mb.reduce_prod(x=x, axes=[0, 2], keep_dims=True))
+
+    total, mean, log_sum, lse, l2, sq, prod = run(prog, {"x": x})
+    v = x.astype(np.float64)
+    assert total.shape == (1,) and total.item() == pytest.approx(v.sum(), rel=1e-6)
+    assert mean.shape == (1, 3, 1)
+    np.testing.assert_allclose(mean, v.mean(axis=(0, 2), keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(log_sum, np.log(v.sum(axis=1)), rtol=1e-6)
+    np.testing.assert_allclose(lse, np.log(np.exp(v).sum(axis=-1)), rtol=1e-6)
+    np.testing.assert_allclose(l2, np.sqrt((v**2).sum(axis=(0, 1))), rtol=1e-6)
+    np.testing.assert_allclose(sq, (v**2).sum(axis=2), rtol=1e-6)
+    np.testing.assert_allclose(prod, v.prod(axis=(0, 2), keepdims=True), rtol=1e-5)
