@@ -102,18 +102,22 @@ class BlockRunner:
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
             outs = result if isinstance(result, (tuple, list)) else (result,)
-            for index, (name, value, storage, round_fp16) in enumerate(zip(
-                step.node.output_names, outs, step.storage, step.round_fp16
+            for index, (name, value, storage, round_fp16, shape, kind) in enumerate(zip(
+                step.node.output_names, outs, step.storage, step.round_fp16, step.shapes,
+                step.kinds
             )):
                 if isinstance(value, torch.Tensor):
-                    shape, kind = step.shapes[index], step.kinds[index]
-                    if (shape is not None and value.shape != shape
-                            and not _fits(value.shape, shape)) or (
-                            kind is not None and value.dtype not in kind):
+                    dtype = value.dtype
+                    if dtype is not storage:  # the storage dtype is of the declared category
+                        if kind is not None and dtype not in kind:
+                            raise ExecutionError(_declared_mismatch(self.model_name, step,
+                                                                    index, value))
+                        if storage is not None:
+                            value = value.to(storage)
+                    if shape is not None and value.shape != shape and not _fits(value.shape,
+                                                                                 shape):
                         raise ExecutionError(_declared_mismatch(self.model_name, step, index,
                                                                 value))
-                    if storage is not None and value.dtype != storage:
-                        value = value.to(storage)
                     if watch is not None:
                         watch.inspect(step.node, name, value, step.fp16[index])
                     if round_fp16:
