@@ -1,4 +1,5 @@
-"""Pooling against torch, including PyTorch's ceil_mode window rule."""
+"""Pooling by Core ML's window rules (ceil mode, padding), against numpy and, where the two
+definitions agree, torch."""
 
 from __future__ import annotations
 
