@@ -59,6 +59,10 @@ class Step:
     round_fp16: list[bool]
     release: list[str]
     fp16: list[bool] = field(default_factory=list)  # output declared fp16
+    #: per output: declared shape (ints; None for a symbolic dim) or None for a non-tensor
+    shapes: list = field(default_factory=list)
+    #: per output: the torch dtypes of the declared element type's category, or None
+    kinds: list = field(default_factory=list)
 
 
 @dataclass
@@ -98,12 +102,22 @@ class BlockRunner:
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
             outs = result if isinstance(result, (tuple, list)) else (result,)
-            for index, (name, value, storage, round_fp16) in enumerate(zip(
-                step.node.output_names, outs, step.storage, step.round_fp16
+            for index, (name, value, storage, round_fp16, shape, kind) in enumerate(zip(
+                step.node.output_names, outs, step.storage, step.round_fp16, step.shapes,
+                step.kinds
             )):
                 if isinstance(value, torch.Tensor):
-                    if storage is not None and value.dtype != storage:
-                        value = value.to(storage)
+                    dtype = value.dtype
+                    if dtype is not storage:  # the storage dtype is of the declared category
+                        if kind is not None and dtype not in kind:
+                            raise ExecutionError(_declared_mismatch(self.model_name, step,
+                                                                    index, value))
+                        if storage is not None:
+                            value = value.to(storage)
+                    if shape is not None and value.shape != shape and not _fits(value.shape,
+                                                                                 shape):
+                        raise ExecutionError(_declared_mismatch(self.model_name, step, index,
+                                                                value))
                     if watch is not None:
                         watch.inspect(step.node, name, value, step.fp16[index])
                     if round_fp16:
@@ -113,6 +127,51 @@ class BlockRunner:
                 env.pop(name, None)
         return [_resolve(env, ("var", name)) if name not in block.consts else block.consts[name]
                 for name in block.output_names]
+
+
+#: torch dtypes per category of MIL element type: values are stored in their category's
+#: widest convenient dtype (fp16 in float32, uint16 in int32, ...), so only the category is
+#: checked against the declared type.
+_FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+_INTS = frozenset({torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64})
+_BOOLS = frozenset({torch.bool})
+
+
+def _kind(mil_dtype) -> frozenset | None:
+    """The torch dtypes a value of MIL element type ``mil_dtype`` may be computed in."""
+    if mil_dtype is None or mil_dtype is types.str:
+        return None
+    if mil_dtype is types.bool:
+        return _BOOLS
+    return _FLOATS if types.is_float(mil_dtype) else _INTS
+
+
+def _declared_shape(var) -> tuple | None:
+    """``var``'s declared shape, a symbolic dim as None; None when ``var`` is not a tensor."""
+    sym = var.sym_type
+    if types.is_scalar(sym):
+        return ()
+    if not types.is_tensor(sym):
+        return None
+    return tuple(int(d) if isinstance(d, (int, np.integer)) else None for d in var.shape)
+
+
+def _fits(shape, declared: tuple) -> bool:
+    """Whether a computed shape matches a declared one with symbolic (None) dims."""
+    return len(shape) == len(declared) and all(
+        d is None or d == s for s, d in zip(shape, declared))
+
+
+def _declared_mismatch(model_name: str, step: Step, index: int, value) -> str:
+    node = step.node
+    declared = step.shapes[index]
+    shape = "?" if declared is None else "(" + ", ".join(
+        "?" if d is None else str(d) for d in declared) + ")"
+    return (f"{model_name}: op {node.name!r} ({node.op_type}) output "
+            f"{node.output_names[index]!r}: the program declares shape {shape} of "
+            f"{types.builtin_to_string(node.output_dtypes[index])}, the executor computed "
+            f"shape {tuple(value.shape)} of {str(value.dtype).replace('torch.', '')}: "
+            "a converter bug or an executor bug")
 
 
 def _resolve(env, binding):
@@ -175,7 +234,9 @@ class ProgramCompiler:
         round_fp16 = [rounds and dtypes.is_fp16(t) for t in node.output_dtypes]
         fp16 = [dtypes.is_fp16(t) for t in node.output_dtypes]
         impl = self.fp16_mode.wrap(impl, node)
-        return Step(node, impl, bindings, storage, round_fp16, [], fp16)
+        shapes = [_declared_shape(v) for v in op.outputs]
+        kinds = [_kind(t) for t in node.output_dtypes]
+        return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds)
 
     def _const_value(self, op):
         value = op.outputs[0].val

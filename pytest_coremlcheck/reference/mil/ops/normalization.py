@@ -59,9 +59,17 @@ def l2_norm(ins, node):
 
 @register("local_response_norm")
 def local_response_norm(ins, node):
+    """``x_c / (k + α/size · Σ x_j²)^β``, j over channels ``c − h .. c + h``, h = (size − 1) // 2.
+
+    The window is symmetric: for an even ``size`` it holds size − 1 channels (size 2: the
+    channel alone), where PyTorch's holds ``size`` (c − size/2 .. c + size/2 − 1)."""
     x = ins["x"]
     size = int(scalar(ins["size"]))
     alpha = scalar(ins.get("alpha"), 1e-4)
     beta = scalar(ins.get("beta"), 0.75)
     k = scalar(ins.get("k"), 1.0)
-    return F.local_response_norm(x, size, alpha=alpha, beta=beta, k=k)
+    half = (size - 1) // 2
+    squares = (x * x).reshape(x.shape[0], 1, x.shape[1], -1)
+    window = F.avg_pool2d(F.pad(squares, [0, 0, half, half]), (2 * half + 1, 1), 1)
+    sums = (window * (2 * half + 1)).reshape(x.shape)
+    return x / (k + alpha / size * sums) ** beta
