@@ -149,7 +149,7 @@ def _pipeline(*models, version=None):
     return pipeline
 
 
-@breaks("CML-V009")
+@breaks("CML-V009", "info")
 def pipeline_older_than_submodel(zoo, spec, tmp):
     inner = nn_spec(rank5=False, version=4)
     return _pipeline(inner, version=3), None
