@@ -4,7 +4,7 @@ Reads only the spec (and weight values for the FP16 rules), so it runs on any OS
 milliseconds per model. PATH may be an .mlpackage, an .mlmodel or a directory to search.
 Settings come from [tool.coremlcheck] in the nearest pyproject.toml; options override them
 (--ignore adds to the configured ignores). Exit status: 0 clean, 1 findings at or above
---fail-on (or an unreadable model), 2 usage error.
+--fail-on (or an unreadable model), 2 usage error (including a PATH holding no model).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..lint.docs import explain
     from ..lint.errors import LintUsageError
     from ..lint.formats import render
-    from ..lint.runner import lint_paths
+    from ..lint.runner import find_models, lint_paths
 
     if args.explain:
         page = explain(args.explain)
@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         return _usage(f"no such file or directory: {', '.join(missing)}")
+    empty = [p for p in args.paths if not find_models(Path(p))]
+    if empty:
+        return _usage(f"no .mlmodel or .mlpackage under {', '.join(empty)}; nothing to lint")
     try:
         config = load_config(pyproject=Path(args.config) if args.config else None)
         report = lint_paths([Path(p) for p in args.paths], config, target=args.target,

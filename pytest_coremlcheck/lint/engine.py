@@ -149,7 +149,8 @@ def _declared_findings(gates: list[_Gate], ctx: LintContext, path: str) -> list[
         declared = model.declared
         if declared <= 0:
             continue
-        over = [g for g in by_model.get(id(model), []) if g.requirement.spec > declared]
+        over = [g for g in by_model.get(id(model), []) if g.requirement.spec > declared
+                and declared >= g.requirement.checked_from]
         if over:
             out.append(_mismatch(model, declared, over, ctx, path))
         elif (needs[id(model)] < declared and not _has_program(model)

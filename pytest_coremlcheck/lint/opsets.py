@@ -119,6 +119,8 @@ def _from_registry() -> OpsetTable:
             domains = getattr(op_class, "type_domains", None) or {}
             inputs = {}
             for key, input_type in op_class.input_spec.input_types.items():
+                if key.startswith("_"):  # builder-only: cond/while_loop blocks (_true_fn,
+                    continue  # _body, …) are serialized as the op's blocks, not inputs
                 dtypes = domain = None
                 if isinstance(input_type, TensorInputType):
                     domain = getattr(input_type, "type_domain_id", None)

@@ -49,6 +49,9 @@ class Requirement:
 
     ``container`` marks requirements that come from how the file is labelled (the opset string)
     rather than from what it uses; they are named as the reason only when nothing else is.
+    ``checked_from``: Core ML's validator checks the feature only in files declaring at least
+    this version (older files load with it ignored), so a lower declared version is no
+    ``CML-V004``.
     """
 
     spec: int
@@ -56,6 +59,7 @@ class Requirement:
     location: str
     model: ModelView | None = None
     container: bool = False
+    checked_from: int = 0
 
 
 @dataclass(frozen=True)

@@ -127,8 +127,9 @@ def parse_target(value: object) -> Target | None:
     if family == "macOS" and version[:2] == (10, 16):  # Big Sur's first version number
         version = (11,) + version[2:]
     majors = {minimum[0] for minimum in MIN_OS[family]}
-    if version[0] not in majors and version < MIN_OS[family][-1]:
-        raise LintUsageError(f"{text}: there is no {family} {version[0]}; Core ML releases are "
+    if version[0] not in majors:
+        raise LintUsageError(f"unknown deployment target {text!r}: there is no Core ML release "
+                             f"for {family} {version[0]}; valid {family} targets are "
                              f"{', '.join(family + str(m) for m in sorted(majors))}")
     spec = _spec_for_os(family, version)
     if spec is None:

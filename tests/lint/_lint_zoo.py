@@ -99,9 +99,35 @@ def _torch_modules():
         def forward(self, x):
             return torch.cumsum(x, 1)
 
+    class Gru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(4, 6, batch_first=True)
+
+        def forward(self, x):
+            return self.gru(x)[0]
+
     return {"cnn": (CNN, (1, 3, 16, 16)), "transformer": (Attention, (1, 5, 16)),
             "lstm": (Recurrent, (1, 5, 8)), "image": (Brighten, (1, 3, 16, 16)),
-            "stateful": (Accumulator, (1, 4)), "cumsum": (CumSum, (1, 6))}
+            "stateful": (Accumulator, (1, 4)), "cumsum": (CumSum, (1, 6)),
+            "gru": (Gru, (1, 3, 4))}
+
+
+def _flow_module():
+    """Data-dependent control flow: scripted, it converts to ``cond`` and ``while_loop``."""
+    import torch
+
+    class Flow(torch.nn.Module):
+        def forward(self, x):
+            if bool(x.sum() > 0):
+                y = x * 2.0
+            else:
+                y = x - 1.0
+            while bool(y.abs().sum() < 100.0):
+                y = y * 2.0 + 1.0
+            return y
+
+    return torch.jit.script(Flow().eval())
 
 
 def _traced(kind: str):
@@ -134,6 +160,18 @@ def _save(model, directory: Path, name: str) -> Path:
 def plain(kind: str, nn: bool = False):
     def build(target: str, directory: Path) -> Path:
         return _save(_convert(kind, target, nn=nn), directory, f"{kind}_{target}")
+
+    return build
+
+
+def control_flow():
+    def build(target: str, directory: Path) -> Path:
+        import coremltools as ct
+
+        _quiet()
+        model = ct.convert(_flow_module(), inputs=[ct.TensorType(name="x", shape=(1, 3))],
+                           minimum_deployment_target=_ct_target(target))
+        return _save(model, directory, f"flow_{target}")
 
     return build
 
@@ -300,6 +338,7 @@ FAST = {
     ("iOS17", "w8a8"), ("iOS17", "lstm"), ("iOS17", "int8"), ("iOS18", "transformer"),
     ("iOS18", "stateful"), ("iOS18", "multifunction"), ("iOS18", "int4_block"),
     ("iOS18", "lut_grouped"), ("iOS26", "int8_io"), ("iOS26", "cnn"), ("iOS16", "classifier"),
+    ("iOS17", "gru"), ("iOS16", "control_flow"),
 }
 
 
@@ -334,6 +373,8 @@ def _cases() -> list[Case]:
                   Case("int8", target, compressed("int8"), reason),
                   Case("sparse", target, compressed("sparse"), reason)]
     cases.append(Case("classifier", "iOS16", classifier(), f({"CML-T001"})))
+    cases.append(Case("gru", "iOS17", plain("gru")))
+    cases.append(Case("control_flow", "iOS16", control_flow()))
     cases.append(Case("w8a8", "iOS17", activation_quantized(), f({"CML-Q002"})))
     cases.append(Case("w8a8", "iOS18", activation_quantized(), f({"CML-V007"})))
     for target in ("iOS18", "iOS26"):

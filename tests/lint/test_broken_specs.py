@@ -149,7 +149,7 @@ def _pipeline(*models, version=None):
     return pipeline
 
 
-@breaks("CML-V009")
+@breaks("CML-V009", "info")
 def pipeline_older_than_submodel(zoo, spec, tmp):
     inner = nn_spec(rank5=False, version=4)
     return _pipeline(inner, version=3), None
@@ -802,3 +802,165 @@ def test_nn_classifier_helper_is_clean():
 def test_label_count_mismatch_warns():
     result = lint(_nn_classifier(labels=("a", "b", "c")))
     assert [f.id for f in result.findings if f.severity == "warning"] == ["CML-C003"]
+
+
+# -- structure: what Core ML's loaders reject before anything runs -----------------------------
+
+
+def _main_function(model):
+    return model.mlProgram.functions["main"]
+
+
+@breaks("CML-O012")
+def described_input_renamed(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    model.description.input[0].name = "pixels"
+    return model, None
+
+
+@breaks("CML-O012")
+def described_input_dtype_differs(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    model.description.input[0].type.multiArrayType.dataType = 131104  # INT32; program: fp32
+    return model, None
+
+
+@breaks("CML-O012")
+def described_input_shape_differs(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    shape = model.description.input[0].type.multiArrayType.shape
+    shape[2] = shape[3] = 8  # program: 16 x 16
+    return model, None
+
+
+@breaks("CML-O012")
+def described_output_not_returned(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    model.description.output[0].name = "logits"
+    return model, None
+
+
+@breaks("CML-O013")
+def zero_dimension(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    model.description.input[0].type.multiArrayType.shape[1] = 0
+    return model, None
+
+
+@breaks("CML-O013")
+def negative_dimension(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    model.description.output[0].type.multiArrayType.shape.extend([-1])
+    return model, None
+
+
+@breaks("CML-O014")
+def op_reads_undefined_variable(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    conv = find_op(model, "conv")
+    conv.inputs["x"].arguments[0].name = "x_normalized"
+    return model, None
+
+
+@breaks("CML-O014")
+def op_consumes_its_own_output(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    conv = find_op(model, "conv")
+    conv.inputs["x"].arguments[0].name = conv.outputs[0].name
+    return model, None
+
+
+@breaks("CML-O014")
+def op_reads_a_later_value(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    block = main_block(model)
+    last = block.operations[len(block.operations) - 1].outputs[0].name
+    find_op(model, "conv").inputs["x"].arguments[0].name = last
+    return model, None
+
+
+@breaks("CML-O015")
+def function_output_without_producer(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    main_block(model).outputs[0] = "ghost"
+    model.description.output[0].name = "ghost"
+    return model, None
+
+
+@breaks("CML-O015")
+def loop_body_output_without_producer(zoo, spec, tmp):
+    model = spec("iOS17-gru")
+    loop = find_op(model, "while_loop")
+    body = loop.blocks[1]
+    body.outputs[len(body.outputs) - 1] = "ghost"
+    return model, None
+
+
+@breaks("CML-O016")
+def program_without_main(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    functions = model.mlProgram.functions
+    functions["entry"].CopyFrom(functions["main"])
+    del functions["main"]
+    return model, None
+
+
+@breaks("CML-O017")
+def const_holds_too_many_values(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    for op in main_block(model).operations:
+        if op.type == "const" and op.outputs[0].name.endswith("strides_0"):
+            op.attributes["val"].immediateValue.tensor.ints.values.append(1)
+            return model, None
+    raise LookupError("strides const")
+
+
+@breaks("CML-O017")
+def fp16_const_truncated(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    for op in main_block(model).operations:
+        if op.type == "const" and op.outputs[0].name == "conv_bias_to_fp16":
+            tensor = op.attributes["val"].immediateValue.tensor
+            tensor.bytes.values = tensor.bytes.values[:-2]  # 7 fp16 values for shape [8]
+            return model, None
+    raise LookupError("conv_bias_to_fp16")
+
+
+@breaks("CML-O018")
+def duplicate_program_input(zoo, spec, tmp):
+    model = spec("iOS16-cnn")
+    function = _main_function(model)
+    function.inputs.add().CopyFrom(function.inputs[0])
+    return model, None
+
+
+@breaks("CML-N006")
+def layer_reads_undefined_blob(zoo, spec, tmp):
+    model = spec("iOS13-nn_cnn")
+    layers = model.neuralNetwork.layers
+    layers[len(layers) - 1].input[0] = "features"
+    return model, None
+
+
+@breaks("CML-N007")
+def network_without_layers(zoo, spec, tmp):
+    model = spec("iOS13-nn_cnn")
+    del model.neuralNetwork.layers[:]
+    return model, None
+
+
+@breaks("CML-N008")
+def layer_without_type(zoo, spec, tmp):
+    model = spec("iOS13-nn_cnn")
+    layer = model.neuralNetwork.layers[0]
+    layer.ClearField(layer.WhichOneof("layer"))
+    return model, None
+
+
+def test_structural_rules_name_the_fault(zoo_spec):
+    model = zoo_spec("iOS16-cnn")
+    conv = find_op(model, "conv")
+    conv.inputs["x"].arguments[0].name = "x_normalized"
+    messages = [f.message for f in lint(model).findings if f.id == "CML-O014"]
+    assert messages == ["op 'conv' (var_14_cast_fp16) reads 'x_normalized', which is not "
+                        "defined before it in its block or an enclosing one"]

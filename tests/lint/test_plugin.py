@@ -95,10 +95,13 @@ def test_unreadable_model_fails_its_item(pytester, run):
     result.stdout.fnmatch_lines(["*CML-V000 error: not a valid Core ML model: *"])
 
 
-def test_bad_target_is_a_usage_error(pytester, run):
-    result = run("--coreml-target", "iOS19")
+@pytest.mark.parametrize("target", ["iOS19", "iOS99"])
+def test_bad_target_is_a_usage_error(pytester, run, target):
+    result = run("--coreml-target", target)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*there is no iOS 19*"])
+    result.stderr.fnmatch_lines([f"*unknown deployment target '{target}': there is no Core ML "
+                                 f"release for iOS {target[3:]}; valid iOS targets are iOS11, "
+                                 "iOS12, *, iOS26*"])
 
 
 def test_findings_for_check(pytester, models, run):

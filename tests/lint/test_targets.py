@@ -27,7 +27,8 @@ def test_parse_target(text, spec):
 
 
 @pytest.mark.parametrize("text", ["iOS10", "iOS19", "macOS16", "android5", "11", "0", "", "iOS",
-                                  "spec7"])
+                                  "spec7", "iOS99", "iOS27", "macOS99", "watchOS12",
+                                  "visionOS3"])
 def test_parse_target_rejects(text):
     with pytest.raises(LintUsageError):
         parse_target(text)
@@ -57,3 +58,11 @@ def test_opset_strings():
     assert spec_of_opset("CoreML12") == 13
     assert spec_of_opset("garbage") is None
     assert max(OPSET_BY_SPEC) == NEWEST_SPEC
+
+
+def test_unknown_os_version_lists_the_valid_targets():
+    with pytest.raises(LintUsageError) as error:
+        parse_target("iOS99")
+    assert str(error.value) == (
+        "unknown deployment target 'iOS99': there is no Core ML release for iOS 99; valid iOS "
+        "targets are iOS11, iOS12, iOS13, iOS14, iOS15, iOS16, iOS17, iOS18, iOS26")

@@ -11,5 +11,6 @@ from . import (  # noqa: F401 - imported for registration
     neuralnetwork,
     performance,
     program,
+    structure,
     version,
 )

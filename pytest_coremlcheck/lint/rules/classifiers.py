@@ -13,7 +13,10 @@ _PASS_THROUGH = {"softmax", "activation", "softmaxND", "flatten", "reshape", "re
 
 
 def _is_classifier(model) -> bool:
-    return model.type in _CLASSIFIER_TYPES or bool(model.description.predictedFeatureName)
+    """A classifier model type, or an ML program with classifier outputs. Regressors and
+    feature extractors also set predictedFeatureName (the regressor validator requires it)."""
+    return model.type in _CLASSIFIER_TYPES or (
+        model.type == "mlProgram" and bool(model.description.predictedFeatureName))
 
 
 def _labels(model):
@@ -56,7 +59,8 @@ def _output(model, name):
       fix="Let coremltools create the outputs (ct.ClassifierConfig) or fix the names after "
           "renaming features.",
       source="mlmodel/src/Validation/InterfaceValidators.cpp "
-             "validateClassifierFeatureDescriptions_")
+             "validateClassifierFeatureDescriptions_ (validateRegressorInterface: regressors "
+             "name their predicted value there too)")
 def classifier_outputs(ctx):
     for model in ctx.models:
         if not _is_classifier(model) or len(model.description.functions):

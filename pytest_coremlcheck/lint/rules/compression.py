@@ -231,7 +231,12 @@ def _weight_params(message, depth: int = 0):
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
-        items = [value] if isinstance(value, Message) else value
+        if field.message_type.GetOptions().map_entry:  # e.g. a custom layer's parameters
+            if field.message_type.fields_by_name["value"].message_type is None:
+                continue
+            items = list(value.values())
+        else:
+            items = [value] if isinstance(value, Message) else value
         for item in items:
             if field.message_type.name == "WeightParams":
                 yield field.name, item

@@ -291,16 +291,20 @@ def _flexibility(feature) -> str | None:
 
 @rule("CML-T012", "flexible-shapes", severity="error", min_target="iOS12 (spec 3)",
       summary="Flexible input shapes or image sizes need iOS12.",
-      why="Enumerated and ranged shapes/sizes were added with spec 3.",
+      why="""Enumerated and ranged shapes/sizes were added with spec 3. Core ML's validator
+      reads them only in files declaring spec 3 or newer; a spec-1 or spec-2 file that carries
+      them (Create ML writes such image classifiers) loads with its default size, so its
+      declared version is no CML-V004.""",
       fix="Use fixed shapes for iOS11 targets.",
       source="coremltools _MINIMUM_FLEXIBLE_SHAPES_SPEC_VERSION; mlmodel/src/Utils.cpp "
-             "hasFlexibleShapes")
+             "hasFlexibleShapes; mlmodel/src/Validation/InterfaceValidators.cpp "
+             "validateFeatureDescription (modelVersion >= MLMODEL_SPECIFICATION_VERSION_IOS12)")
 def flexible_shapes(ctx):
     for model, feature in ctx.features():
         kind = _flexibility(feature)
         if kind:
             yield Requirement(3, f"{feature.describe()}{model.where()} ({kind})",
-                              feature.location, model)
+                              feature.location, model, checked_from=3)
 
 
 def _enumerated_inputs(model):

@@ -170,14 +170,16 @@ def opset_block_missing(ctx):
                           function.model.loc(function.name))
 
 
-@rule("CML-V009", "pipeline-submodel-newer", severity="error",
-      summary="A pipeline's sub-model declares a newer version than the pipeline.",
-      why="""Core ML checks the pipeline's declared version against the OS, and each
-      sub-model's version against the pipeline's. coremltools' make_pipeline sets the pipeline
-      to the maximum of its sub-models; a lower value was written by hand.""",
-      fix="Set the pipeline's specificationVersion to the highest of its sub-models.",
-      source="coremltools/models/utils.py make_pipeline; mlmodel/src/Utils.cpp "
-             "downgradeSpecificationVersion")
+@rule("CML-V009", "pipeline-submodel-newer", severity="info",
+      summary="A pipeline declares an older version than one of its sub-models.",
+      why="""Core ML validates each sub-model against its own declared version and never
+      compares it with the pipeline's, so such files load (Create ML and Ultralytics write
+      them). The pipeline still needs the OS of its newest sub-model: the required target and
+      CML-V001 account for that; the pipeline's own number merely understates it.""",
+      fix="""Nothing is needed; for a self-describing file set the pipeline's
+      specificationVersion to the highest of its sub-models.""",
+      source="mlmodel/src/Validation/PipelineValidator.cpp (each sub-model is validated with "
+             "Model::validate on its own); coremltools/models/utils.py make_pipeline")
 def pipeline_submodel_newer(ctx):
     for model in ctx.models:
         for child in model.submodels:
@@ -185,7 +187,8 @@ def pipeline_submodel_newer(ctx):
                 parent = model.label or "the pipeline"
                 yield Problem(f"{child.label} declares spec {child.declared} "
                               f"({ctx.name(child.declared)}) but {parent} declares "
-                              f"{model.declared}", child.loc())
+                              f"{model.declared}; the file needs {ctx.name(child.declared)}",
+                              child.loc())
 
 
 @rule("CML-V010", "mlprogram-packaging", severity="error", min_target="iOS15",
