@@ -9,10 +9,10 @@ one-time build of the float64 copy.
 
 Models: hand-written torch models (a ViT block with tanh GELU and LayerNorm, a ResNet-style
 CNN, an RMSNorm transformer block) and ``tf_keras.applications`` with ``weights=None`` and
-random batch-norm statistics. Two mis-conversions: the ViT block converted by a converter that
-maps ``gelu(approximate="tanh")`` to exact GELU, and the RMSNorm block converted with eps 1e-3
-(1e-4, 1e-5) instead of 1e-6 — both by a wrong ``gelu`` / ``rms_norm`` converter registered only while that
-model converts.
+random batch-norm statistics. The mis-conversions: the ViT block converted by a converter that
+maps ``gelu(approximate="tanh")`` to exact GELU, and the RMSNorm block converted with eps 1e-3,
+1e-4 or 1e-5 instead of 1e-6 — each by a wrong ``gelu`` / ``rms_norm`` converter registered
+only while that model converts.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fp32_floor_architectures.py
 [--keras NAME ...] [--samples N]`` (one thread; a few minutes, mostly ``ct.convert``).
