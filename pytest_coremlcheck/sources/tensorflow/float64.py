@@ -16,9 +16,11 @@ from . import _imports
 from .callables import KerasRunner
 
 
-def float64_runner(runner: KerasRunner, custom_objects: dict[str, Any] | None) -> KerasRunner:
-    """A KerasRunner of the float64 copy of ``runner.model``; SourceError when the model has
-    no config to rebuild from (a subclassed model) or the rebuild fails."""
+def float64_runner(runner: KerasRunner, custom_objects: dict[str, Any] | None,
+                   arrays: list[np.ndarray]) -> KerasRunner:
+    """A KerasRunner of the float64 copy of ``runner.model`` (a subclassed copy is built by a
+    call on ``arrays`` first); SourceError when the model has no config to rebuild from or the
+    rebuild fails."""
     keras = _imports.keras3() if runner.keras3 else _imports.tf_keras()
     model = runner.model
     try:
@@ -37,19 +39,30 @@ def float64_runner(runner: KerasRunner, custom_objects: dict[str, Any] | None) -
                           f"{type(exc).__name__}: {exc}") from exc
     finally:
         floatx.set_floatx(previous)
-    copy.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w
-                      for w in model.get_weights()])
-    return KerasRunner(copy, runner.keras3)
+    widened = KerasRunner(copy, runner.keras3)
+    try:
+        if len(copy.weights) != len(model.weights):
+            _run(widened, arrays)
+        copy.set_weights([w.astype(np.float64) if w.dtype == np.float32 else w
+                          for w in model.get_weights()])
+    except Exception as exc:
+        raise SourceError(f"copying the weights of {runner.name} into its float64 copy "
+                          f"failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    return widened
 
 
 def run_float64(runner: KerasRunner, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The float64 copy's outputs on ``arrays`` (float inputs widened to float64)."""
-    outputs = runner([a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays])
+    outputs = _run(runner, arrays)
     narrow = [i for i, o in enumerate(outputs) if o.dtype.kind == "f" and o.dtype != np.float64]
     if narrow:
         raise SourceError(f"output(s) {narrow} stay {outputs[narrow[0]].dtype} in the float64 "
                           "copy (a layer computes in a narrower float)")
     return outputs
+
+
+def _run(runner: KerasRunner, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    return runner([a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays])
 
 
 def _widened(value, in_dtype: bool = False):

@@ -81,9 +81,10 @@ class TensorFlowSource:
         if not isinstance(self.runner, callables.KerasRunner):
             raise SourceError(f"a {self.runner.kind} runs in the dtypes it was traced with; "
                               "only Keras models are rebuilt in float64")
+        arrays = self.model_inputs(feed, order)
         if self._float64 is None:
-            self._float64 = float64.float64_runner(self.runner, self._custom_objects)
-        return float64.run_float64(self._float64, self.model_inputs(feed, order))
+            self._float64 = float64.float64_runner(self.runner, self._custom_objects, arrays)
+        return float64.run_float64(self._float64, arrays)
 
     def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """What ``ct.convert`` takes: the tf_keras model, the SavedModel path (one signature)
