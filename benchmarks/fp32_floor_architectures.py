@@ -220,11 +220,13 @@ def keras_model(name: str):
     model = getattr(tf_keras.applications, name)(weights=None, input_shape=(size, size, 3),
                                                  classes=10)
     rng = np.random.default_rng(0)
+    draw = {"gamma": lambda s: rng.uniform(0.5, 1.5, s), "beta": lambda s: rng.normal(0, 0.1, s),
+            "moving_mean": lambda s: rng.normal(0, 0.1, s),
+            "moving_variance": lambda s: rng.uniform(0.5, 1.5, s)}
     for layer in model.layers:
         if isinstance(layer, tf_keras.layers.BatchNormalization):
-            shapes = [w.shape for w in layer.get_weights()]
-            layer.set_weights([rng.uniform(0.5, 1.5, shapes[0]), rng.normal(0, 0.1, shapes[1]),
-                               rng.normal(0, 0.1, shapes[2]), rng.uniform(0.5, 1.5, shapes[3])])
+            layer.set_weights([draw[w.name.split("/")[-1].split(":")[0]](w.shape)
+                               for w in layer.weights])
     return model, size
 
 
