@@ -232,7 +232,10 @@ def keras_model(name: str):
 
 def keras_case(name: str) -> tuple[str, object, object, bool]:
     model, size = keras_model(name)
-    converted = ct.convert(model, inputs=[ct.TensorType(shape=(1, size, size, 3))],
+    shape = (1, size, size, 3)
+    # the tf_keras model, or a concrete function of it when tf.keras is Keras 3 in this process
+    program = as_source(model).runner.conversion_source([np.zeros(shape, np.float32)])
+    converted = ct.convert(program, source="tensorflow", inputs=[ct.TensorType(shape=shape)],
                            convert_to="mlprogram", compute_precision=ct.precision.FLOAT32,
                            minimum_deployment_target=ct.target.iOS16)
     return f"{name} (Keras, {size}×{size})", model, converted, True
