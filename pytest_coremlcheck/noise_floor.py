@@ -24,7 +24,7 @@ from .metrics import json_number
 from .tolerance import PRECISION_DEFAULTS, Tolerance
 
 #: dB below the measured floor a correct conversion may land: covers reordered reductions,
-#: fused batch norms and device kernels (measured gaps: 0–18 dB on the benchmark architectures).
+#: fused batch norms and device kernels (measured gaps: 0–15 dB on the benchmark architectures).
 MARGIN_DB = 30.0
 #: The limit never asks for more than this (≈ 1e-6 relative RMS error, a few float32 ulps).
 CEILING_DB = 120.0
