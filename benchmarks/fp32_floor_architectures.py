@@ -15,7 +15,8 @@ maps ``gelu(approximate="tanh")`` to exact GELU, and the RMSNorm block converted
 only while that model converts.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fp32_floor_architectures.py
-[--keras NAME ...] [--samples N]`` (one thread; a few minutes, mostly ``ct.convert``).
+[--keras NAME ...] [--samples N]`` (one thread; the torch part takes about a minute, each Keras
+application one to five minutes, mostly ``ct.convert``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from pytest_coremlcheck import tensors  # noqa: E402
 from pytest_coremlcheck.check import run_check  # noqa: E402
 from pytest_coremlcheck.sources import as_source  # noqa: E402
 
-KERAS_MODELS = ("MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "InceptionV3",
-                "ConvNeXtTiny")
+#: ConvNeXtTiny is left out: coremltools 9 cannot convert it (TF op 'PartitionedCall').
+KERAS_MODELS = ("MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "InceptionV3")
 FORMER_DEFAULT_DB = 60.0
 
 
