@@ -25,6 +25,8 @@ from .convert.variants import Variant, resolve
 from .gates.hashing import inputs_hash, model_hash
 from .inputs import Sample, as_input_source
 from .model_info import compute_precision
+from .noise_floor import NoiseFloor
+from .noise_floor import measure as measure_floor
 from .progress import ProgressCallback, counted, no_progress
 from .reference.errors import ReferenceError_
 from .reference.features import Feature, describe
@@ -126,6 +128,7 @@ def run_check(
     source_s = time.perf_counter() - t0
     input_hashes = [inputs_hash(s.coreml for s in case.samples) for case in cases]
     requested = set(_requested_names(variants)) if variants else None
+    floors: dict[int, NoiseFloor] = {}  # case index -> the source's float32 noise floor
     results: list[EquivalenceResult] = []
     previous: dict[str, list] = {}  # variant -> per runtime (by position): outputs per case
     title = name or (built[0].label if not chain else "converted on the fly"
@@ -138,12 +141,17 @@ def run_check(
         precision = compute_precision(model.loaded.spec)
         layered = Tolerance.layered(settings.default_tolerance, marker_tolerance,
                                     shared_tolerance, per_variant.get(model.name))
-        effective = with_default(layered, (
-            model.variant.tolerance if model.variant and not model.variant.tolerance.is_empty()
-            else default_for_precision(precision)))
+        default = None if _precision_default(model) else model.variant.tolerance
         outputs_features = describe(model.loaded.spec.description.output)
-        check_output_names(effective, outputs_features, model.label)
+        check_output_names(layered, outputs_features, model.label)
         classifier = describe_classifier(model.loaded.spec)
+        adaptive = not layered.has_limits() and default is None and precision != "fp16"
+        if adaptive:
+            names = _matched_names(outputs_features, classifier)
+            for index, case in enumerate(cases):
+                if index not in floors:
+                    floors[index] = measure_floor(src, [s.source for s in case.samples], actual,
+                                                  case.source_outputs, names)
         digest = model_hash(model.loaded)
         for position, runtime in enumerate(runtimes):
             t0 = time.perf_counter()
@@ -158,6 +166,9 @@ def run_check(
             base_runs = previous.get(model.variant.base) if model.variant else None
             base_outputs = base_runs[position] if base_runs else None
             for index, case in enumerate(cases):
+                floor = floors.get(index) if adaptive else None
+                effective = with_default(layered, default if default is not None
+                                         else default_for_precision(precision, floor))
                 result_name = _result_name(title, model, case, len(cases), runtimes, runtime)
                 pictures = image_writer(settings.artifacts_dir, result_name,
                                         passing=settings.pictures_of_passing)
@@ -183,7 +194,9 @@ def run_check(
                     shape=case.label,
                     timings={"convert_s": convert_s, "source_s": source_s,
                              "converted_s": converted_s,
-                             "total_s": time.perf_counter() - started},
+                             "total_s": time.perf_counter() - started,
+                             **({"float64_source_s": floor.seconds} if floor else {})},
+                    noise_floor=floor.to_dict() if floor else None,
                 )
                 result.model_hash, result.inputs_hash = digest, input_hashes[index]
                 result.converted_outputs = [
@@ -200,6 +213,8 @@ def run_check(
                 if not layered.has_limits():
                     what = f"variant {model.variant.name}" if model.variant else precision
                     result.notes.append(f"no tolerance configured: the {what} default applies")
+                if floor is not None:
+                    result.notes.append(floor.describe())
                 if isinstance(src, ComposedSource) and hasattr(runtime, "stage_outputs"):
                     result.notes += [f"stage boundary {b.describe()}"
                                      for b in runtime.boundaries()]
@@ -208,6 +223,20 @@ def run_check(
                     results += _stage_results(src, model, runtime, case, staged[index], result,
                                               effective)
     return results
+
+
+def _precision_default(model: BuiltModel) -> bool:
+    """True when the model's default tolerance is its precision's (no variant, the fp32
+    variant, or a custom variant without a tolerance of its own)."""
+    variant = model.variant
+    return variant is None or variant.name == "fp32" or variant.tolerance.is_empty()
+
+
+def _matched_names(features, classifier) -> list[str]:
+    """The converted outputs the source's outputs are matched to, in order (a classifier's
+    predicted label takes no source output when its probabilities are declared)."""
+    label = classifier.label if classifier and classifier.probabilities else None
+    return [f.name for f in features if f.name != label]
 
 
 def _stage_results(src: ComposedSource, model: BuiltModel, runtime, case: _Case, runs,

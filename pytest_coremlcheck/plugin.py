@@ -51,8 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coreml-tolerance", default=None,
                     help="default tolerance for every check, e.g. 'min_snr_db=40,min_cosine="
                          "0.999'. Markers and the fixture's tolerance= override it field by "
-                         "field. Without any: min_snr_db=60,min_cosine=0.99999 for fp32 "
-                         "programs, min_snr_db=30,min_cosine=0.999 for fp16.")
+                         "field. Without any: for fp32 programs min_snr_db=min(floor-30, 120) "
+                         "per output (floor: the source's float32 vs float64 SNR; 85 when it "
+                         "cannot run in float64) and min_cosine=0.99999; "
+                         "min_snr_db=30,min_cosine=0.999 for fp16.")
     group.addoption("--coreml-fp16-mode", choices=FP16_MODES,
                     default=None,
                     help="reference executor FP16 mode: typed (round every value declared "

@@ -119,6 +119,9 @@ class EquivalenceResult:
     golden_outputs: dict[str, OutputMetrics] = field(default_factory=dict)
     #: gate outcomes by gate ("baseline", "golden"): "compared", "no baseline", "stale: …"
     gates: dict[str, str] = field(default_factory=dict)
+    #: FP32 default: the source's float32 noise floor and the limits derived from it, or why
+    #: the fixed default was used (``noise_floor.NoiseFloor.to_dict``); None otherwise
+    noise_floor: dict | None = None
     #: the converted model's outputs, per sample, as arrays (not in ``to_dict``)
     converted_outputs: list[dict[str, Any]] = field(default_factory=list, repr=False,
                                                     compare=False)
@@ -164,6 +167,7 @@ class EquivalenceResult:
             "inputs_hash": self.inputs_hash,
             "golden_outputs": {k: m.to_dict() for k, m in self.golden_outputs.items()},
             "gates": dict(self.gates),
+            "noise_floor": self.noise_floor,
         }
 
     def failure_table(self) -> str:

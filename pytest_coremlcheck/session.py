@@ -23,10 +23,14 @@ class CheckStore:
         """One row per check and output: test, output, backend, metrics, verdict."""
         header = ("test", "output", "backend", "max_abs", "snr_db", "psnr_db", "cosine",
                   "top1", "ssim", "result")
+        floors = any(c.get("noise_floor") for c in self.checks)
+        if floors:
+            header = (*header[:-1], "fp32 floor→limit", header[-1])
         rows = []
         for check in self.checks:
             outputs = check.get("outputs") or {"-": {}}
             for name, out in outputs.items():
+                floor = (floor_cell(check.get("noise_floor"), name),) if floors else ()
                 rows.append((
                     check_label(check),
                     name,
@@ -37,6 +41,7 @@ class CheckStore:
                     _num(out.get("cosine"), 6),
                     _num(out.get("top1"), 4),
                     _num(out.get("ssim"), 4),
+                    *floor,
                     verdict(check, out),
                 ))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -47,6 +52,17 @@ class CheckStore:
         out.append(f"{len(self.checks)} check(s), {failed} failed; ran on: "
                    + "; ".join(p for p in platforms if p != "-"))
         return out
+
+
+def floor_cell(noise_floor: dict | None, output: str) -> str:
+    """``137.6→107.6`` (measured floor → min_snr_db, dB), ``fixed 85`` or ``-``."""
+    if not noise_floor:
+        return "-"
+    if noise_floor.get("used") != "measured":
+        return f"fixed {_num(noise_floor.get('fallback_db'), 1)}"
+    floor = noise_floor.get("floors_db", {}).get(output)
+    limit = noise_floor.get("limits_db", {}).get(output)
+    return "-" if floor is None else f"{_num(floor, 1)}→{_num(limit, 1)}"
 
 
 def _num(value, digits: int = 3) -> str:

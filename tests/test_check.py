@@ -22,7 +22,9 @@ def test_correct_conversion_passes_with_the_fp32_default(saved_models):
                                images(IMAGES, resize="fill"), backend="reference")
     assert result.passed and result.backend == "reference"
     assert result.platform == "reference executor, fp32"
-    assert result.tolerance == Tolerance(min_snr_db=60.0, min_cosine=0.99999)
+    floor = result.noise_floor  # the FP32 default: the source's float32 noise floor
+    assert floor["used"] == "measured"
+    assert result.tolerance.for_output("probs").min_snr_db == floor["limits_db"]["probs"]
     metrics = result.outputs["probs"]
     assert metrics.samples == 5 and metrics.snr_db > 100
     d = result.to_dict()

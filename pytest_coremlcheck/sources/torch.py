@@ -24,6 +24,7 @@ class TorchSource:
         self._trace = None  # (input names, shapes and dtypes, the TorchScript trace)
         self._key_parts = None  # (the same, the cache-key parts)
         self._export = None  # (the same, the decomposed ExportedProgram)
+        self._float64 = None  # a float64 copy of the model (noise_floor), built when asked
         if isinstance(model, torch.nn.Module) and model.training:
             # Comparisons need deterministic inference: dropout and batch-norm statistics.
             model.eval()
@@ -66,6 +67,29 @@ class TorchSource:
         except Exception as exc:
             raise SourceError(f"the source model raised {type(exc).__name__}: {exc}") from exc
         return [t.detach().cpu().numpy() for t in flatten_outputs(result)]
+
+    def run_float64(self, feed: dict[str, np.ndarray], order: list[str]) -> list[np.ndarray]:
+        """The outputs of a float64 copy of the model (``copy.deepcopy(model).double()``) on
+        float inputs cast to float64; SourceError when a float output is not float64 (the
+        model casts to float32 inside) or the copy cannot run."""
+        torch = self._torch
+        if self._float64 is None:
+            import copy
+
+            self._float64 = copy.deepcopy(self._callable).double()
+        args = [t.double() if t.is_floating_point() else t for t in self.tensors(feed, order)]
+        try:
+            with torch.inference_mode():
+                result = self._float64(*args)
+        except Exception as exc:
+            raise SourceError(f"the float64 copy raised {type(exc).__name__}: {exc}") from exc
+        outputs = flatten_outputs(result)
+        narrow = [i for i, t in enumerate(outputs)
+                  if t.is_floating_point() and t.dtype != torch.float64]
+        if narrow:
+            raise SourceError(f"output(s) {narrow} stay {outputs[narrow[0]].dtype} in the "
+                              "float64 copy (the model casts to a narrower float inside)")
+        return [t.detach().cpu().numpy() for t in outputs]
 
     def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """A TorchScript trace (or the ExportedProgram itself) for ``ct.convert``."""

@@ -256,7 +256,7 @@ def test_golden_outputs_are_a_third_party(inner):
     run.assert_outcomes(passed=2, failed=1, skipped=1)
     run.stdout.fnmatch_lines([
         "*Core ML equivalence check 'test_wrong' FAILED*",
-        "*golden y: SNR * dB < min_snr_db=60 dB*",
+        "*golden y: SNR * dB < min_snr_db=* dB*",
         "*Against the golden outputs:*",
     ])
     run.stdout.fnmatch_lines(["SKIPPED*test_stale: golden stale: model changed*"])

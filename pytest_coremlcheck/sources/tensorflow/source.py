@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import SourceError
-from . import _imports, callables, files, fingerprint, layout
+from . import _imports, callables, files, fingerprint, float64, layout
 
 
 class TensorFlowSource:
@@ -40,6 +40,8 @@ class TensorFlowSource:
             self.path, self.file_kind, model = loaded.path, loaded.kind, loaded.model
         self.model = model
         self.runner = callables.runner_for(model, path=self.path)
+        self._custom_objects = custom_objects
+        self._float64: callables.KerasRunner | None = None  # built when the floor is measured
         self._notes: list[str] = []
         self._feed_names: list[str] | None = None
         if isinstance(self.runner, (callables.KerasRunner, callables.FunctionRunner)):
@@ -72,6 +74,17 @@ class TensorFlowSource:
             raise SourceError(f"{self.runner.kind} {self.runner.name} raised "
                               f"{type(exc).__name__}: {_first_line(exc)}{self._expected()}"
                               ) from exc
+
+    def run_float64(self, feed: dict[str, np.ndarray], order: list[str]) -> list[np.ndarray]:
+        """The outputs of a float64 copy of a Keras model (``float64``); SourceError for
+        tf.functions and SavedModel signatures, which run in the dtypes they were traced with."""
+        if not isinstance(self.runner, callables.KerasRunner):
+            raise SourceError(f"a {self.runner.kind} runs in the dtypes it was traced with; "
+                              "only Keras models are rebuilt in float64")
+        arrays = self.model_inputs(feed, order)
+        if self._float64 is None:
+            self._float64 = float64.float64_runner(self.runner, self._custom_objects, arrays)
+        return float64.run_float64(self._float64, arrays)
 
     def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """What ``ct.convert`` takes: the tf_keras model, the SavedModel path (one signature)
