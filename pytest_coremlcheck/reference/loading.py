@@ -17,6 +17,14 @@ class LoadedModel:
     weights_dir: str | None
     name: str
     path: Path | None = None
+    #: files opened from the top model to this one (linked models), for cycle detection
+    chain: tuple[Path, ...] = ()
+
+    def files(self) -> tuple[Path, ...]:
+        """The model files from the top model to this one, resolved."""
+        if self.chain:
+            return self.chain
+        return (Path(self.path).resolve(),) if self.path is not None else ()
 
 
 def load_model(model) -> LoadedModel:
