@@ -31,6 +31,8 @@ class MilEngine:
             raise ModelLoadError(f"{self.name}: no function {name!r}; the program has "
                                  f"{', '.join(sorted(program.functions))}")
         function = program.functions[name]
+        #: the program's inputs (name -> MIL var), checked against the description at load
+        self.program_inputs = dict(function.inputs)
         self.compiler = ProgramCompiler(self.name, Fp16Mode(fp16_mode))
         self.block = self.compiler.compile_block(function)
         self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
