@@ -196,3 +196,17 @@ def test_missing_weight_file_names_it(package):
     (package / WEIGHT_BIN).unlink()
     with pytest.raises(ModelLoadError, match="weight.bin, which is missing"):
         ReferenceModel(package)
+
+
+@pytest.mark.parametrize("relative", ["Manifest.json", "Data/com.apple.CoreML/model.mlmodel"])
+def test_fifo_spec_or_manifest_is_refused(package, relative):
+    (package / relative).unlink()
+    os.mkfifo(package / relative)
+    with no_hang(), pytest.raises(ModelLoadError, match=f"{relative} is not a regular file"):
+        ReferenceModel(package)
+
+
+def test_fifo_mlmodel_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "Model.mlmodel")
+    with no_hang(), pytest.raises(ModelLoadError, match="Model.mlmodel is not a regular file"):
+        ReferenceModel(tmp_path / "Model.mlmodel")

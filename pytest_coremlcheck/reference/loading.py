@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,12 +65,14 @@ def load_path(path: Path) -> LoadedModel:
         manifest = path / "Manifest.json"
         if not manifest.exists():
             raise ModelLoadError(f"{path}: not an .mlpackage (no Manifest.json)")
+        check_regular(manifest)
         check_confined(path)
         spec_path = _package_spec_path(path)
         weights_dir = spec_path.parent / "weights"
     else:
         spec_path = path
         weights_dir = None
+    check_regular(spec_path)
     spec = Model_pb2.Model()
     try:
         data = spec_path.read_bytes()
@@ -81,6 +84,13 @@ def load_path(path: Path) -> LoadedModel:
         raise ModelLoadError(f"{path}: not a valid Core ML model (no model type or version; "
                              "the file may be truncated)")
     return LoadedModel(spec, str(weights_dir) if weights_dir else None, str(path), path)
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a FIFO, device or directory where a file is expected (reading a FIFO blocks)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ModelLoadError(f"{path} is not a regular file (a FIFO, device or directory); "
+                             "a model file must be a regular file")
 
 
 def check_confined(package: Path) -> None:
