@@ -232,3 +232,16 @@ def test_image_globs_are_bounded(tmp_path, monkeypatch):
         images(tmp_path / "*.png").files()
     with pytest.raises(ValueError, match="matches more than 3 image files"):
         images(tmp_path).files()
+
+
+def test_huge_input_fails_the_pytest_check_with_the_message(pytester, models):
+    pytester.makepyfile(test_huge=f"""
+        import torch
+
+        def test_huge(coreml_check):
+            coreml_check(torch.nn.ReLU(), {str(models["huge"])!r})
+    """)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--coreml-backend",
+                                          "reference")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*one sample needs 111.8 GiB, over the 2.0 GiB limit*"])
