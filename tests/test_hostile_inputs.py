@@ -25,6 +25,8 @@ from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.features import describe
 from pytest_coremlcheck.result import CheckError
 
+from .test_hostile_weights import no_hang
+
 HUGE = (1, 3, 100000, 100000)
 
 
@@ -245,3 +247,21 @@ def test_huge_input_fails_the_pytest_check_with_the_message(pytester, models):
                                           "reference")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*one sample needs 111.8 GiB, over the 2.0 GiB limit*"])
+
+
+def test_fifo_inputs_are_refused_not_read(models, saved_models, tmp_path, capsys):
+    import os
+
+    from pytest_coremlcheck.inputs import feeds
+
+    os.mkfifo(tmp_path / "x.npz")
+    os.mkfifo(tmp_path / "a.png")
+    features = describe(ReferenceModel(saved_models["image_fp32"]).spec.description.input)
+    with no_hang(), pytest.raises(ValueError, match="x.npz is not a regular file"):
+        feeds(tmp_path / "x.npz").materialize(features)
+    with no_hang(), pytest.raises(ValueError, match="a.png is not a regular file"):
+        images(tmp_path / "*.png").materialize(features)
+    with no_hang():
+        assert main(["predict", str(models["small"]), "--backend", "reference", "--inputs",
+                     str(tmp_path / "x.npz")]) == 2
+    assert "x.npz is not a regular file" in capsys.readouterr().err

@@ -92,6 +92,9 @@ class images:  # noqa: N801 - public API reads as a function call
         return f"images({self.path}, resize={self.resize}); source preprocess: {pre}"
 
     def _load(self, file: Path, feature: Feature) -> Image.Image:
+        if not file.is_file():
+            raise ValueError(f"images: {file} is not a regular file (a FIFO, device or "
+                             "directory); expected an image file")
         try:
             with Image.open(file) as opened:
                 image = eight_bit(ImageOps.exif_transpose(opened), f"images: {file}")
