@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import EquivalenceError, Tolerance, tensors
     from ..check import CheckSettings, run_check
     from ..inputs.spec import inputs_from_spec
+    from ..inputs.tensors import NoRandomValueError
     from ..progress import progress_for
     from ..report import write_report
     from ..result import CheckError, format_table
@@ -77,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
                                 inputs=inputs, tolerance=None if tolerance.is_empty()
                                 else tolerance, name=Path(args.model).name, settings=settings)
     except (CheckError, OSError, ValueError) as exc:
-        print(f"coremlcheck compare: {exc}", file=sys.stderr)
+        cause = exc if isinstance(exc, NoRandomValueError) else exc.__cause__
+        message = (f"inputs: {cause.cli_message()}" if isinstance(cause, NoRandomValueError)
+                   else exc)
+        print(f"coremlcheck compare: {message}", file=sys.stderr)
         return 2
     except SystemExit as exc:
         print(f"coremlcheck compare: cannot run: the source called sys.exit({exc.code!r}) while "

@@ -27,13 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import images, tensors
     from ..inputs import feeds
+    from ..inputs.tensors import NoRandomValueError
     from ..reference.features import describe
     from ..reference.loading import load_model
 
     loaded = load_model(args.model)
     source = (feeds(args.inputs) if args.inputs else images(args.images) if args.images
               else tensors(n=1, seed=args.seed))
-    samples = source.materialize(describe(loaded.spec.description.input))
+    try:
+        samples = source.materialize(describe(loaded.spec.description.input))
+    except NoRandomValueError as exc:
+        raise ValueError(exc.cli_message()) from None
     runtime = open_runtime(args, args.model, loaded)
     print(f"{loaded.name}: {runtime.platform}", file=sys.stderr)
     saved: dict[str, np.ndarray] = {}
@@ -44,7 +48,14 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(value, (dict, str)):
                 saved[f"{name}/{index}"] = np.asarray(value)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(args.out, **saved)
-        print(f"outputs written to {args.out}", file=sys.stderr)
+        out = npz_path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, **saved)
+        print(f"outputs written to {out}", file=sys.stderr)
     return 0
+
+
+def npz_path(text: str) -> Path:
+    """Where ``np.savez`` writes ``text``: ``.npz`` is appended to a name without it."""
+    path = Path(text)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")

@@ -149,7 +149,7 @@ def _inputs(value, base: Path, where: str) -> InputSource | Lazy | None:
     if names_code(text, base):
         return Lazy(lambda: inputs_from_spec(text, base))
     try:
-        return inputs_from_spec(text, base)
+        return inputs_from_spec(text, base, confine=True)
     except (OSError, ValueError) as exc:
         raise GateSpecError(f"{where}: inputs: {exc}") from None
 

@@ -59,6 +59,9 @@ def _as_dicts(data) -> list[dict[str, Any]]:
     path = Path(data)
     if not path.exists():
         raise FileNotFoundError(f"inputs file {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"inputs file {path} is not a regular file (a FIFO, device or "
+                         "directory); expected an .npz file")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from glob import glob
+from glob import iglob
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..reference.errors import InputError
 from ..reference.features import Feature
+from ..reference.image import eight_bit
 from .base import DEFAULT_PREPROCESS_TEXT, Sample, default_preprocess
+from .limits import check_sample_size
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 RESIZE_POLICIES = ("fit", "center_crop", "fill")
+#: most image files one images() source reads
+MAX_FILES = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,16 @@ class images:  # noqa: N801 - public API reads as a function call
     image; the source receives ``preprocess(resized image)`` (default: RGB float32 in [0, 1],
     NCHW, batch 1). For a multi-array model input both sides receive the preprocessed array.
     ``size`` (width, height) overrides the model's size (needed for flexible sizes).
+    16-bit grayscale images are scaled to 8 bits (round(v / 257)); 32-bit ones are refused.
+    A glob matches at most 10,000 files; one sample is at most ``max_sample_bytes`` (default
+    2 GiB, see ``inputs.limits``).
     """
 
     path: str | Path
     preprocess: Callable | None = None
     size: tuple[int, int] | None = None
     resize: str = "fit"
+    max_sample_bytes: int | None = None
 
     def __post_init__(self):
         if self.resize not in RESIZE_POLICIES:
@@ -40,21 +49,25 @@ class images:  # noqa: N801 - public API reads as a function call
                              f"{', '.join(RESIZE_POLICIES)}")
 
     def files(self) -> list[Path]:
-        """The image files, sorted; raises naming the path when there are none."""
+        """The image files, sorted; raises naming the path when there are none or more than
+        MAX_FILES."""
         path = Path(self.path)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = _bounded(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.is_file():
             found = [path]
         else:
-            found = sorted(Path(p) for p in glob(str(self.path), recursive=True)
-                           if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+            found = _bounded(Path(p) for p in iglob(str(self.path), recursive=True)
+                             if Path(p).suffix.lower() in IMAGE_SUFFIXES)
             if not found and not any(ch in str(self.path) for ch in "*?["):
                 raise FileNotFoundError(f"images: {self.path} does not exist")
         if not found:
             raise ValueError(f"images: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) "
                              f"in {self.path}")
-        return found
+        if len(found) > MAX_FILES:
+            raise ValueError(f"images: {self.path} matches more than {MAX_FILES:,} image files; "
+                             "use a narrower directory or glob")
+        return sorted(found)
 
     def materialize(self, features: list[Feature]) -> list[Sample]:
         targets = [f for f in features if f.kind in ("image", "array")]
@@ -63,6 +76,7 @@ class images:  # noqa: N801 - public API reads as a function call
             raise ValueError(f"images() feeds a model with exactly one image input; this model "
                              f"has {names or 'no inputs'}. Pass a dict of inputs instead.")
         feature = targets[0]
+        check_sample_size(features, f"images({self.path})", self.max_sample_bytes)
         preprocess = self.preprocess or default_preprocess
         samples = []
         for file in self.files():
@@ -78,11 +92,16 @@ class images:  # noqa: N801 - public API reads as a function call
         return f"images({self.path}, resize={self.resize}); source preprocess: {pre}"
 
     def _load(self, file: Path, feature: Feature) -> Image.Image:
+        if not file.is_file():
+            raise ValueError(f"images: {file} is not a regular file (a FIFO, device or "
+                             "directory); expected an image file")
         try:
             with Image.open(file) as opened:
-                image = ImageOps.exif_transpose(opened)
+                image = eight_bit(ImageOps.exif_transpose(opened), f"images: {file}")
                 grayscale = feature.kind == "image" and feature.color.startswith("GRAYSCALE")
                 image = image.convert("L" if grayscale else "RGB")
+        except InputError:
+            raise
         except Exception as exc:
             raise ValueError(f"images: cannot read {file}: {exc}") from None
         size = self.size or _model_size(feature)
@@ -90,6 +109,16 @@ class images:  # noqa: N801 - public API reads as a function call
             raise ValueError(f"images: input {feature.name!r} has no fixed image size; pass "
                              "size=(width, height)")
         return resize_image(image, size, self.resize)
+
+
+def _bounded(paths) -> list[Path]:
+    """Up to MAX_FILES + 1 of ``paths``: enough to tell that there are too many, no more."""
+    found = []
+    for path in paths:
+        found.append(path)
+        if len(found) > MAX_FILES:
+            break
+    return found
 
 
 def _model_size(feature: Feature) -> tuple[int, int] | None:

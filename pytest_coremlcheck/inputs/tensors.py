@@ -9,6 +9,27 @@ from PIL import Image
 
 from ..reference.features import Feature
 from .base import DEFAULT_PREPROCESS_TEXT, Sample, default_preprocess
+from .limits import check_count, check_sample_size
+
+
+class NoRandomValueError(ValueError):
+    """An input random values cannot be generated for (a string, double, dictionary…).
+
+    ``feature`` is the input; the message tells an API or pytest user to pass ``inputs={...}``;
+    the command line words it with ``--inputs`` (``cli_message``).
+    """
+
+    def __init__(self, feature: Feature):
+        self.feature = feature
+        super().__init__(f"input {feature.name!r}: cannot generate random values for "
+                         f"{feature.kind} inputs; pass inputs={{{feature.name!r}: ...}} "
+                         "explicitly")
+
+    def cli_message(self, flag: str = "--inputs") -> str:
+        """The same error for the command line: pass an .npz holding the input."""
+        return (f"input {self.feature.name!r}: cannot generate random values for "
+                f"{self.feature.kind} inputs; pass {flag} x.npz holding an array named "
+                f"{self.feature.name!r}")
 
 
 @dataclass(frozen=True)
@@ -16,17 +37,25 @@ class tensors:  # noqa: N801 - public API reads as a function call
     """``n`` seeded random samples; floats uniform in [low, high), ints in [low, high).
 
     Image inputs get random 8-bit images of the model's size; the source receives them
-    through the default preprocess (RGB float32 in [0, 1], NCHW).
+    through the default preprocess (RGB float32 in [0, 1], NCHW). ``n`` is at most 10,000 and
+    one sample at most ``max_sample_bytes`` (default 2 GiB, see ``inputs.limits``); both are
+    checked before anything is allocated.
     """
 
     n: int = 8
     seed: int = 0
     low: float = 0.0
     high: float = 1.0
+    max_sample_bytes: int | None = None
+
+    def __post_init__(self):
+        check_count(self.n, f"tensors(n={self.n})")
 
     def materialize(self, features: list[Feature]) -> list[Sample]:
-        if self.n < 1:
-            raise ValueError(f"tensors(n={self.n}): need at least one sample")
+        for feature in features:
+            if feature.kind not in ("image", "array"):
+                raise NoRandomValueError(feature)
+        check_sample_size(features, f"tensors(n={self.n})", self.max_sample_bytes)
         rng = np.random.default_rng(self.seed)
         samples = []
         for index in range(self.n):
@@ -47,9 +76,6 @@ def _random_value(feature: Feature, rng: np.random.Generator, spec: tensors):
         pixels = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
         image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
         return image, default_preprocess(image)
-    if feature.kind != "array":
-        raise ValueError(f"input {feature.name!r}: cannot generate random values for "
-                         f"{feature.kind} inputs; pass inputs={{...}} explicitly")
     dtype = feature.dtype or np.dtype(np.float32)
     if dtype.kind in "iu":
         low, high = int(spec.low), int(spec.high)

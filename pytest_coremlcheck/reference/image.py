@@ -13,6 +13,25 @@ from PIL import Image
 from .errors import InputError
 
 COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def eight_bit(image: Image.Image, where: str) -> Image.Image:
+    """``image`` with 8-bit channels, the range Core ML image inputs take.
+
+    16-bit grayscale (e.g. a 16-bit PNG) is scaled, not clipped: v8 = round(v16 / 257), so
+    65535 → 255 and an 8-bit value stored as v·257 comes back exactly. 32-bit integer and float
+    images have no known range and are refused.
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.rint(values / 257.0).astype(np.uint8), mode="L")
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "32-bit float"
+        raise InputError(f"{where}: a {kind} image (PIL mode {image.mode}) has no known pixel "
+                         "range; Core ML image inputs take 8-bit pixels: convert it to an 8-bit "
+                         "image (mode L or RGB) first")
+    return image
 
 
 def color_space(image_type) -> str:
@@ -32,6 +51,7 @@ def image_to_array(image, color: str, size: tuple[int, int] | None, where: str) 
     if size is not None and image.size != tuple(size):
         raise InputError(f"{where}: image is {image.size[0]}x{image.size[1]}, the model expects "
                          f"{size[0]}x{size[1]} (width x height)")
+    image = eight_bit(image, where)
     if color.startswith("GRAYSCALE"):
         array = np.asarray(image.convert("L"), dtype=np.float32)[None, None]
     else:

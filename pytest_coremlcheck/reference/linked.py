@@ -160,9 +160,10 @@ class LinkedEngine:
         self.name = loaded.name
         self.resolution = resolve(loaded, bundle_dirs)
         self.linked_path = self.resolution.path
+        chain = _extend_chain(loaded, self.resolution.path)
         target = load_path(self.resolution.path)
         target = LoadedModel(target.spec, target.weights_dir,
-                             f"{loaded.name} -> {self.resolution.path.name}", target.path)
+                             f"{loaded.name} -> {self.resolution.path.name}", target.path, chain)
         self.kind = target.spec.WhichOneof("Type")
         _check_interface(loaded, target)
         self.engine = _engine_for(target, fp16_mode, None, nn_precision, bundle_dirs=bundle_dirs)
@@ -222,6 +223,18 @@ class LinkedEngine:
             value = boundary.materialise(raw[feature.name], produced, where)
             out[feature.name] = boundary.convert(value, produced, feature, where)
         return out
+
+
+def _extend_chain(loaded: LoadedModel, target: Path) -> tuple[Path, ...]:
+    """The linking chain with ``target`` appended; ModelLoadError naming the cycle (A → B → A)
+    when ``target`` is already on it."""
+    chain = loaded.files()
+    target = Path(target).resolve()
+    if target in chain:
+        cycle = chain[chain.index(target):] + (target,)
+        raise ModelLoadError(f"{loaded.name}: linked models form a cycle: "
+                             f"{' → '.join(p.name for p in cycle)} ({target})")
+    return chain + (target,)
 
 
 def _entry_directory(entry: str, base: Path | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,14 @@ class LoadedModel:
     weights_dir: str | None
     name: str
     path: Path | None = None
+    #: files opened from the top model to this one (linked models), for cycle detection
+    chain: tuple[Path, ...] = ()
+
+    def files(self) -> tuple[Path, ...]:
+        """The model files from the top model to this one, resolved."""
+        if self.chain:
+            return self.chain
+        return (Path(self.path).resolve(),) if self.path is not None else ()
 
 
 def load_model(model) -> LoadedModel:
@@ -31,6 +40,8 @@ def load_model(model) -> LoadedModel:
     if isinstance(model, ct.models.MLModel):
         path = getattr(model, "package_path", None)
         name = str(path) if path else "<MLModel>"
+        if path and Path(path).is_dir():
+            check_confined(Path(path))
         return LoadedModel(model.get_spec(), model.weights_dir, name, Path(path) if path else None)
     if isinstance(model, (str, os.PathLike)):
         return load_path(Path(model))
@@ -54,11 +65,14 @@ def load_path(path: Path) -> LoadedModel:
         manifest = path / "Manifest.json"
         if not manifest.exists():
             raise ModelLoadError(f"{path}: not an .mlpackage (no Manifest.json)")
+        check_regular(manifest)
+        check_confined(path)
         spec_path = _package_spec_path(path)
         weights_dir = spec_path.parent / "weights"
     else:
         spec_path = path
         weights_dir = None
+    check_regular(spec_path)
     spec = Model_pb2.Model()
     try:
         data = spec_path.read_bytes()
@@ -72,13 +86,56 @@ def load_path(path: Path) -> LoadedModel:
     return LoadedModel(spec, str(weights_dir) if weights_dir else None, str(path), path)
 
 
-def _package_spec_path(package: Path) -> Path:
+def check_regular(path: Path) -> None:
+    """Refuse a FIFO, device or directory where a file is expected (reading a FIFO blocks)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ModelLoadError(f"{path} is not a regular file (a FIFO, device or directory); "
+                             "a model file must be a regular file")
+
+
+def check_confined(package: Path) -> None:
+    """Every path inside an ``.mlpackage`` stays inside it: each Manifest.json entry and each
+    symbolic link must resolve to a place within the package's own directory."""
+    root = package.resolve()
+    for directory, dirnames, filenames in os.walk(package):
+        for name in dirnames + filenames:
+            entry = Path(directory) / name
+            if entry.is_symlink() and not _within(entry.resolve(), root):
+                raise ModelLoadError(f"{package}: {entry.relative_to(package)} is a symbolic "
+                                     f"link to {entry.resolve()}, outside the package; every "
+                                     "file of an .mlpackage must stay inside it")
+    for entry_id, entry in _manifest(package)[1].items():
+        relative = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+        target = (package / "Data" / relative).resolve()
+        if not _within(target, root):
+            raise ModelLoadError(f"{package}: Manifest.json entry {entry_id!r} has path "
+                                 f"{relative!r}, which resolves to {target}, outside the "
+                                 "package; every file of an .mlpackage must stay inside it")
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _manifest(package: Path) -> tuple[dict, dict]:
+    """(Manifest.json, its ``itemInfoEntries``); ModelLoadError when unreadable."""
     import json
 
     try:
         manifest = json.loads((package / "Manifest.json").read_text())
+        entries = manifest["itemInfoEntries"]
+        if not isinstance(entries, dict):
+            raise TypeError("itemInfoEntries is not an object")
+    except Exception as exc:
+        raise ModelLoadError(f"{package}: unreadable Manifest.json ({exc})") from None
+    return manifest, entries
+
+
+def _package_spec_path(package: Path) -> Path:
+    manifest, entries = _manifest(package)
+    try:
         root = manifest["rootModelIdentifier"]
-        entry = manifest["itemInfoEntries"][root]
+        entry = entries[root]
         spec_path = package / "Data" / entry["path"]
     except Exception as exc:
         raise ModelLoadError(f"{package}: unreadable Manifest.json ({exc})") from None

@@ -49,8 +49,14 @@ class ReferenceModel:
         self.inputs: list[Feature] = describe(interface.input)
         self.outputs: list[Feature] = describe(interface.output)
         self.states: list[Feature] = describe(interface.state)
+        _check_unique(self.name, self.inputs + self.states, "input")
+        _check_unique(self.name, self.outputs, "output")
         self._engine = _engine_for(loaded, fp16_mode, function_name, nn_precision,
                                    bundle_dirs=bundle_dirs)
+        if hasattr(self._engine, "program_inputs"):
+            from .mil.interface import check_inputs
+
+            check_inputs(self.name, self.inputs + self.states, self._engine.program_inputs)
         self._watch = None
         if watch_hazards and hasattr(self._engine, "watch_hazards"):
             self._watch = self._engine.watch_hazards()
@@ -186,6 +192,16 @@ def function_description(loaded: LoadedModel, function_name: str | None):
             return function
     raise ModelLoadError(f"{loaded.name}: no function {name!r}; the model has "
                          f"{', '.join(sorted(f.name for f in description.functions))}")
+
+
+def _check_unique(where: str, features: list[Feature], role: str) -> None:
+    """Core ML refuses a description that declares one feature name twice."""
+    seen = set()
+    for feature in features:
+        if feature.name in seen:
+            raise ModelLoadError(f"{where}: the model description declares {role} "
+                                 f"{feature.name!r} twice; feature names must be unique")
+        seen.add(feature.name)
 
 
 def _expected(feature: Feature) -> str:

@@ -134,7 +134,8 @@ class PipelineEngine:
         self._wire_stages(pipeline, names)
         for stage, spec in zip(self._stages, pipeline.models):
             where = f"{self.name} [stage {stage.name!r}]"
-            stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path)
+            stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path,
+                                       loaded.files())
             stage.engine = _engine_for(stage_loaded, fp16_mode, None, nn_precision,
                                        bundle_dirs=bundle_dirs)
             self.notes.extend(getattr(stage.engine, "notes", []))

@@ -13,6 +13,7 @@ from . import ops as _ops  # noqa: F401  (registers the op implementations)
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
 from .program import ProgramCompiler
+from .weights import reading_weights
 
 #: How an fp16 program's run is named in reports, per FP16 mode.
 MODE_LABELS = {"typed": "fp16-typed", "fp16-accumulate": "fp16-accumulate",
@@ -31,6 +32,8 @@ class MilEngine:
             raise ModelLoadError(f"{self.name}: no function {name!r}; the program has "
                                  f"{', '.join(sorted(program.functions))}")
         function = program.functions[name]
+        #: the program's inputs (name -> MIL var), checked against the description at load
+        self.program_inputs = dict(function.inputs)
         self.compiler = ProgramCompiler(self.name, Fp16Mode(fp16_mode))
         self.block = self.compiler.compile_block(function)
         self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
@@ -88,7 +91,11 @@ def _load_program(loaded: LoadedModel):
     from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
 
     try:
-        return load_milproto(loaded.spec, loaded.spec.specificationVersion, loaded.weights_dir)
+        with reading_weights(loaded.weights_dir, loaded.name):
+            return load_milproto(loaded.spec, loaded.spec.specificationVersion,
+                                 loaded.weights_dir)
+    except ModelLoadError:
+        raise
     except TypeError as exc:
         if loaded.weights_dir is None:
             raise ModelLoadError(
