@@ -98,3 +98,13 @@ def test_feed_errors_name_the_input(tmp_path):
         feeds([{}]).materialize(feats)
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         feeds(tmp_path / "missing.npz").materialize(feats)
+
+
+def test_random_tensors_name_the_image_preprocess_only_for_image_models():
+    arrays = tensors(n=1)
+    arrays.materialize([Feature("x", "array", (1, 4), np.dtype(np.float32))])
+    assert "images via" not in arrays.describe()
+    pictures = tensors(n=1)
+    pictures.materialize([Feature("image", "image", (1, 3, 8, 8), np.dtype(np.float32),
+                                  color="RGB")])
+    assert "images via RGB float32" in pictures.describe()

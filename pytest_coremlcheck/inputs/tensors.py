@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -47,6 +47,8 @@ class tensors:  # noqa: N801 - public API reads as a function call
     low: float = 0.0
     high: float = 1.0
     max_sample_bytes: int | None = None
+    #: whether the last materialised model had image inputs (``describe`` names their preprocess)
+    _images: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         check_count(self.n, f"tensors(n={self.n})")
@@ -56,6 +58,7 @@ class tensors:  # noqa: N801 - public API reads as a function call
             if feature.kind not in ("image", "array"):
                 raise NoRandomValueError(feature)
         check_sample_size(features, f"tensors(n={self.n})", self.max_sample_bytes)
+        object.__setattr__(self, "_images", any(f.kind == "image" for f in features))
         rng = np.random.default_rng(self.seed)
         samples = []
         for index in range(self.n):
@@ -66,8 +69,8 @@ class tensors:  # noqa: N801 - public API reads as a function call
         return samples
 
     def describe(self) -> str:
-        return (f"tensors(n={self.n}, seed={self.seed}, low={self.low:g}, high={self.high:g}); "
-                f"images via {DEFAULT_PREPROCESS_TEXT}")
+        text = f"tensors(n={self.n}, seed={self.seed}, low={self.low:g}, high={self.high:g})"
+        return f"{text}; images via {DEFAULT_PREPROCESS_TEXT}" if self._images else text
 
 
 def _random_value(feature: Feature, rng: np.random.Generator, spec: tensors):
