@@ -157,7 +157,3 @@ def _one_hot(labels: list, label) -> np.ndarray:
         vector[texts.index(str(label))] = 1.0
     return vector
 
-
-def classifier_probabilities(classifier: ClassifierOutputs | None) -> str | None:
-    """The probabilities output's name, or None (not a classifier, or none declared)."""
-    return classifier.probabilities or None if classifier else None

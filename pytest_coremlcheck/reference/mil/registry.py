@@ -64,11 +64,6 @@ def is_random(op_type: str) -> bool:
     return op_type in _RANDOM
 
 
-def registered_op_types() -> list[str]:
-    """Every op type with at least one implementation, sorted."""
-    return sorted(_IMPLS)
-
-
 def opset_of(op_class: type) -> str:
     """Opset version in which ``op_class``'s definition appeared (its defs package name)."""
     parts = op_class.__module__.split(".")

@@ -9,10 +9,6 @@ from ..registry import register
 from ._util import axis_index, ints, scalar
 
 
-def _channel_shape(x):
-    return [1, -1] + [1] * (x.dim() - 2)
-
-
 @register("batch_norm")
 def batch_norm(ins, node):
     x = ins["x"]

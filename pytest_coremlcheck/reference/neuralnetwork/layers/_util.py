@@ -36,11 +36,6 @@ def axis_index(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-def to_index(t: torch.Tensor) -> torch.Tensor:
-    """A float blob of indices as int64 (rounded toward zero, as Core ML reads them)."""
-    return t.to(torch.int64)
-
-
 def scalar_of(t: torch.Tensor) -> float:
     """The single value of a scalar-like blob."""
     return float(t.reshape(-1)[0])
@@ -50,7 +45,3 @@ def ints_of(t: torch.Tensor) -> list[int]:
     """A rank-1 blob of integer values as Python ints."""
     return [int(v) for v in t.reshape(-1).tolist()]
 
-
-def f32(t: torch.Tensor) -> torch.Tensor:
-    """``t`` as float32 (every blob is float32)."""
-    return t if t.dtype == torch.float32 else t.to(torch.float32)
