@@ -25,6 +25,17 @@ from .runtimes import BACKENDS, RuntimeUnavailable, coreml_available, parse_comp
 from .session import CheckStore, store_key
 from .tolerance import Tolerance
 
+#: The linter's and the declared checks' plugins load with this one (one entry point: ``-p
+#: no:coremlcheck`` turns everything off); each can be turned off alone by its module name.
+pytest_plugins = ["pytest_coremlcheck.lint.pytest_plugin", "pytest_coremlcheck.declarative.plugin"]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
 # Before any conftest imports coremltools: its start-up notices are held back (see notices).
 notices.hold_back()
 
@@ -233,12 +244,12 @@ def _report_paths(config: pytest.Config) -> list[Path]:
 
 
 def _lint_hook(config: pytest.Config):
-    """The linter's per-check hook when its plugin is active."""
-    plugin = config.pluginmanager.get_plugin("coremlcheck_lint")
-    finder = getattr(plugin, "findings_for_check", None)
-    if finder is None:
-        return None
-    return lambda model: finder(config, model)
+    """Per-check linting through ``pytest_coremlcheck_lint_model`` (no findings when no
+    plugin implements it, e.g. under ``-p no:pytest_coremlcheck.lint.pytest_plugin``)."""
+    def lint(model):
+        found = config.hook.pytest_coremlcheck_lint_model(config=config, model=model)
+        return found if found is not None else ([], [])
+    return lint
 
 
 def marker_options(node: pytest.Item) -> tuple[Tolerance | None, Any]:

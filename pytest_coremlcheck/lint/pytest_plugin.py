@@ -114,6 +114,11 @@ def findings_for_check(config: pytest.Config, model) -> tuple[list[Finding], lis
     return list(result.findings), failing
 
 
+def pytest_coremlcheck_lint_model(config: pytest.Config, model):
+    """The linter's answer to the main plugin's per-check hook (see ``hookspec``)."""
+    return findings_for_check(config, model)
+
+
 def format_findings(findings: list[Finding]) -> str:
     """Findings as ``path: CML-T001 error: message`` lines, for failure messages."""
     from .formats.text_format import finding_lines

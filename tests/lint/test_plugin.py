@@ -125,6 +125,6 @@ def test_findings_for_check(pytester, models, run):
     run("--coreml-target", "iOS17").assert_outcomes(passed=1)
 
 
-def test_plugin_is_registered_under_its_entry_point_name(pytestconfig):
-    plugin = pytestconfig.pluginmanager.get_plugin("coremlcheck_lint")
-    assert plugin is not None and hasattr(plugin, "findings_for_check")
+def test_plugin_loads_with_the_main_plugin_under_its_module_name(pytestconfig):
+    plugin = pytestconfig.pluginmanager.get_plugin("pytest_coremlcheck.lint.pytest_plugin")
+    assert plugin is not None and hasattr(plugin, "pytest_coremlcheck_lint_model")
