@@ -10,6 +10,8 @@ from pathlib import Path
 from .json_report import METRIC_DOCS
 from .labels import check_label
 
+#: significant digits per metric, as in the HTML report (default 4)
+DIGITS = {"cosine": 7, "ssim": 7}
 COLUMNS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
 
 
@@ -28,7 +30,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
     ]
     for check in checks:
         for name, out in check.get("outputs", {}).items():
-            cells = [_cell(out.get(c)) for c in COLUMNS]
+            cells = [_cell(out.get(c), DIGITS.get(c, 4)) for c in COLUMNS]
             tol = ", ".join(f"{k}={v}" for k, v in out.get("tolerance", {}).items()
                             if k != "per_output")
             lines.append(
@@ -109,16 +111,18 @@ def _budget(checks: list[dict]) -> list[str]:
                 f"| {escape(check.get('test', check['name']))} | {escape(check['variant'])} | "
                 f"{escape(check.get('step') or '-')} | {escape(name)} | "
                 f"{_cell(out.get('snr_db'))} | "
-                f"{_cell(step.get('snr_db'))} | {_cell(out.get('cosine'))} | "
+                f"{_cell(step.get('snr_db'))} | {_cell(out.get('cosine'), DIGITS['cosine'])} | "
                 f"{'pass' if out.get('passed') else '**FAIL**'} |")
     return lines
 
 
-def _cell(value) -> str:
+def _cell(value, digits: int = 4) -> str:
+    """A metric with ``digits`` significant digits (similarities near 1 need more: a failing
+    cosine of 0.999985 must not read as 1)."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.{digits}g}"
     return str(value)
 
 

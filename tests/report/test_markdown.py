@@ -110,3 +110,13 @@ def test_rows_of_one_test_name_their_variant():
     text = markdown.render(checks, {})
     assert "| tests/t.py::test\\_v \\[fp16\\] | out |" in text
     assert "| tests/t.py::test\\_v \\[int8\\] | out |" in text
+
+
+def test_a_failing_cosine_near_one_keeps_its_digits():
+    check = {"test": "tests/x.py::t", "name": "t", "passed": False, "backend": "reference",
+             "platform": "reference executor, fp32",
+             "outputs": {"y": {"cosine": 0.999985, "snr_db": 48.2, "passed": False,
+                               "tolerance": {"min_cosine": 0.99999}}}}
+    text = markdown.render([check], {})
+    row = next(line for line in text.splitlines() if line.startswith("| tests/x.py::t"))
+    assert "0.999985" in row and "**FAIL**" in row
