@@ -154,6 +154,7 @@ def run_check(
                                                   case.source_outputs, names)
         digest = model_hash(model.loaded)
         for position, runtime in enumerate(runtimes):
+            probe = _hazard_probe(runtime, cases)
             t0 = time.perf_counter()
             staged = [[_run_converted(runtime, s, model.label) for s in counted(
                 case.samples, f"{model.label} on {runtime.platform} {case.label}".strip(), notify)]
@@ -199,6 +200,8 @@ def run_check(
                     noise_floor=floor.to_dict() if floor else None,
                 )
                 result.model_hash, result.inputs_hash = digest, input_hashes[index]
+                result.hazard_probe = probe
+                result.attach_full_hazards()
                 result.converted_outputs = [
                     {f.name: as_array(o[f.name], f, classifier.labels if classifier else None)
                      for f in outputs_features if f.name in o} for o in per_case[index]]
@@ -223,6 +226,23 @@ def run_check(
                     results += _stage_results(src, model, runtime, case, staged[index], result,
                                               effective)
     return results
+
+
+def _hazard_probe(runtime, cases: list[_Case]) -> Callable[[], list[dict]] | None:
+    """What a failing result of ``runtime`` calls for its hazards: every sample of every case
+    re-run under the full watch, once per runtime (the screen found the same NaN/Inf and
+    overflows; the full watch adds underflow)."""
+    if not hasattr(runtime, "full_hazards"):
+        return None
+    found: list[list[dict]] = []
+
+    def probe() -> list[dict]:
+        if not found:
+            found.append(runtime.full_hazards([s.coreml for case in cases
+                                               for s in case.samples]))
+        return found[0]
+
+    return probe
 
 
 def _precision_default(model: BuiltModel) -> bool:

@@ -125,6 +125,15 @@ class EquivalenceResult:
     #: the converted model's outputs, per sample, as arrays (not in ``to_dict``)
     converted_outputs: list[dict[str, Any]] = field(default_factory=list, repr=False,
                                                     compare=False)
+    #: re-runs the check's samples under the full hazard watch (not in ``to_dict``)
+    hazard_probe: Callable[[], list[dict]] | None = field(default=None, repr=False,
+                                                          compare=False)
+
+    def attach_full_hazards(self) -> None:
+        """A failing result's hazards become the full watch's (every kind, underflow too)."""
+        if not self.passed and self.hazard_probe is not None:
+            self.hazards = self.hazard_probe()
+            self.hazard_probe = None
 
     @property
     def passed(self) -> bool:

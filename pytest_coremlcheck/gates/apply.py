@@ -52,6 +52,7 @@ def apply_gates(results: list[EquivalenceResult], test: str,
             _baseline(result, entry, settings)
         if settings.strict:
             result.extra_failures += [f"strict: {r}" for r in reasons]
+        result.attach_full_hazards()
         unable += [f"{result.name}: {r}" for r in reasons]
     return unable
 

@@ -199,10 +199,10 @@ class LinkedEngine:
     def stage_outputs(self) -> dict:
         return dict(getattr(self.engine, "stage_outputs", {}))
 
-    def watch_hazards(self):
+    def watch_hazards(self, screen: bool = False):
         """Start the linked model's hazard watch (None when its engine has none)."""
         if hasattr(self.engine, "watch_hazards"):
-            return self.engine.watch_hazards()
+            return self.engine.watch_hazards(screen)
         return None
 
     def run(self, feeds: dict, state=None) -> dict:

@@ -23,12 +23,13 @@ class ReferenceModel:
     reductions in fp16, as device reports describe: ``mil.device_risk``; ``notes`` names what
     fired) or ``"fp32"`` (ignore declared fp16). ``function_name`` picks a function of a
     multifunction program. ``watch_hazards`` records the first op whose output holds NaN/Inf
-    or leaves the fp16 range (``hazards``). NeuralNetwork specs declare no
-    precision: ``nn_precision`` is ``"fp32"`` (Core ML's CPU path) or ``"fp16"`` (every layer
-    output rounded to fp16, like the GPU / Neural Engine path). ``bundle_dirs`` maps the
-    bundles a linked model's search path names to directories: ``"main"`` for ``$BUNDLE_MAIN``,
-    a bundle identifier for ``$BUNDLE_IDENTIFIER(id)``. ``predict`` takes and returns
-    what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
+    or leaves the fp16 range (``hazards``); ``hazard_screen`` makes it the cheap screen checks
+    run (no underflow kind, one min/max read per value: ``mil.hazards``). NeuralNetwork specs
+    declare no precision: ``nn_precision`` is ``"fp32"`` (Core ML's CPU path) or ``"fp16"``
+    (every layer output rounded to fp16, like the GPU / Neural Engine path). ``bundle_dirs``
+    maps the bundles a linked model's search path names to directories: ``"main"`` for
+    ``$BUNDLE_MAIN``, a bundle identifier for ``$BUNDLE_IDENTIFIER(id)``. ``predict`` takes
+    and returns what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class ReferenceModel:
         function_name: str | None = None,
         nn_precision: str = "fp32",
         watch_hazards: bool = False,
+        hazard_screen: bool = False,
         bundle_dirs: dict[str, str] | None = None,
     ):
         loaded = load_model(model)
@@ -59,7 +61,7 @@ class ReferenceModel:
             check_inputs(self.name, self.inputs + self.states, self._engine.program_inputs)
         self._watch = None
         if watch_hazards and hasattr(self._engine, "watch_hazards"):
-            self._watch = self._engine.watch_hazards()
+            self._watch = self._engine.watch_hazards(hazard_screen)
 
     @property
     def precision(self) -> str:

@@ -222,12 +222,12 @@ class PipelineEngine:
                 stages=tuple(getattr(engine, "stages", ()))))
         return infos
 
-    def watch_hazards(self) -> _PipelineHazardWatch:
+    def watch_hazards(self, screen: bool = False) -> _PipelineHazardWatch:
         """Start every stage's hazard watch; hazards are located by stage."""
         watches = []
         for stage in self._stages:
             if hasattr(stage.engine, "watch_hazards"):
-                watch = stage.engine.watch_hazards()
+                watch = stage.engine.watch_hazards(screen)
                 if watch is not None:
                     watches.append((stage.name, watch))
         return _PipelineHazardWatch(watches)

@@ -8,12 +8,18 @@ from ..reference import ReferenceModel
 
 
 class ReferenceRuntime:
+    """Runs predictions under the hazard screen (``watch_hazards``); ``full_hazards``
+    re-runs feeds under the full watch, for a failing check."""
+
     backend = "reference"
 
     def __init__(self, model: ReferenceModel | Any, fp16_mode: str = "typed",
                  watch_hazards: bool = True, bundle_dirs: dict[str, str] | None = None):
+        self._options = dict(fp16_mode=fp16_mode, bundle_dirs=bundle_dirs)
+        self._source = model
         self.model = model if isinstance(model, ReferenceModel) else ReferenceModel(
-            model, fp16_mode=fp16_mode, watch_hazards=watch_hazards, bundle_dirs=bundle_dirs)
+            model, watch_hazards=watch_hazards, hazard_screen=True, **self._options)
+        self.watch_hazards = watch_hazards
         self.precision = self.model.precision
         self.platform = self.model.platform
 
@@ -34,5 +40,15 @@ class ReferenceRuntime:
         return self.model.boundaries
 
     def hazards(self) -> list[dict]:
-        """Numeric hazards seen so far, as dicts (first op of each kind)."""
+        """Numeric hazards the screen saw so far, as dicts (first op of each kind)."""
         return [h.to_dict() for h in self.model.hazards]
+
+    def full_hazards(self, feeds: list[dict[str, Any]]) -> list[dict]:
+        """Every hazard kind (underflow too) over ``feeds``, run in order by a fresh copy of
+        the model under the full watch; the screen's hazards when no copy can be made."""
+        if not self.watch_hazards or isinstance(self._source, ReferenceModel):
+            return self.hazards()
+        watched = ReferenceModel(self._source, watch_hazards=True, **self._options)
+        for feed in feeds:
+            watched.predict(feed)
+        return [h.to_dict() for h in watched.hazards]

@@ -50,9 +50,9 @@ class MilEngine:
         mode = self.compiler.fp16_mode
         return device_risk.notes(mode.name, mode.fired)
 
-    def watch_hazards(self) -> HazardWatch:
-        """Start recording numeric hazards; returns the watch."""
-        self.compiler.runner.watch = HazardWatch()
+    def watch_hazards(self, screen: bool = False) -> HazardWatch:
+        """Start recording numeric hazards (``screen``: see ``hazards``); returns the watch."""
+        self.compiler.runner.watch = HazardWatch(screen)
         return self.compiler.runner.watch
 
     def run(self, feeds: dict[str, np.ndarray], state=None) -> dict[str, np.ndarray]:

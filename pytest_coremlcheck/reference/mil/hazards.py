@@ -8,10 +8,17 @@ Checked on each op's output before fp16 rounding:
   declared fp16 — precision is lost there and values under 6e-8 flush to zero.
 - ``fp16_inside_overflow``: an intermediate inside an fp16 op (the exp inside softplus, the
   sum of squares inside a norm) leaves the fp16 range; recorded by ``device_risk``.
+
+A ``screen`` watch (what checks run) reads each float value once (its sum of squares) and looks
+further only at a value that sum does not prove finite and within ±65504: it finds the same
+first NaN/Inf, fp16 overflow and inside-the-op overflow as the full watch, and no underflow
+(that needs a pass of its own over every value). A failing check re-runs its samples under the full
+watch (``runtimes.reference``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -48,13 +55,20 @@ class Hazard:
 
 
 class HazardWatch:
-    """Keeps the first hazard of each kind over every prediction it watches."""
+    """Keeps the first hazard of each kind over every prediction it watches; ``screen``
+    skips the underflow kind and passes over in-range values after one min/max read."""
 
-    def __init__(self) -> None:
+    def __init__(self, screen: bool = False) -> None:
         self.found: dict[str, Hazard] = {}
+        self.screen = screen
+        #: values inspected (for tests: a watch that never runs counts none)
+        self.inspected = 0
 
     def inspect(self, node, output: str, value: torch.Tensor, fp16: bool) -> None:
         if not value.is_floating_point() or value.numel() == 0:
+            return
+        self.inspected += 1
+        if self.screen and self._in_range(value, fp16):
             return
         if "nonfinite" not in self.found:
             bad = ~torch.isfinite(value)
@@ -68,11 +82,24 @@ class HazardWatch:
             peak = float(magnitude.nan_to_num(0.0, 0.0, 0.0).max())
             if peak > FP16_MAX:
                 self._add("fp16_overflow", node, output, f"max |x| = {peak:.4g}")
-        if "fp16_underflow" not in self.found:
+        if not self.screen and "fp16_underflow" not in self.found:
             tiny = (magnitude > 0) & (magnitude < FP16_MIN_NORMAL)
             if bool(tiny.any()):
                 self._add("fp16_underflow", node, output,
                           f"{int(tiny.sum())} of {value.numel()} values")
+
+    def _in_range(self, value: torch.Tensor, fp16: bool) -> bool:
+        """True when ``value`` holds no NaN/Inf still to report and, if fp16, no |x| > 65504
+        still to report, proven by one read: the sum of squares S = Σx² is NaN/Inf when any
+        x is, and max |x| ≤ √S. (A large S only sends the value to the exact checks.)"""
+        wants_fp16 = fp16 and "fp16_overflow" not in self.found
+        if "nonfinite" in self.found and not wants_fp16:
+            return True
+        flat = _flat(value)
+        if flat.dtype is not torch.float32:
+            flat = flat.to(torch.float32)
+        squares = float(torch.dot(flat, flat))
+        return math.isfinite(squares) and (not wants_fp16 or squares <= FP16_MAX ** 2)
 
     def wants_inside(self) -> bool:
         """Whether an inside-the-op overflow is still to be found (only the first is kept)."""
@@ -88,3 +115,12 @@ class HazardWatch:
 
     def hazards(self) -> list[Hazard]:
         return [self.found[k] for k in KINDS if k in self.found]
+
+
+def _flat(value: torch.Tensor) -> torch.Tensor:
+    """``value``'s elements as one dimension, in memory order: a view, not a copy, for any
+    dense layout (channels-last included)."""
+    if value.is_contiguous():
+        return value.view(-1)
+    order = sorted(range(value.dim()), key=lambda dim: -value.stride(dim))
+    return value.permute(order).reshape(-1)
