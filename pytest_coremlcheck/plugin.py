@@ -411,7 +411,7 @@ class SessionReporter:
             for line, error in updates:
                 terminalreporter.write_line(line, red=error)
             return
-        writer = terminalreporter._tw
+        writer = self.config.get_terminal_writer()
         for line in self.store.summary_lines(width=writer.fullwidth, color=writer.hasmarkup,
                                              show_all=self.config.option.verbose > 0):
             terminalreporter.write_line(line)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-# Never left out, then left out last to first.
+# Columns never left out; the others are left out from the end of PRIORITY.
 KEPT = ("test", "output", "result")
 PRIORITY = ("test", "output", "result", "backend", "snr_db", "cosine", "max_abs", "psnr_db",
             "top1", "ssim", "rmse", "fp32 floor→limit")
