@@ -57,7 +57,7 @@ def _fitting(header, rows, width: int) -> list[str]:
     """The columns to show: all, less the lowest-priority ones until the table fits."""
     shown = list(header)
     droppable = [name for name in reversed(PRIORITY) if name in header and name not in KEPT]
-    while droppable and _natural_width(header, rows, shown) > width:
+    while droppable and _fitting_width(header, rows, shown) > width:
         shown.remove(droppable.pop(0))
     return shown
 
@@ -65,6 +65,14 @@ def _fitting(header, rows, width: int) -> list[str]:
 def _natural_width(header, rows, shown: list[str], wrapping=("test",)) -> int:
     """Characters the table takes when no cell wraps."""
     return _console(UNLIMITED, False).measure(_table(header, rows, shown, wrapping)).maximum
+
+
+def _fitting_width(header, rows, shown: list[str]) -> int:
+    """Characters the table takes when labels wrap at their blanks only (``[fp16]`` goes to the
+    next line) and no other cell wraps."""
+    labels = [header[0], *(row[0] for row in rows)]
+    words = max(len(word) for label in labels for word in label.split())
+    return _natural_width(header, rows, shown) - max(map(len, labels)) + words
 
 
 def _wrapping(header, rows, shown: list[str], width: int) -> tuple[str, ...]:

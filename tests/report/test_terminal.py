@@ -49,14 +49,16 @@ def test_without_a_width_every_column_shows_on_one_line_per_row():
 def test_a_narrow_terminal_leaves_out_the_lowest_priority_columns_and_names_them():
     lines = _store().summary_lines(width=80)
     assert max(len(line) for line in lines) <= 80
-    # label 39 + logits 6 + reference 9 + snr_db 6 + result 6, two spaces apart: 74 (+ cosine
-    # 8 + 2 would be 84)
-    assert lines[0].split() == ["test", "output", "backend", "snr_db", "result"]
+    # the longest label word 32 (``[fp16]`` wraps to the next line) + logits 6 + reference 9
+    # + snr_db 6 + cosine 8 + result 6, two spaces apart: 77 (+ max_abs 8 + 2 would be 87)
+    assert lines[0].split() == ["test", "output", "backend", "snr_db", "cosine", "result"]
     assert _row(lines, "test_block") == [
-        "tests/test_models.py::test_block", "logits", "reference", "120.2", "ok"]
+        "tests/test_models.py::test_block", "logits", "reference", "120.2", "1.000000", "ok"]
+    wrong = lines.index(next(line for line in lines if "test_wrong" in line))
+    assert lines[wrong].split()[-1] == "FAIL" and lines[wrong + 1].strip() == "[fp16]"
     note = " ".join(lines[lines.index(next(x for x in lines if "left out" in x)):])
-    assert note == ("columns left out to fit 80 characters: max_abs, rmse, psnr_db, cosine, "
-                    "top1, ssim; -v shows all")
+    assert note == ("columns left out to fit 80 characters: max_abs, rmse, psnr_db, top1, "
+                    "ssim; -v shows all")
 
 
 def test_the_label_output_and_verdict_stay_and_the_label_folds_when_nothing_else_fits():
