@@ -411,7 +411,9 @@ class SessionReporter:
             for line, error in updates:
                 terminalreporter.write_line(line, red=error)
             return
-        for line in self.store.summary_lines():
+        writer = self.config.get_terminal_writer()
+        for line in self.store.summary_lines(width=writer.fullwidth, color=writer.hasmarkup,
+                                             show_all=self.config.option.verbose > 0):
             terminalreporter.write_line(line)
         gates = self.config.stash[gate_options.gates_key]
         for line in gate_options.summary_lines(self.store.checks, gates):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from .report import terminal
 from .report.labels import check_label, verdict
 from .result import fmt
 
@@ -19,9 +20,21 @@ class CheckStore:
     def add(self, nodeid: str, entry: dict) -> None:
         self.checks.append(dict(entry, test=nodeid))
 
-    def summary_lines(self) -> list[str]:
-        """One row per check and output: test, output, backend, metrics, verdict."""
-        header = ("test", "output", "backend", "max_abs", "snr_db", "psnr_db", "cosine",
+    def summary_lines(self, width: int | None = None, color: bool = False,
+                      show_all: bool = False) -> list[str]:
+        """The table (one row per check and output: test, output, backend, metrics, verdict)
+        and a count line, fitted to ``width`` characters (see ``report.terminal``)."""
+        header, rows = self.summary_table()
+        platforms = sorted({c.get("platform", "-") for c in self.checks if c.get("platform")})
+        failed = sum(1 for c in self.checks if not c.get("passed"))
+        footer = (f"{len(self.checks)} check(s), {failed} failed; ran on: "
+                  + "; ".join(p for p in platforms if p != "-"))
+        return terminal.render(header, rows, footer, width=width, color=color,
+                               show_all=show_all)
+
+    def summary_table(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """The header and the rows of the summary table, as text cells."""
+        header = ("test", "output", "backend", "max_abs", "rmse", "snr_db", "psnr_db", "cosine",
                   "top1", "ssim", "result")
         floors = any(c.get("noise_floor") for c in self.checks)
         if floors:
@@ -36,6 +49,7 @@ class CheckStore:
                     name,
                     check.get("backend", "-"),
                     _num(out.get("max_abs")),
+                    _num(out.get("rmse")),
                     _num(out.get("snr_db"), 1),
                     _num(out.get("psnr_db"), 1),
                     _num(out.get("cosine"), 6),
@@ -44,14 +58,7 @@ class CheckStore:
                     *floor,
                     verdict(check, out),
                 ))
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-        platforms = sorted({c.get("platform", "-") for c in self.checks if c.get("platform")})
-        out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
-        failed = sum(1 for c in self.checks if not c.get("passed"))
-        out.append(f"{len(self.checks)} check(s), {failed} failed; ran on: "
-                   + "; ".join(p for p in platforms if p != "-"))
-        return out
+        return header, rows
 
 
 def floor_cell(noise_floor: dict | None, output: str) -> str:

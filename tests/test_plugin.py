@@ -44,7 +44,8 @@ def inner(pytester):
     return pytester
 
 
-def test_marker_is_registered_under_strict_markers(inner):
+def test_marker_is_registered_under_strict_markers(inner, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # a terminal wide enough for every column
     inner.makepyfile("""
         import pytest
         @pytest.mark.coreml_equivalence(min_cosine=0.99)
@@ -63,7 +64,8 @@ def test_marker_is_registered_under_strict_markers(inner):
     assert "min_ssim" in markers and "allow_source_nan" in markers  # every Tolerance field
 
 
-def test_failing_check_shows_the_table_and_other_tests_go_on(inner):
+def test_failing_check_shows_the_table_and_other_tests_go_on(inner, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # -vv: every column, each row on one line
     inner.makepyfile("""
         def test_wrong(coreml_check, good_package):
             from conftest import Net
