@@ -160,9 +160,13 @@ class NoticeReporter:
         self.held.update(getattr(node, "workeroutput", {}).get("coremlcheck_notices", {}))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        import textwrap
+
         line = summary(self.held + _held)
         if line:
-            terminalreporter.write_line(line)
+            width = max(self.config.get_terminal_writer().fullwidth, 40)
+            for part in textwrap.wrap(line, width=width, subsequent_indent="  "):
+                terminalreporter.write_line(part)
 
 
 def register(config: pytest.Config) -> None:
