@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 #: subcommand -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -26,11 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
-        sub_parser = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0],
-                                    description=module.__doc__)
+        doc = _plain(module.__doc__)
+        sub_parser = sub.add_parser(name, help=_first_sentence(doc), description=doc)
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(_run=module.run)
     return parser
+
+
+def _plain(docstring: str) -> str:
+    """A module docstring for --help: reStructuredText ``code`` marks dropped."""
+    return re.sub(r"``([^`]*)``", r"\1", docstring.strip())
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of ``text``, whole (help summaries are never cut mid-sentence)."""
+    return re.split(r"(?<=\.)\s", " ".join(text.split()), maxsplit=1)[0]
 
 
 def _version() -> str:

@@ -62,3 +62,22 @@ def test_usage_errors_exit_2():
 def test_missing_model_is_one_line_exit_2(tmp_path, capsys):
     assert main(["info", str(tmp_path / "Nope.mlpackage")]) == 2
     assert "coremlcheck info: " in capsys.readouterr().err
+
+
+def test_help_texts_are_plain_and_whole_sentences(capsys):
+    import importlib
+
+    from pytest_coremlcheck.cli import SUBCOMMANDS, _first_sentence, _plain, build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    top = capsys.readouterr().out
+    assert "``" not in top
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit):
+            parser.parse_args([name, "--help"])
+        assert "``" not in capsys.readouterr().out, name
+    for module in SUBCOMMANDS.values():  # summaries are whole sentences
+        summary = _first_sentence(_plain(importlib.import_module(module).__doc__))
+        assert summary.endswith(".") and "``" not in summary, module
