@@ -120,7 +120,8 @@ def test_a_reconverted_model_is_compared_and_its_regression_fails(inner, monkeyp
                                   "  test_b.py::test_cls: compared; model changed since *"])
 
 
-def test_summary_labels_are_the_baseline_keys(inner):
+def test_summary_labels_are_the_baseline_keys(inner, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # whole labels on one line (narrower ones wrap)
     inner.makepyfile(test_n="""
         def test_two(coreml_check, good_package):
             from conftest import Net
