@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
+from pathlib import Path
 
 import coremltools as ct
 import numpy as np
@@ -11,12 +13,16 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_coremlcheck import Tolerance, tensors
-from pytest_coremlcheck.check import run_check
-from pytest_coremlcheck.noise_floor import NoiseFloor, floor_db, limit_for
-from pytest_coremlcheck.report import markdown
-from pytest_coremlcheck.session import CheckStore
-from pytest_coremlcheck.tolerance import default_for_precision
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import fp32_floor_architectures as bench  # noqa: E402
+
+from pytest_coremlcheck import Tolerance, tensors  # noqa: E402
+from pytest_coremlcheck.check import run_check  # noqa: E402
+from pytest_coremlcheck.noise_floor import NoiseFloor, floor_db, limit_for  # noqa: E402
+from pytest_coremlcheck.report import markdown  # noqa: E402
+from pytest_coremlcheck.session import CheckStore  # noqa: E402
+from pytest_coremlcheck.tolerance import default_for_precision  # noqa: E402
 
 SHAPE = (1, 8, 16)
 
@@ -56,43 +62,15 @@ class CastsToFloat32(nn.Module):
         return self.inner(x).float()
 
 
-@contextlib.contextmanager
-def converter_for(name: str, converter):
-    """Register ``converter`` for torch op ``name`` during the block; restore the original."""
-    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
-
-    mapping = _TORCH_OPS_REGISTRY.name_to_func_mapping
-    original = mapping[name]
-    mapping[name] = converter
-    try:
-        yield
-    finally:
-        mapping[name] = original
-
-
-def exact_gelu(context, node):
-    """Wrong on purpose: ``gelu(approximate="tanh")`` converted as exact (erf) GELU."""
-    from coremltools.converters.mil import Builder as mb
-    from coremltools.converters.mil.frontend.torch.ops import _get_inputs
-
-    context.add(mb.gelu(x=_get_inputs(context, node)[0], mode="EXACT", name=node.name))
-
-
-def rms_norm_eps_1e4(context, node):
-    """Wrong on purpose: ``rms_norm`` converted with eps 1e-4 instead of the model's."""
-    from coremltools.converters.mil import Builder as mb
-    from coremltools.converters.mil.frontend.torch.ops import _get_inputs
-
-    x, shape, weight, _ = _get_inputs(context, node, expected=4)
-    axes = list(range(-len(shape.val), 0))
-    mean_square = mb.reduce_mean(x=mb.square(x=x), axes=axes, keep_dims=True)
-    normed = mb.mul(x=x, y=mb.rsqrt(x=mean_square, epsilon=1e-4))
-    context.add(mb.mul(x=normed, y=weight, name=node.name))
+#: Wrong on purpose, as in the benchmark: tanh GELU converted as exact GELU; RMSNorm with eps
+#: 1e-4 instead of the model's.
+exact_gelu = bench.gelu_ignoring_approximate
+rms_norm_eps_1e4 = bench.rms_norm_with_eps(1e-4)
 
 
 def convert(model, wrong=None, precision=ct.precision.FLOAT32):
     traced = torch.jit.trace(model, torch.rand(SHAPE))
-    with converter_for(*wrong) if wrong else contextlib.nullcontext():
+    with bench.wrong_converter(*wrong) if wrong else contextlib.nullcontext():
         return ct.convert(traced, inputs=[ct.TensorType(name="x", shape=SHAPE)],
                           outputs=[ct.TensorType(name="y")], convert_to="mlprogram",
                           compute_precision=precision, minimum_deployment_target=ct.target.iOS16)
