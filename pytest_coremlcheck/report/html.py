@@ -31,6 +31,7 @@ from PIL import Image
 
 from ..artifacts import GAIN_KEY
 from .json_report import build, json_default
+from .labels import DIGITS
 from .labels import verdict as row_verdict
 from .margins import margins, number
 
@@ -38,8 +39,6 @@ from .margins import margins, number
 METRICS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
 #: Metrics listed per output in the detail sections.
 DETAIL_METRICS = (*METRICS, "mismatch_ratio", "nonfinite", "elements", "samples", "shape")
-#: Significant digits shown per metric (similarities near 1 need more), default 4.
-DIGITS = {"cosine": 7, "ssim": 7}
 #: Larger picture files are not embedded (kept pictures are at most 256 pixels a side).
 MAX_PICTURE_BYTES = 2 * 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,10 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .json_report import METRIC_DOCS
-from .labels import check_label
+from .labels import DIGITS, check_label
 
-#: significant digits per metric, as in the HTML report (default 4)
-DIGITS = {"cosine": 7, "ssim": 7}
 COLUMNS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
 
 
