@@ -21,7 +21,8 @@ class TorchSource:
         self.model = model
         self.exported = isinstance(model, torch.export.ExportedProgram)
         self._callable = model.module() if self.exported else model
-        self._trace = None  # (input names, shapes and dtypes, the TorchScript trace)
+        #: (input names, shapes and dtypes, the TorchScript trace or why tracing failed)
+        self._trace = None
         self._key_parts = None  # (the same, the cache-key parts)
         self._export = None  # (the same, the decomposed ExportedProgram)
         self._float64 = None  # a float64 copy of the model (noise_floor), built when asked
@@ -99,20 +100,26 @@ class TorchSource:
             return self.model
         if isinstance(self.model, self._torch.jit.ScriptModule):
             return self.model
+        shapes = _signature(feed, order)
+        if self._trace is None or self._trace[0] != shapes:
+            self._trace = (shapes, self._traced(feed, order))
+        if isinstance(self._trace[1], SourceError):  # a failed trace is not tried again
+            raise self._trace[1]
+        return self._trace[1]
+
+    def _traced(self, feed: dict[str, np.ndarray], order: list[str]):
+        """``torch.jit.trace`` of the model, or the SourceError saying why it failed."""
         import warnings
 
-        shapes = _signature(feed, order)
-        if self._trace is not None and self._trace[0] == shapes:
-            return self._trace[1]
         args = self.tensors(feed, order)
         try:
             with self._torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", self._torch.jit.TracerWarning)
-                traced = self._torch.jit.trace(self.model, args, check_trace=False)
+                return self._torch.jit.trace(self.model, args, check_trace=False)
         except Exception as exc:
-            raise SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
-        self._trace = (shapes, traced)
-        return traced
+            error = SourceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return error
 
     def fingerprint(self, feed: dict[str, np.ndarray], order: list[str]) -> list:
         """Cache-key parts: weights, architecture, forward code and the traced graph, whose
