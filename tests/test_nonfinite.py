@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_coremlcheck import Tolerance, assert_equivalent, metrics
+from pytest_coremlcheck import Tolerance, assert_equivalent, metrics, tensors
 from pytest_coremlcheck.compare import violations
 from pytest_coremlcheck.result import CheckError, EquivalenceError, OutputResult, format_table
 
@@ -140,3 +140,19 @@ def test_allow_source_nan_opts_in_per_output(propagate):
     with pytest.raises(CheckError, match="per_output names 'logits'.*its outputs are y"):
         assert_equivalent(Propagate(), propagate, {"x": x},
                           tolerance=Tolerance(per_output={"logits": Tolerance(min_top1=1)}))
+
+
+@pytest.mark.parametrize("inputs, why", [
+    ([], "non-empty list"),
+    ("empty.npz", "holds no arrays"),
+    ("zero", "need at least one sample"),
+])
+def test_empty_inputs_never_pass(propagate, tmp_path, inputs, why):
+    """No sample compared is no verdict: an empty feed list, an .npz without arrays and
+    tensors(n=0) are errors, never a pass."""
+    if inputs == "empty.npz":
+        np.savez(tmp_path / "empty.npz")
+        inputs = str(tmp_path / "empty.npz")
+    with pytest.raises((CheckError, ValueError), match=why):
+        assert_equivalent(Propagate(), propagate,
+                          tensors(n=0) if inputs == "zero" else inputs)
