@@ -7,9 +7,19 @@ Public API: ``Tolerance``, ``images``, ``tensors``, ``assert_equivalent``,
 
 from __future__ import annotations
 
-from .inputs import feeds, images, tensors
-from .result import CheckError, EquivalenceError, EquivalenceResult, ResultSet
-from .tolerance import Tolerance
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin stays cheap
+    from .errors import CheckError, EquivalenceError
+    from .inputs import feeds, images, tensors
+    from .result import EquivalenceResult, ResultSet
+    from .tolerance import Tolerance
+
+#: public name -> the module that defines it
+_LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError": "errors",
+         "EquivalenceError": "errors", "EquivalenceResult": "result", "ResultSet": "result",
+         "Tolerance": "tolerance"}
 
 __all__ = [
     "Tolerance",
@@ -23,6 +33,18 @@ __all__ = [
     "CheckError",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def assert_equivalent(
@@ -45,6 +67,8 @@ def assert_equivalent(
     """
     from .check import CheckSettings, run_check
     from .convert.cache import ConversionCache
+    from .errors import EquivalenceError
+    from .result import ResultSet
 
     settings = CheckSettings(
         backend=kw.pop("backend", "auto"),

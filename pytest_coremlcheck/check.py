@@ -22,6 +22,7 @@ from .compare import as_array, check_output_names, compare_outputs, compare_step
 from .convert.cache import ConversionCache
 from .convert.chain import BuiltModel, ChainInputs, build_models
 from .convert.variants import Variant, resolve
+from .errors import CheckError, guarded
 from .gates.hashing import inputs_hash, model_hash
 from .inputs import Sample, as_input_source
 from .model_info import compute_precision
@@ -31,7 +32,7 @@ from .progress import ProgressCallback, counted, no_progress
 from .reference.errors import ReferenceError_
 from .reference.features import Feature, describe
 from .reference.loading import load_model
-from .result import CheckError, EquivalenceResult, guarded
+from .result import EquivalenceResult
 from .runtimes import open_runtimes, resolve_backend
 from .shapes import label as shape_label
 from .shapes import shape_configs, with_shapes

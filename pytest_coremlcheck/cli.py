@@ -61,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from .notices import hold_back
 
     hold_back()
+    from .errors import CheckError, RuntimeUnavailable
     from .reference.errors import ReferenceError_
-    from .result import CheckError
-    from .runtimes import RuntimeUnavailable
 
     parser = build_parser()
     args = parser.parse_args(argv)

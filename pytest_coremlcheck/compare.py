@@ -7,9 +7,10 @@ from PIL import Image
 
 from . import metrics
 from .classifier_outputs import ClassifierOutputs, dictionary_view, label_result, probability_vector
+from .errors import CheckError
 from .metrics import OutputMetrics
 from .reference.image import image_to_array
-from .result import CheckError, OutputResult
+from .result import OutputResult
 from .tolerance import Tolerance
 
 

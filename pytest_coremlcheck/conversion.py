@@ -14,8 +14,8 @@ from typing import Any
 from .convert.cache import ConversionCache
 from .convert.chain import ChainInputs, converted_model
 from .convert.on_the_fly import conversion_features
+from .errors import CheckError, guarded
 from .inputs import as_input_source, tensors
-from .result import CheckError, guarded
 from .sources import as_source
 
 

@@ -15,13 +15,14 @@ from .artifacts import clear_pictures
 from .check import CheckSettings, run_check
 from .conversion import convert_cached
 from .convert.cache import ConversionCache
+from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
 from .gates.apply import apply_gates
 from .gates.golden import GoldenError
 from .report import write_report
 from .report.junit import junit_properties
-from .result import CheckError, EquivalenceError, ResultSet
-from .runtimes import BACKENDS, RuntimeUnavailable, coreml_available, parse_compute_units
+from .result import ResultSet
+from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .session import CheckStore, store_key
 from .tolerance import Tolerance
 

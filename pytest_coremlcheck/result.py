@@ -7,43 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import CheckError, EquivalenceError, guarded  # noqa: F401  (their old path)
 from .metrics import OutputMetrics, json_number
 from .tolerance import Tolerance
-
-
-class EquivalenceError(AssertionError):
-    """A converted model broke its tolerance; the message is the failure table.
-
-    ``result`` is the first failing result; ``also_failed`` the others of the same check.
-    """
-
-    def __init__(self, result: EquivalenceResult, also_failed: list | None = None):
-        self.result = result
-        self.also_failed = list(also_failed or [])
-        text = result.failure_table()
-        for other in self.also_failed:
-            text += "\n\n" + other.failure_table()
-        super().__init__(text)
-
-
-EquivalenceError.__module__ = "pytest_coremlcheck"  # its public path, short in test summaries
-
-
-class CheckError(Exception):
-    """A check could not run: bad input, unreadable model, a source that raised.
-
-    The message names the file, input or op and what was expected.
-    """
-
-
-def guarded(what: str, fn: Callable):
-    """Run ``fn``; turn anything it raises into a CheckError that names ``what``."""
-    try:
-        return fn()
-    except CheckError:
-        raise
-    except Exception as exc:
-        raise CheckError(f"{what}: {exc}") from exc
 
 
 @dataclass

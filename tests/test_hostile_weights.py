@@ -105,7 +105,7 @@ def test_fifo_weight_file_is_refused_not_read(package, linear_package, tmp_path,
 
 def test_fifo_weight_file_fails_assert_equivalent(package, linear_package):
     from pytest_coremlcheck import assert_equivalent
-    from pytest_coremlcheck.result import CheckError
+    from pytest_coremlcheck.errors import CheckError
 
     weight_bin = package / WEIGHT_BIN
     weight_bin.unlink()

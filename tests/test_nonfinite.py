@@ -10,7 +10,8 @@ from torch import nn
 
 from pytest_coremlcheck import Tolerance, assert_equivalent, metrics, tensors
 from pytest_coremlcheck.compare import violations
-from pytest_coremlcheck.result import CheckError, EquivalenceError, OutputResult, format_table
+from pytest_coremlcheck.errors import CheckError, EquivalenceError
+from pytest_coremlcheck.result import OutputResult, format_table
 
 
 def test_matching_infinities_agree_and_finite_part_is_measured():

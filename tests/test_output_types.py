@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pytest_coremlcheck import assert_equivalent
-from pytest_coremlcheck.result import EquivalenceError
+from pytest_coremlcheck.errors import EquivalenceError
 
 X = {"x": np.array([[0.1, 0.9, 0.3, 0.7, 0.2, 0.5]], np.float32)}
 

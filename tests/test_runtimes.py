@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from pytest_coremlcheck import assert_equivalent, tensors
+from pytest_coremlcheck.errors import RuntimeUnavailable
 from pytest_coremlcheck.reference import ReferenceModel
-from pytest_coremlcheck.runtimes import (
-    RuntimeUnavailable,
-    coreml_available,
-    parse_compute_units,
-    resolve_backend,
-)
+from pytest_coremlcheck.runtimes import coreml_available, parse_compute_units, resolve_backend
 
 from .conftest import tiny_conv_net
 

@@ -54,11 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import EquivalenceError, Tolerance, tensors
     from ..check import CheckSettings, run_check
+    from ..errors import CheckError
     from ..inputs.spec import inputs_from_spec
     from ..inputs.tensors import NoRandomValueError
     from ..progress import progress_for
     from ..report import write_report
-    from ..result import CheckError, format_table
+    from ..result import format_table
     from ..runtimes import parse_compute_units
     from ..sources.loader import load_source_spec
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CheckError
 from ..reference.features import Feature
-from ..result import CheckError
 from ..sources import Source, SourceError
 
 

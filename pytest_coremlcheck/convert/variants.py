@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..result import CheckError
+from ..errors import CheckError
 from ..tolerance import Tolerance
 
 #: Deployment-target spec versions (iOS15 = 6 … iOS18 = 9).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..result import EquivalenceError
+from ..errors import EquivalenceError
 from ..sources.loader import lazy_source
 from .spec import GateSpec, GateSpecError, declares_checks, read_gate_file
 

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..convert.variants import resolve
+from ..errors import CheckError
 from ..inputs.base import InputSource
 from ..inputs.spec import inputs_from_spec, names_code
 from ..pyref import Lazy
-from ..result import CheckError
 from ..sources.loader import check_source_spec
 from ..tolerance import Tolerance
 from .convert_args import convert_kwargs

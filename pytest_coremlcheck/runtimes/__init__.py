@@ -9,7 +9,7 @@ from __future__ import annotations
 import platform as _platform
 from typing import Any, Protocol
 
-from ..result import CheckError
+from ..errors import RuntimeUnavailable  # noqa: F401  (its old path)
 
 BACKENDS = ("auto", "coreml", "reference")
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
@@ -21,11 +21,6 @@ class Runtime(Protocol):
     precision: str
 
     def predict(self, feed: dict[str, Any]) -> dict[str, Any]: ...
-
-
-class RuntimeUnavailable(CheckError):
-    """The requested runtime cannot run here (e.g. Core ML off macOS): the check could not run
-    what was asked (the pytest plugin skips, or fails under ``--coreml-strict``)."""
 
 
 def coreml_available() -> bool:

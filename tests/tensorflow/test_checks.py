@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pytest_coremlcheck import EquivalenceError, Tolerance, assert_equivalent, images, tensors
-from pytest_coremlcheck.result import CheckError
+from pytest_coremlcheck.errors import CheckError
 
 from .conftest import LABELS, _keras2, dense_two_inputs, gray_cnn, keras3_mlp, recurrent, rgb_conv
 
