@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -54,9 +55,10 @@ class InternalError(Exception):
 
 
 def is_internal(exc: BaseException) -> bool:
-    """True for a programming error (``PROGRAMMING_ERRORS``) raised in this package's code:
-    the innermost traceback frame is one of our files (not torch's, coremltools' or the
-    user's)."""
+    """True for a programming error (``PROGRAMMING_ERRORS``) that Python raised in this
+    package's code: the innermost traceback frame is one of our files (not torch's,
+    coremltools' or the user's) and its line is not a ``raise`` statement (a ``raise
+    TypeError(...)`` of ours reports bad user input on purpose)."""
     if not isinstance(exc, PROGRAMMING_ERRORS) or isinstance(exc, EquivalenceError):
         return False
     tb = exc.__traceback__
@@ -64,7 +66,10 @@ def is_internal(exc: BaseException) -> bool:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+    path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    if not path.startswith(_PACKAGE_DIR):
+        return False
+    return not linecache.getline(path, tb.tb_lineno).lstrip().startswith("raise")
 
 
 def guarded(what: str, fn: Callable):

@@ -112,15 +112,14 @@ def measure(src, feeds: list[dict[str, np.ndarray]], order: list[str],
             float32_outputs: list[list[np.ndarray]], names: list[str]) -> NoiseFloor:
     """Run ``src`` in float64 on ``feeds`` and compare with its float32 ``outputs``
     (per sample, in ``names`` order: the converted model's outputs they are matched to)."""
-    run = getattr(src, "run_float64", None)
-    if run is None:
-        return NoiseFloor(reason=f"{src.describe()} has no float64 mode")
     started = time.perf_counter()
     try:
-        float64_outputs = [run(feed, order) for feed in feeds]
+        float64_outputs = [src.run_float64(feed, order) for feed in feeds]
     except Exception as exc:  # any failure means: no floor, the fixed default applies
         return NoiseFloor(reason=f"the float64 run failed: {type(exc).__name__}: "
                                  f"{_first_line(exc)}", seconds=time.perf_counter() - started)
+    if any(outputs is None for outputs in float64_outputs):
+        return NoiseFloor(reason=f"{src.describe()} has no float64 mode")
     seconds = time.perf_counter() - started
     if len(float64_outputs[0]) != len(names):
         return NoiseFloor(reason=f"the float64 run returned {len(float64_outputs[0])} "

@@ -1,5 +1,6 @@
 """pytest wiring: options, ini, the ``coreml_equivalence`` marker and the ``coreml_check``
-fixture. The check itself lives in ``check.py``; reports read the session store."""
+fixture. The check itself lives in ``check/``; reports read the session store
+(``store.py``)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,17 @@ from typing import Any
 
 import pytest
 
-from . import dropin, notices
-from .artifacts import clear_pictures
-from .check import CheckSettings, run_check
-from .conversion import convert_cached
+from . import notices
 from .convert.cache import ConversionCache
 from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
-from .gates.apply import apply_gates
-from .gates.golden import GoldenError
-from .report import write_report
-from .report.junit import junit_properties
-from .result import ResultSet
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
-from .session import CheckStore, store_key
+from .settings import CheckSettings
+from .store import CheckStore, store_key
 from .tolerance import Tolerance
+
+# Loading the plugin imports only what configuring a run needs (no numpy, torch or report
+# templates): the check, conversions and reports are imported when a test first uses them.
 
 #: The linter's and the declared checks' plugins load with this one (one entry point: ``-p
 #: no:coremlcheck`` turns everything off); each can be turned off alone by its module name.
@@ -125,6 +122,9 @@ def _install_dropin(config: pytest.Config) -> None:
     settings = config.stash[settings_key]
     if settings.backend != "reference" or coreml_available():
         return
+
+    from . import dropin
+
     config.add_cleanup(dropin.install(settings.fp16_mode))
 
 
@@ -190,13 +190,13 @@ def _compute_units(text: str, origin: str) -> list[str]:
 def _check_report_paths(paths: list[Path]) -> None:
     """Usage error for a report path that cannot be written: an unknown suffix, or a
     directory that is a file or not writable (checked where it exists)."""
-    from .report import RENDERERS
+    from .report import FORMATS
 
     for path in paths:
-        if path.suffix.lower() not in RENDERERS:
+        if path.suffix.lower() not in FORMATS:
             raise pytest.UsageError(f"--coreml-report {path}: unknown format "
                                     f"{path.suffix!r}; expected one of "
-                                    f"{', '.join(sorted(RENDERERS))}")
+                                    f"{', '.join(sorted(FORMATS))}")
         existing = path.parent
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -286,6 +286,8 @@ def coreml_convert(pytestconfig: pytest.Config):
     default: one random sample shaped from ``inputs``). Session-scoped, so module- and
     session-scoped fixtures can use it.
     """
+    from .conversion import convert_cached
+
     cache = run_settings(pytestconfig).cache
 
     def convert(source, *, example=None, **convert_arguments):
@@ -308,6 +310,12 @@ def coreml_check(request: pytest.FixtureRequest):
     is broken. Returns the EquivalenceResult, or a ResultSet when the check ran several models
     (variants), input shapes or compute units.
     """
+    from .check import run_check
+    from .gates.apply import apply_gates
+    from .gates.golden import GoldenError
+    from .report.junit import junit_properties
+    from .result import ResultSet
+
     settings = run_settings(request.config)
     gates = request.config.stash[gate_options.gates_key]
     node = request.node
@@ -395,7 +403,11 @@ class SessionReporter:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Pictures are named by content: drop the previous session's before workers start."""
         self.session = session
-        clear_pictures(_artifacts_dir(self.config))
+        directory = _artifacts_dir(self.config)
+        if directory is not None:
+            from .artifacts import clear_pictures
+
+            clear_pictures(directory)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -412,9 +424,13 @@ class SessionReporter:
             for line, error in updates:
                 terminalreporter.write_line(line, red=error)
             return
+        from .report import write_report
+        from .report.summary import summary_lines
+
         writer = self.config.get_terminal_writer()
-        for line in self.store.summary_lines(width=writer.fullwidth, color=writer.hasmarkup,
-                                             show_all=self.config.option.verbose > 0):
+        for line in summary_lines(self.store.checks, width=writer.fullwidth,
+                                  color=writer.hasmarkup,
+                                  show_all=self.config.option.verbose > 0):
             terminalreporter.write_line(line)
         gates = self.config.stash[gate_options.gates_key]
         for line in gate_options.summary_lines(self.store.checks, gates):

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(data: dict, fmt: str | None, output: str | None) -> None:
-    from ..report import RENDERERS, write_atomic
+    from ..report import renderer, write_atomic
 
     suffix = FORMATS[fmt] if fmt else (Path(output).suffix.lower() if output else ".md")
     if output and fmt and Path(output).suffix.lower() != suffix:
@@ -92,11 +92,11 @@ def _render(data: dict, fmt: str | None, output: str | None) -> None:
         raise ValueError(f"--output {output}: unknown format {suffix!r}; expected .md or .html")
     checks, env = data["checks"], data.get("environment", {})
     if output is None:
-        sys.stdout.write(RENDERERS[suffix](checks, env, None))
+        sys.stdout.write(renderer(suffix)(checks, env, None))
         return
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, RENDERERS[suffix](checks, env, path.parent))
+    write_atomic(path, renderer(suffix)(checks, env, path.parent))
     print(f"report written to {path}", file=sys.stderr)
 
 

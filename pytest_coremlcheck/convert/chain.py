@@ -56,10 +56,10 @@ def build_models(inputs: ChainInputs, variants: list[Variant] | None) -> list[Bu
             built["fp16"] = _fp16(inputs, target_spec, variant, built.get("fp32"))
         else:
             base = built[variant.base]
-            key = _base_key(inputs, target_spec) + [f"variant:{variant.name}",
-                                                    canonical(variant.build)]
-            model, notes, hit = inputs.cache.get_or_build(
-                key, lambda v=variant, b=base: build(v, b.model))
+            key = _variant_key(inputs, target_spec,
+                               [f"variant:{variant.name}", canonical(variant.build)])
+            model, notes, hit = _get_or_build(inputs.cache, key,
+                                              lambda v=variant, b=base: build(v, b.model))
             built[variant.name] = BuiltModel(variant.name, model, load_model(model),
                                              f"{variant.name} of the {base.name} model", variant,
                                              notes, hit)
@@ -84,11 +84,10 @@ def _converted(inputs: ChainInputs, convert: dict | None, name: str,
         notes: list[str] = []
         return convert_source(inputs.source, convert, inputs.feed, inputs.order, notes), notes
 
-    fingerprint = getattr(inputs.source, "fingerprint", None)
-    parts = fingerprint(inputs.feed, inputs.order) if fingerprint else []
-    key = parts + [canonical(convert), canonical(
+    parts = inputs.source.fingerprint(inputs.feed, inputs.order)
+    key = None if parts is None else parts + [canonical(convert), canonical(
         {k: (v.shape, str(v.dtype)) for k, v in inputs.feed.items()})]
-    model, notes, hit = inputs.cache.get_or_build(key, convert_now)
+    model, notes, hit = _get_or_build(inputs.cache, key, convert_now)
     loaded = load_model(model)
     target = (convert or {}).get("minimum_deployment_target")
     label = f"converted on the fly ({loaded.spec.WhichOneof('Type')}" + (
@@ -128,8 +127,8 @@ def _fp16(inputs: ChainInputs, target_spec: int, variant: Variant,
         return _converted(inputs, _with_precision(inputs, target_spec, "FLOAT16"), "fp16",
                           variant)
     base = fp32.model if fp32 is not None else inputs.converted
-    key = _base_key(inputs, target_spec) + ["variant:fp16"]
-    model, notes, hit = inputs.cache.get_or_build(key, lambda: (_as_fp16(base), []))
+    key = _variant_key(inputs, target_spec, ["variant:fp16"])
+    model, notes, hit = _get_or_build(inputs.cache, key, lambda: (_as_fp16(base), []))
     return BuiltModel("fp16", model, load_model(model), "fp16 of the fp32 model", variant,
                       notes, hit)
 
@@ -142,13 +141,23 @@ def _as_fp16(model):
     return to_fp16(model)
 
 
-def _base_key(inputs: ChainInputs, target_spec: int) -> list:
-    """Key parts identifying the chain's root: the given model's bytes or the source."""
+def _get_or_build(cache: ConversionCache, key: list | None, build):
+    """``cache.get_or_build``; a None key (a source without a fingerprint) builds uncached."""
+    if key is None:
+        model, notes = build()
+        return model, notes, False
+    return cache.get_or_build(key, build)
+
+
+def _variant_key(inputs: ChainInputs, target_spec: int, parts: list) -> list | None:
+    """Key parts identifying the chain's root (the given model's bytes or the source's
+    fingerprint) followed by ``parts``; None when the source has no fingerprint."""
     if inputs.converted is not None:
-        return [f"model:{_file_digest(inputs.converted)}", f"target:{target_spec}"]
-    fingerprint = getattr(inputs.source, "fingerprint", None)
-    parts = fingerprint(inputs.feed, inputs.order) if fingerprint else []  # none: cache off
-    return parts + [canonical(inputs.convert), f"target:{target_spec}"]
+        return [f"model:{_file_digest(inputs.converted)}", f"target:{target_spec}", *parts]
+    fingerprint = inputs.source.fingerprint(inputs.feed, inputs.order)
+    if fingerprint is None:
+        return None
+    return fingerprint + [canonical(inputs.convert), f"target:{target_spec}", *parts]
 
 
 def _file_digest(model) -> str:

@@ -118,7 +118,7 @@ def convert_source(source: Source, convert: dict[str, Any] | None, feed: dict[st
                             for name in order]
     kwargs.setdefault("convert_to", "mlprogram")
     fresh_kwargs = copy.deepcopy(kwargs)
-    can_export = hasattr(source, "export") and not getattr(source, "exported", True)
+    can_export = source.can_export
     try:
         return _quiet_convert(source.conversion_source(feed, order), kwargs)
     except Exception as first:

@@ -10,19 +10,19 @@ table is a collection error naming the file, the table and the key.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..errors import EquivalenceError
-from ..sources.loader import lazy_source
-from .spec import GateSpec, GateSpecError, declares_checks, read_gate_file
+from .discovery import declares_checks
 
-FILE_NAME = "coremlcheck.toml"
+if TYPE_CHECKING:
+    from .spec import GateSpec
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
-    if file_path.name == FILE_NAME or (file_path.name == "pyproject.toml"
-                                       and declares_checks(file_path)):
+    if declares_checks(file_path):
         return GateFile.from_parent(parent, path=file_path)
     return None
 
@@ -31,6 +31,8 @@ class GateFile(pytest.File):
     """A TOML file of declared checks."""
 
     def collect(self):
+        from .spec import GateSpecError, read_gate_file
+
         try:
             specs = read_gate_file(self.path)
         except GateSpecError as exc:
@@ -53,6 +55,7 @@ class GateItem(pytest.Function):
 
 def _gate_function(spec: GateSpec):
     """The test function of ``spec``: one ``coreml_check`` call."""
+    from ..sources.loader import lazy_source
 
     def check(coreml_check):
         __tracebackhide__ = True

@@ -58,22 +58,6 @@ class GateSpec:
     convert: dict[str, Any] | None = None
 
 
-def declares_checks(pyproject: Path) -> bool:
-    """True when a ``pyproject.toml`` has ``tool.coremlcheck.check`` (or mentions coremlcheck
-    but is not valid TOML, so that collecting it reports the syntax error)."""
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    if "coremlcheck" not in text:
-        return False
-    try:
-        tool = tomllib.loads(text).get("tool", {})
-    except tomllib.TOMLDecodeError:
-        return True
-    return isinstance(tool, dict) and "check" in (tool.get("coremlcheck") or {})
-
-
 def read_gate_file(path: Path) -> list[GateSpec]:
     """The checks of a ``coremlcheck.toml`` (``[[check]]``) or a ``pyproject.toml``
     (``[[tool.coremlcheck.check]]``); [] for a pyproject.toml without any."""

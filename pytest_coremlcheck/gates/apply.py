@@ -11,27 +11,12 @@ from a separate (nightly) macOS run, so a new check has none until it ran there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..result import EquivalenceResult
-from ..tolerance import Tolerance
-from .baseline import COMPARED, MISSING, OTHER_BACKEND, Baseline, check_id, legacy_check_id
+from .baseline import COMPARED, MISSING, OTHER_BACKEND, check_id, legacy_check_id
 from .golden import compare_golden, load_golden, save_from_result
-
-
-@dataclass
-class GateSettings:
-    """Run-wide gate options (command line / ini)."""
-
-    baseline: Baseline | None = None
-    update_baseline: bool = False
-    limits: dict[str, float] = field(default_factory=dict)
-    golden_dir: Path | None = None
-    golden_save_dir: Path | None = None
-    #: converted-vs-golden tolerance; None: each check's own tolerance
-    golden_tolerance: Tolerance | None = None
-    strict: bool = False
+from .settings import GateSettings
 
 
 def apply_gates(results: list[EquivalenceResult], test: str,

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from ..tolerance import Tolerance
-from .apply import GateSettings
 from .baseline import (
     DEFAULT_LIMITS,
     Baseline,
@@ -16,6 +15,7 @@ from .baseline import (
     load_baseline,
     parse_limits,
 )
+from .settings import GateSettings
 from .update import BaselineUpdater
 
 gates_key = pytest.StashKey[GateSettings]()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..session import store_key
+from ..store import store_key
 from .baseline import BaselineError, update_baseline_file
 
 #: key of the collected node ids in an xdist worker's ``workeroutput``

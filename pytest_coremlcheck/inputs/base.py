@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,23 +29,6 @@ class InputSource(Protocol):
     def materialize(self, features: list[Feature]) -> list[Sample]: ...
 
     def describe(self) -> str: ...
-
-
-def as_input_source(inputs) -> InputSource:
-    """Accept an InputSource, a dict of arrays, a list of dicts or a path to an ``.npz``."""
-    from .feeds import feeds
-    from .tensors import tensors
-
-    if inputs is None:
-        return tensors()
-    if hasattr(inputs, "materialize"):
-        return inputs
-    if isinstance(inputs, (dict, list, tuple, str, Path)):
-        return feeds(inputs)
-    raise TypeError(
-        "inputs must be images(...), tensors(...), a dict {input_name: array}, a list of such "
-        f"dicts or a path to an .npz file; got {type(inputs).__name__}"
-    )
 
 
 def default_preprocess(image) -> np.ndarray:

@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from ..pyref import is_module_spec, load_object
-from .base import InputSource, as_input_source
+from . import as_input_source
+from .base import InputSource
 from .feeds import feeds
 from .images import images
 from .tensors import tensors

@@ -10,11 +10,20 @@ from the file alone (no prediction, any OS).
 Rules are documented in ``docs/rules.md`` (``coremlcheck lint --explain CML-Q004``).
 """
 
-from .config import LintConfig, load_config
-from .engine import lint
-from .errors import InvalidModelError, LintUsageError
-from .findings import SEVERITIES, Finding, severity_at_least
-from .result import LintResult
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported on first use (``__getattr__``): the pytest plugin loads cheaply
+    from .config import LintConfig, load_config
+    from .engine import lint
+    from .errors import InvalidModelError, LintUsageError
+    from .findings import SEVERITIES, Finding, severity_at_least
+    from .result import LintResult
+
+#: public name -> the module that defines it
+_LAZY = {"lint": "engine", "LintResult": "result", "Finding": "findings",
+         "InvalidModelError": "errors", "LintUsageError": "errors", "LintConfig": "config",
+         "load_config": "config", "SEVERITIES": "findings", "severity_at_least": "findings"}
 
 __all__ = [
     "lint",
@@ -27,3 +36,15 @@ __all__ = [
     "SEVERITIES",
     "severity_at_least",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -123,7 +123,7 @@ def _strings(value, where: str, key: str) -> tuple[str, ...]:
 
 
 def _codes(value, where: str, key: str) -> tuple[str, ...]:
-    from .rule import expand_codes
+    from .registry import expand_codes
 
     try:
         return tuple(expand_codes(_strings(value, where, key)))

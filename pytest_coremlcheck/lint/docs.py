@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from .rule import GROUPS, Rule, all_rules, normalize_code
+from .registry import all_rules, normalize_code
+from .rule import GROUPS, Rule
 from .targets import MIN_OS, NEWEST_SPEC, os_name
 
 _INTRO = """\

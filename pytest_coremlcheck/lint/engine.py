@@ -18,8 +18,9 @@ from .config import coerce_config
 from .context import LintContext
 from .findings import Finding
 from .opsets import opset_table
+from .registry import all_rules, expand_codes, is_selected
 from .result import LintResult
-from .rule import Problem, Requirement, Rule, all_rules, expand_codes, is_selected
+from .rule import Problem, Requirement, Rule
 from .source import read_model
 from .targets import NEWEST_SPEC, Target, parse_target
 

@@ -12,7 +12,7 @@ from .engine import lint
 from .errors import InvalidModelError
 from .findings import Finding
 from .formats.report import LintReport
-from .rule import all_rules, expand_codes, is_selected
+from .registry import all_rules, expand_codes, is_selected
 
 MODEL_SUFFIXES = (".mlmodel", ".mlpackage")
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import boundary
+from .engine import Engine
 from .errors import ExecutionError, ModelLoadError
 from .features import describe
 from .loading import LoadedModel, load_path
@@ -146,17 +147,16 @@ def resolve(loaded: LoadedModel, bundle_dirs: dict[str, str] | None) -> Resoluti
                          f"{search_path!r}) not found; tried: {detail}.{compiled}")
 
 
-class LinkedEngine:
+class LinkedEngine(Engine):
     """Runs the model a ``linkedModel`` spec points to, through that model's own engine.
 
     ``notes`` says which file ran (and that it replaced a compiled ``.mlmodelc``);
     ``linked_path`` is that file; ``kind`` its model type.
     """
 
-    def __init__(self, loaded: LoadedModel, *, fp16_mode: str, nn_precision: str,
+    def __init__(self, loaded: LoadedModel, engine_for, *, fp16_mode: str, nn_precision: str,
                  bundle_dirs: dict[str, str] | None):
-        from .model import _engine_for
-
+        """``engine_for`` builds the linked model's engine (``engines.engine_for``)."""
         self.name = loaded.name
         self.resolution = resolve(loaded, bundle_dirs)
         self.linked_path = self.resolution.path
@@ -166,11 +166,11 @@ class LinkedEngine:
                              f"{loaded.name} -> {self.resolution.path.name}", target.path, chain)
         self.kind = target.spec.WhichOneof("Type")
         _check_interface(loaded, target)
-        self.engine = _engine_for(target, fp16_mode, None, nn_precision, bundle_dirs=bundle_dirs)
+        self.engine = engine_for(target, fp16_mode, None, nn_precision, bundle_dirs=bundle_dirs)
         self.precision = self.engine.precision
         self.mode_label = f"linked {self.resolution.path.name}: {self.engine.mode_label}"
         self.notes = ([self.resolution.note] if self.resolution.note else []) + list(
-            getattr(self.engine, "notes", []))
+            self.engine.notes)
         self._link_inputs = {f.name: f for f in describe(loaded.spec.description.input)}
         self._link_outputs = describe(loaded.spec.description.output)
         self._inputs = [f for f in describe(target.spec.description.input)
@@ -193,17 +193,15 @@ class LinkedEngine:
     @property
     def stages(self):
         """The linked model's own stages when it is a pipeline, else ``[]``."""
-        return list(getattr(self.engine, "stages", []))
+        return list(self.engine.stages)
 
     @property
     def stage_outputs(self) -> dict:
-        return dict(getattr(self.engine, "stage_outputs", {}))
+        return dict(self.engine.stage_outputs)
 
     def watch_hazards(self, screen: bool = False):
         """Start the linked model's hazard watch (None when its engine has none)."""
-        if hasattr(self.engine, "watch_hazards"):
-            return self.engine.watch_hazards(screen)
-        return None
+        return self.engine.watch_hazards(screen)
 
     def run(self, feeds: dict, state=None) -> dict:
         """Feed the link's inputs to the linked model; return the outputs the link declares."""

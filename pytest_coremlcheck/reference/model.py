@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .engines import engine_for
 from .errors import InputError, ModelLoadError
 from .features import Feature, describe
 from .image import array_to_image, image_to_array
@@ -53,14 +54,15 @@ class ReferenceModel:
         self.states: list[Feature] = describe(interface.state)
         _check_unique(self.name, self.inputs + self.states, "input")
         _check_unique(self.name, self.outputs, "output")
-        self._engine = _engine_for(loaded, fp16_mode, function_name, nn_precision,
-                                   bundle_dirs=bundle_dirs)
-        if hasattr(self._engine, "program_inputs"):
+        _require_torch(loaded.name)
+        self._engine = engine_for(loaded, fp16_mode, function_name, nn_precision,
+                                  bundle_dirs=bundle_dirs)
+        if self._engine.program_inputs is not None:
             from .mil.interface import check_inputs
 
             check_inputs(self.name, self.inputs + self.states, self._engine.program_inputs)
         self._watch = None
-        if watch_hazards and hasattr(self._engine, "watch_hazards"):
+        if watch_hazards:
             self._watch = self._engine.watch_hazards(hazard_screen)
 
     @property
@@ -77,24 +79,24 @@ class ReferenceModel:
     def notes(self) -> list[str]:
         """Things the executor did that a report should mention, e.g. a linked compiled
         ``.mlmodelc`` run from its ``.mlmodel``/``.mlpackage`` source."""
-        return list(getattr(self._engine, "notes", []))
+        return list(self._engine.notes)
 
     @property
     def stages(self) -> list:
         """A pipeline's stages (``pipeline.StageInfo``: name, kind, precision, declared types,
         input sources); ``[]`` for other models."""
-        return list(getattr(self._engine, "stages", []))
+        return list(self._engine.stages)
 
     @property
     def boundaries(self) -> list:
         """A pipeline's stage boundaries (``pipeline.Boundary``: feature, producer, consumer,
         declared types on both sides); ``[]`` for other models."""
-        return list(getattr(self._engine, "boundaries", []))
+        return list(self._engine.boundaries)
 
     def stage_outputs(self) -> dict[str, dict[str, Any]]:
         """A pipeline's per-stage outputs of the last ``predict`` (stage name -> outputs as
         ``MLModel.predict`` returns them); ``{}`` for other models."""
-        return dict(getattr(self._engine, "stage_outputs", {}))
+        return dict(self._engine.stage_outputs)
 
     @property
     def platform(self) -> str:
@@ -224,35 +226,3 @@ def _require_torch(model_name: str) -> None:
             f"{model_name}: the reference executor runs models with torch, which is not "
             "installed: pip install 'pytest-coremlcheck[torch]' (the CPU build is enough)"
         ) from None
-
-
-def _engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
-                nn_precision: str, *, bundle_dirs: dict[str, str] | None = None):
-    """The engine for the model's type; each has ``precision``, ``mode_label`` and ``run``.
-
-    Pipeline stages are built through here too; ``bundle_dirs`` resolves linked models.
-    """
-    _require_torch(loaded.name)
-    kind = loaded.spec.WhichOneof("Type")
-    if kind == "mlProgram":
-        from .mil.engine import MilEngine
-
-        return MilEngine(loaded, fp16_mode, function_name)
-    if kind in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
-        from .neuralnetwork.engine import NeuralNetworkEngine
-
-        return NeuralNetworkEngine(loaded, nn_precision)
-    if kind in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
-        from .pipeline import PipelineEngine
-
-        return PipelineEngine(loaded, fp16_mode=fp16_mode, nn_precision=nn_precision,
-                              bundle_dirs=bundle_dirs)
-    if kind == "linkedModel":
-        from .linked import LinkedEngine
-
-        return LinkedEngine(loaded, fp16_mode=fp16_mode, nn_precision=nn_precision,
-                            bundle_dirs=bundle_dirs)
-    raise ModelLoadError(
-        f"{loaded.name}: model type {kind!r} (spec version {loaded.spec.specificationVersion}) "
-        "is not supported by the reference executor"
-    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from . import boundary
+from .engine import Engine
 from .errors import ExecutionError, ModelLoadError
 from .features import Feature, describe
 from .loading import LoadedModel
@@ -54,6 +55,11 @@ class StageInfo:
     input_sources: dict[str, str]
     linked_path: str | None = None
     stages: tuple[StageInfo, ...] = ()
+
+    def producer(self, name: str) -> str | None:
+        """The stage that produces input ``name``; None for the pipeline's own inputs."""
+        source = self.input_sources[name]
+        return None if source == PIPELINE_INPUT else source
 
     @property
     def output_dtypes(self) -> dict[str, str]:
@@ -101,7 +107,7 @@ class _Stage:
     sources: dict[str, tuple[str, Feature]] = field(default_factory=dict)
 
 
-class PipelineEngine:
+class PipelineEngine(Engine):
     """Builds one engine per stage and runs them in order, passing features by name.
 
     ``precision`` is ``"fp16"`` when any stage computes in fp16; ``mode_label`` names each
@@ -111,10 +117,9 @@ class PipelineEngine:
     (linked files that replaced compiled ones, converted type mismatches).
     """
 
-    def __init__(self, loaded: LoadedModel, *, fp16_mode: str = "typed",
+    def __init__(self, loaded: LoadedModel, engine_for, *, fp16_mode: str = "typed",
                  nn_precision: str = "fp32", bundle_dirs: dict[str, str] | None = None):
-        from .model import _engine_for
-
+        """``engine_for`` builds each stage's engine (``engines.engine_for``)."""
         self.name = loaded.name
         self.kind = loaded.spec.WhichOneof("Type")
         if self.kind not in PIPELINE_KINDS:
@@ -136,9 +141,9 @@ class PipelineEngine:
             where = f"{self.name} [stage {stage.name!r}]"
             stage_loaded = LoadedModel(spec, loaded.weights_dir, where, loaded.path,
                                        loaded.files())
-            stage.engine = _engine_for(stage_loaded, fp16_mode, None, nn_precision,
+            stage.engine = engine_for(stage_loaded, fp16_mode, None, nn_precision,
                                        bundle_dirs=bundle_dirs)
-            self.notes.extend(getattr(stage.engine, "notes", []))
+            self.notes.extend(stage.engine.notes)
         self.precision = ("fp16" if any(s.engine.precision == "fp16" for s in self._stages)
                           else "fp32")
         self.mode_label = "pipeline [" + "; ".join(
@@ -211,25 +216,24 @@ class PipelineEngine:
         infos = []
         for index, stage in enumerate(self._stages):
             engine = stage.engine
-            linked = getattr(engine, "linked_path", None)
+            linked = engine.linked_path
             infos.append(StageInfo(
-                index=index, name=stage.name, kind=getattr(engine, "kind", stage.kind),
+                index=index, name=stage.name, kind=engine.kind or stage.kind,
                 precision=engine.precision, mode_label=engine.mode_label,
                 input_types={f.name: boundary.type_text(f) for f in stage.inputs},
                 output_types={f.name: boundary.type_text(f) for f in stage.outputs},
                 input_sources={n: src for n, (src, _) in stage.sources.items()},
                 linked_path=str(linked) if linked is not None else None,
-                stages=tuple(getattr(engine, "stages", ()))))
+                stages=tuple(engine.stages)))
         return infos
 
     def watch_hazards(self, screen: bool = False) -> _PipelineHazardWatch:
         """Start every stage's hazard watch; hazards are located by stage."""
         watches = []
         for stage in self._stages:
-            if hasattr(stage.engine, "watch_hazards"):
-                watch = stage.engine.watch_hazards(screen)
-                if watch is not None:
-                    watches.append((stage.name, watch))
+            watch = stage.engine.watch_hazards(screen)
+            if watch is not None:
+                watches.append((stage.name, watch))
         return _PipelineHazardWatch(watches)
 
     def run(self, feeds: dict, state=None) -> dict:

@@ -9,15 +9,24 @@ report intact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 
 from ..fileio import write_atomic
-from . import html, json_report, markdown
-from .environment import environment
-from .step_summary import append_step_summary
 
-#: suffix -> ``render(checks, env, report_dir) -> str``
-RENDERERS = {".json": json_report.render, ".md": markdown.render, ".html": html.render}
+#: suffix -> the module whose ``render(checks, env, report_dir) -> str`` writes that format
+FORMATS = {".json": "json_report", ".md": "markdown", ".html": "html"}
+
+
+def renderer(suffix: str) -> Callable[[list[dict], dict, Path | None], str]:
+    """The ``render`` function of a report suffix (imported on first use); ValueError names
+    the formats for an unknown one."""
+    module = FORMATS.get(suffix.lower())
+    if module is None:
+        raise ValueError(f"unknown format {suffix!r}; expected one of "
+                         f"{', '.join(sorted(FORMATS))}")
+    return import_module(f".{module}", __name__).render
 
 
 def write_report(path: str | Path, checks: list[dict]) -> Path:
@@ -25,16 +34,19 @@ def write_report(path: str | Path, checks: list[dict]) -> Path:
 
     A Markdown report is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set (once
     per process for the same content)."""
+    from .environment import environment
+    from .step_summary import append_step_summary
+
     path = Path(path)
-    render = RENDERERS.get(path.suffix.lower())
-    if render is None:
-        raise ValueError(f"report {path}: unknown format {path.suffix!r}; expected one of "
-                         f"{', '.join(sorted(RENDERERS))}")
+    try:
+        render = renderer(path.suffix)
+    except ValueError as exc:
+        raise ValueError(f"report {path}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, render(checks, environment(), path.parent))
-    if render is markdown.render:
-        append_step_summary(markdown.render(checks, environment(), None))
+    if path.suffix.lower() == ".md":
+        append_step_summary(render(checks, environment(), None))
     return path
 
 
-__all__ = ["write_report", "write_atomic", "environment", "RENDERERS"]
+__all__ = ["write_report", "write_atomic", "renderer", "FORMATS"]

@@ -7,20 +7,12 @@ A runtime has ``backend`` ("coreml" or "reference"), ``platform`` (what actually
 from __future__ import annotations
 
 import platform as _platform
-from typing import Any, Protocol
 
-from ..errors import RuntimeUnavailable  # noqa: F401  (its old path)
+from ..errors import RuntimeUnavailable
+from .base import Runtime
 
 BACKENDS = ("auto", "coreml", "reference")
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
-
-
-class Runtime(Protocol):
-    backend: str
-    platform: str
-    precision: str
-
-    def predict(self, feed: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def coreml_available() -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .base import Runtime
 
-class CoreMLRuntime:
+
+class CoreMLRuntime(Runtime):
     backend = "coreml"
 
     def __init__(self, model, compute_unit: str):

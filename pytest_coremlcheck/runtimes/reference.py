@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..reference import ReferenceModel
+from .base import Runtime
 
 
-class ReferenceRuntime:
+class ReferenceRuntime(Runtime):
     """Runs predictions under the hazard screen (``watch_hazards``); ``full_hazards``
     re-runs feeds under the full watch, for a failing check."""
 
     backend = "reference"
+    reports_stages = True
 
     def __init__(self, model: ReferenceModel | Any, fp16_mode: str = "typed",
                  watch_hazards: bool = True, bundle_dirs: dict[str, str] | None = None):
@@ -34,6 +36,10 @@ class ReferenceRuntime:
         """What the executor did that the report should say (e.g. a linked .mlmodelc run
         from its .mlpackage)."""
         return self.model.notes
+
+    def stages(self) -> list:
+        """A pipeline's stages (``reference.pipeline.StageInfo``), else []."""
+        return self.model.stages
 
     def boundaries(self) -> list:
         """A pipeline's stage boundaries (``reference.pipeline.Boundary``), else []."""

@@ -1,30 +1,11 @@
-"""Source models (the framework side of a check), each behind one small protocol.
-
-A source has ``framework`` ("torch", "tensorflow"), ``describe()``, ``run(feed, order)`` (the
-outputs as a flat list of numpy arrays, in the model's output order) and ``conversion_source
-(sample, order)`` (what to hand to ``ct.convert``).
-"""
+"""Source models (the framework side of a check): ``as_source`` wraps a framework model in
+its ``Source`` (``base.py``: the protocol and its optional capabilities)."""
 
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any, Protocol
 
-import numpy as np
-
-
-class Source(Protocol):
-    framework: str
-
-    def describe(self) -> str: ...
-
-    def run(self, feed: dict[str, np.ndarray], order: list[str]) -> list[np.ndarray]: ...
-
-    def conversion_source(self, feed: dict[str, np.ndarray], order: list[str]) -> Any: ...
-
-
-class SourceError(Exception):
-    """The source model could not be wrapped or raised while running."""
+from .base import Source, SourceError
 
 
 def as_source(model) -> Source:
@@ -33,7 +14,7 @@ def as_source(model) -> Source:
     A ``Source`` is returned as it is; a path (``.h5``, ``.keras``, SavedModel directory) is a
     TensorFlow source.
     """
-    if all(hasattr(model, attr) for attr in ("framework", "run", "conversion_source")):
+    if isinstance(model, Source):
         return model
     if isinstance(model, (str, PathLike)):
         return _tensorflow_source(model)

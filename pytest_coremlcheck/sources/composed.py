@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import SourceError, as_source
+from . import as_source
+from .base import Source, SourceError
 
 
-class ComposedSource:
+class ComposedSource(Source):
     framework = "composed"
 
     def __init__(self, stages):

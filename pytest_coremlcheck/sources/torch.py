@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from . import SourceError
+from .base import Source, SourceError
 
 
-class TorchSource:
+class TorchSource(Source):
     """Runs a torch model on numpy feeds, positional in the Core ML input order."""
 
     framework = "torch"
@@ -137,6 +137,11 @@ class TorchSource:
                     parts.append(str(self.export(feed, order).graph_module.code))
             self._key_parts = (shapes, parts)  # a variant chain asks once per variant
         return list(self._key_parts[1])
+
+    @property
+    def can_export(self) -> bool:
+        """A module (not an ExportedProgram already) can fall back to ``torch.export``."""
+        return not self.exported
 
     def export(self, feed: dict[str, np.ndarray], order: list[str]) -> Any:
         """``torch.export`` of the model, the fallback when TorchScript conversion breaks."""

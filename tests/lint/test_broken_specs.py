@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pytest_coremlcheck.lint import lint
-from pytest_coremlcheck.lint.rule import all_rules
+from pytest_coremlcheck.lint.registry import all_rules
 
 from ._broken import (
     ARRAY_FLOAT16,

@@ -9,7 +9,8 @@ import pytest
 from pytest_coremlcheck.lint import LintUsageError
 from pytest_coremlcheck.lint.config import find_pyproject, from_mapping, load_config
 from pytest_coremlcheck.lint.docs import explain, render_all
-from pytest_coremlcheck.lint.rule import GROUPS, ID_RE, all_rules
+from pytest_coremlcheck.lint.registry import all_rules
+from pytest_coremlcheck.lint.rule import GROUPS, ID_RE
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

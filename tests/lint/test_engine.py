@@ -14,7 +14,7 @@ from pytest_coremlcheck.lint import (
     lint,
     severity_at_least,
 )
-from pytest_coremlcheck.lint.rule import is_selected
+from pytest_coremlcheck.lint.registry import is_selected
 
 from ._broken import ARRAY_FLOAT16, nn_spec
 

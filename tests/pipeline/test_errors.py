@@ -8,6 +8,7 @@ import pytest
 from coremltools.proto import Model_pb2
 
 from pytest_coremlcheck.reference import ModelLoadError, ReferenceModel
+from pytest_coremlcheck.reference.engines import engine_for
 from pytest_coremlcheck.reference.pipeline import PipelineEngine
 
 from .conftest import load_spec, rewrite_package
@@ -104,7 +105,7 @@ def test_not_a_pipeline(built):
     from pytest_coremlcheck.reference.loading import load_model
 
     with pytest.raises(ModelLoadError, match="not a pipeline"):
-        PipelineEngine(load_model(built["extractor32"]))
+        PipelineEngine(load_model(built["extractor32"]), engine_for)
 
 
 def test_missing_pipeline_input_is_an_input_error(built):

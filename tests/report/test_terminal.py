@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from pytest_coremlcheck.session import CheckStore
+from pytest_coremlcheck.report.summary import summary_lines
+from pytest_coremlcheck.store import CheckStore
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ALL_COLUMNS = ("test", "output", "backend", "max_abs", "rmse", "snr_db", "psnr_db", "cosine",
@@ -35,7 +36,7 @@ def _row(lines: list[str], text: str) -> list[str]:
 
 
 def test_without_a_width_every_column_shows_on_one_line_per_row():
-    lines = _store().summary_lines()
+    lines = summary_lines(_store().checks)
     assert lines[0].split() == list(ALL_COLUMNS)
     assert set(lines[1]) == {"-"}
     assert _row(lines, "test_block") == [
@@ -47,7 +48,7 @@ def test_without_a_width_every_column_shows_on_one_line_per_row():
 
 
 def test_a_narrow_terminal_leaves_out_the_lowest_priority_columns_and_names_them():
-    lines = _store().summary_lines(width=80)
+    lines = summary_lines(_store().checks, width=80)
     assert max(len(line) for line in lines) <= 80
     # the longest label word 32 (``[fp16]`` wraps to the next line) + logits 6 + reference 9
     # + snr_db 6 + cosine 8 + result 6, two spaces apart: 77 (+ max_abs 8 + 2 would be 87)
@@ -62,14 +63,14 @@ def test_a_narrow_terminal_leaves_out_the_lowest_priority_columns_and_names_them
 
 
 def test_the_label_output_and_verdict_stay_and_the_label_folds_when_nothing_else_fits():
-    lines = _store().summary_lines(width=30)
+    lines = summary_lines(_store().checks, width=30)
     assert max(len(line) for line in lines) <= 30
     assert lines[0].split() == ["test", "output", "result"]
     assert "tests/test_models.py::test_block" in "".join(line.split()[0] for line in lines[2:6])
 
 
 def test_show_all_keeps_every_column_and_folds_the_label_to_the_width():
-    lines = _store().summary_lines(width=100, show_all=True)
+    lines = summary_lines(_store().checks, width=100, show_all=True)
     assert max(len(line) for line in lines) <= 100
     assert lines[0].split() == list(ALL_COLUMNS)
     assert _row(lines, "logits")[1:] == [
@@ -80,7 +81,7 @@ def test_show_all_keeps_every_column_and_folds_the_label_to_the_width():
 
 
 def test_show_all_wraps_every_cell_when_the_columns_cannot_fit():
-    lines = _store().summary_lines(width=60, show_all=True)
+    lines = summary_lines(_store().checks, width=60, show_all=True)
     assert max(len(line) for line in lines) <= 60
     assert not any("left out" in line for line in lines)
     rule = next(i for i, line in enumerate(lines) if set(line) == {"-"})
@@ -89,14 +90,14 @@ def test_show_all_wraps_every_cell_when_the_columns_cannot_fit():
 
 @pytest.mark.parametrize("verdict, code", [("ok", "32"), ("FAIL", "31"), ("ERROR", "1;31")])
 def test_verdicts_are_coloured_only_with_markup(verdict, code):
-    coloured = _store().summary_lines(width=80, color=True)
+    coloured = summary_lines(_store().checks, width=80, color=True)
     assert any(f"\x1b[{code}m{verdict}" in line for line in coloured)
-    assert [ANSI.sub("", line) for line in coloured] == _store().summary_lines(width=80)
-    assert not any(ANSI.search(line) for line in _store().summary_lines(width=80))
+    assert [ANSI.sub("", line) for line in coloured] == summary_lines(_store().checks, width=80)
+    assert not any(ANSI.search(line) for line in summary_lines(_store().checks, width=80))
 
 
 def test_label_brackets_are_text_not_markup():
-    lines = _store().summary_lines(width=200, color=True)
+    lines = summary_lines(_store().checks, width=200, color=True)
     assert any("tests/test_models.py::test_wrong [fp16]" in ANSI.sub("", line) for line in lines)
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from ..docs import render_rule
-from ..rule import all_rules
+from ..registry import all_rules
 from .json_format import tool_version
 from .report import LintReport
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from coremltools.converters.mil.mil import types
 
+from ..engine import Engine
 from ..errors import ModelLoadError
 from ..loading import LoadedModel
 from . import device_risk, dtypes
@@ -21,7 +22,7 @@ MODE_LABELS = {"typed": "fp16-typed", "fp16-accumulate": "fp16-accumulate",
                "fp32": "fp16 program run in fp32"}
 
 
-class MilEngine:
+class MilEngine(Engine):
     """Loads the program once (parse, weight decode, compile) and runs it per prediction."""
 
     def __init__(self, loaded: LoadedModel, fp16_mode: str, function_name: str | None):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from coremltools.converters.mil.mil import types
 
+from ...errors import internal_error, is_internal
 from ..errors import ExecutionError, UnsupportedOpError
 from . import dtypes
 from .fp16 import Fp16Mode
@@ -97,6 +98,9 @@ class BlockRunner:
                 raise
             except Exception as exc:  # an op failing is reported with its place in the model
                 node = step.node
+                if is_internal(exc):
+                    raise internal_error(f"{self.model_name}: op {node.name!r} "
+                                         f"({node.op_type})", exc) from exc
                 raise ExecutionError(
                     f"{self.model_name}: op {node.name!r} ({node.op_type}, opset {node.opset}) "
                     f"failed: {type(exc).__name__}: {exc}"

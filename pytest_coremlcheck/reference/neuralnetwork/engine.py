@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..engine import Engine
 from ..errors import ExecutionError, ModelLoadError
 from ..features import describe
 from ..image import color_space
@@ -28,7 +29,7 @@ from .updatable import format_summary, training_summary
 PRECISIONS = ("fp32", "fp16")
 
 
-class NeuralNetworkEngine:
+class NeuralNetworkEngine(Engine):
     """Loads a NeuralNetwork spec once and runs it per prediction."""
 
     def __init__(self, loaded: LoadedModel, precision: str = "fp32"):

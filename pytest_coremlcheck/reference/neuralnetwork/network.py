@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...errors import internal_error, is_internal
 from ..errors import ExecutionError, ModelLoadError, UnsupportedOpError
 from . import declared as _declared
 from . import registry, weights
@@ -257,6 +258,9 @@ class Network:
                 "which has not been produced (e.g. only one side of a branch writes it)"
             ) from None
         except Exception as exc:
+            if is_internal(exc):
+                raise internal_error(f"{self.model_name}: layer {step.name!r} ({step.type})",
+                                     exc) from exc
             shapes = ", ".join(
                 f"{n}{list(env[n].shape)}" for n in step.inputs
                 if isinstance(env.get(n), torch.Tensor))

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from .. import SourceError
+from ..base import SourceError
 
 ENV_DEFAULTS = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 INSTALL_HINT = "pip install 'pytest-coremlcheck[tensorflow]'"

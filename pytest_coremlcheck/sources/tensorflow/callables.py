@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import SourceError
+from ..base import SourceError
 from . import _imports
 
 

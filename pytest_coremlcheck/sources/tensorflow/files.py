@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import SourceError
+from ..base import SourceError
 from . import _imports
 
 KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")

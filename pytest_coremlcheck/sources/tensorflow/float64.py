@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import SourceError
+from ..base import SourceError
 from . import _imports
 from .callables import KerasRunner
 

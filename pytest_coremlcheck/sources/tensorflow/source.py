@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import SourceError
+from ..base import Source, SourceError
 from . import _imports, callables, files, fingerprint, float64, layout
 
 
-class TensorFlowSource:
+class TensorFlowSource(Source):
     """Runs a TensorFlow model on numpy feeds keyed by the Core ML input names.
 
     ``model`` is a tf_keras model, a Keras 3 model, a ``tf.function`` or concrete function, or a
@@ -44,8 +44,6 @@ class TensorFlowSource:
         self._float64: callables.KerasRunner | None = None  # built when the floor is measured
         self._notes: list[str] = []
         self._feed_names: list[str] | None = None
-        if isinstance(self.runner, (callables.KerasRunner, callables.FunctionRunner)):
-            self.fingerprint = self._fingerprint  # conversions of this source can be cached
 
     # ------------------------------------------------------------------ protocol
 
@@ -112,12 +110,14 @@ class TensorFlowSource:
         self._note(note)
         return moved
 
-    def _fingerprint(self, feed=None, order=None) -> list:
-        """Conversion-cache key parts (see ``fingerprint``; the feed plays no part); a
-        tf.function traced at check time has none, so its conversions are not cached."""
+    def fingerprint(self, feed=None, order=None) -> list | None:
+        """Conversion-cache key parts (the feed plays no part) of a Keras model or a
+        tf.function; None for a SavedModel signature, whose conversions are not cached."""
         if isinstance(self.runner, callables.KerasRunner):
             return fingerprint.keras_parts(self.runner.model)
-        return fingerprint.function_parts(self.runner.function)
+        if isinstance(self.runner, callables.FunctionRunner):
+            return fingerprint.function_parts(self.runner.function)
+        return None
 
     # ------------------------------------------------------------------ inputs
 

@@ -1,0 +1,38 @@
+"""``CheckSettings``: the run-wide settings (command line, ini, ``assert_equivalent`` keywords)
+shared by every check of a session; parsed and validated once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .convert.cache import ConversionCache
+
+if TYPE_CHECKING:
+    from .progress import ProgressCallback
+    from .tolerance import Tolerance
+
+
+@dataclass
+class CheckSettings:
+    """Run-wide settings (command line / ini), shared by every check of a session."""
+
+    backend: str = "auto"
+    compute_units: list[str] = field(default_factory=lambda: ["ALL"])
+    fp16_mode: str = "typed"
+    #: record the first op whose output goes NaN/Inf or leaves the fp16 range (reference only)
+    watch_hazards: bool = True
+    default_tolerance: Tolerance | None = None
+    cache: ConversionCache = field(default_factory=lambda: ConversionCache(None, "off"))
+    #: where PNGs of failing image outputs go (None: not kept)
+    artifacts_dir: Path | None = None
+    #: keep PNGs of passing image outputs too (an HTML report shows every image output)
+    pictures_of_passing: bool = False
+    #: linked-model roots: "main" for $BUNDLE_MAIN, bundle identifiers for $BUNDLE_IDENTIFIER(id)
+    bundle_dirs: dict[str, str] | None = None
+    #: model -> (all findings, failing findings); set by the linter's pytest plugin.
+    lint: Callable[[Any], tuple[list, list]] | None = None
+    #: called with (stage, done, total) as conversions and samples finish (see progress.py)
+    progress: ProgressCallback | None = None
