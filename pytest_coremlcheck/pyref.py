@@ -75,9 +75,13 @@ class Lazy:
         self._load = load
         self._target = None
 
+    def resolve(self) -> Any:
+        """The object itself, loaded now if it was not yet (load errors propagate)."""
+        if self._target is None:
+            self._target = self._load()
+        return self._target
+
     def __getattr__(self, name: str):
         if name.startswith("__") or name in ("_load", "_target"):
             raise AttributeError(name)
-        if self._target is None:
-            self._target = self._load()
-        return getattr(self._target, name)
+        return getattr(self.resolve(), name)

@@ -21,7 +21,8 @@ from pytest_coremlcheck import Tolerance, tensors  # noqa: E402
 from pytest_coremlcheck.check import run_check  # noqa: E402
 from pytest_coremlcheck.noise_floor import NoiseFloor, floor_db, limit_for  # noqa: E402
 from pytest_coremlcheck.report import markdown  # noqa: E402
-from pytest_coremlcheck.session import CheckStore  # noqa: E402
+from pytest_coremlcheck.report.summary import summary_lines  # noqa: E402
+from pytest_coremlcheck.store import CheckStore  # noqa: E402
 from pytest_coremlcheck.tolerance import default_for_precision  # noqa: E402
 
 SHAPE = (1, 8, 16)
@@ -205,7 +206,7 @@ def test_reports_show_the_floor_and_the_limit(gelu):
     store = CheckStore()
     store.add("t::measured", measured)
     store.add("t::fixed", fixed)
-    lines = store.summary_lines()
+    lines = summary_lines(store.checks)
     assert "fp32 floor→limit" in lines[0]
     floor, limit = measured["noise_floor"]["floors_db"]["y"], measured["noise_floor"][
         "limits_db"]["y"]
@@ -220,4 +221,4 @@ def test_summary_has_no_floor_column_without_a_floor():
     store = CheckStore()
     store.add("t::x", {"name": "x", "backend": "reference", "outputs": {"y": {"passed": True}},
                        "passed": True})
-    assert "floor" not in store.summary_lines()[0]
+    assert "floor" not in summary_lines(store.checks)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from os import PathLike
 
+from ..pyref import Lazy
 from .base import Source, SourceError
 
 
@@ -14,6 +15,8 @@ def as_source(model) -> Source:
     A ``Source`` is returned as it is; a path (``.h5``, ``.keras``, SavedModel directory) is a
     TensorFlow source.
     """
+    if isinstance(model, Lazy):  # a source named in text (declared checks, the CLI)
+        model = model.resolve()
     if isinstance(model, Source):
         return model
     if isinstance(model, (str, PathLike)):

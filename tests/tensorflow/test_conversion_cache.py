@@ -47,4 +47,4 @@ def test_fingerprints_follow_weights_and_graph():
 
 def test_tf_function_traced_at_check_time_is_not_cached():
     source = TensorFlowSource(tf.function(lambda x: x + 1.0))
-    assert not hasattr(source, "fingerprint")
+    assert source.fingerprint() is None
