@@ -9,7 +9,7 @@
 """
 
 from .config import TrainingConfig
-from .update import TrainingRun, Trainer, updated_spec
+from .update import Trainer, TrainingRun, updated_spec
 from .validate import TrainingSetupError, validate_training
 
 __all__ = ["TrainingConfig", "Trainer", "TrainingRun", "updated_spec", "TrainingSetupError",
