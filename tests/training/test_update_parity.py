@@ -111,3 +111,14 @@ def test_fixture_records_and_fails(coreml_update_check, sgd_spec):
 
     with pytest.raises(EquivalenceError, match=r"weights:fc\d\.\w+: SNR"):
         coreml_update_check(sgd_spec, UpdateCheck(DATA, no_training), name="frozen source")
+
+
+def test_html_report_plots_both_loss_curves(sgd_spec):
+    from pytest_coremlcheck.report.html import render
+
+    result = check_update(sgd_spec, UpdateCheck(DATA, torch_trainer(SOURCE, dense_layers())))
+    page = render([result.to_dict()], {})
+    assert page.count("<polyline class=\"loss-") == 2
+    assert "converted (emulated update)" in page and "Loss per epoch" in page
+    first = result.training["losses"]["converted"][0]
+    assert f"{first}" in page  # the values are in the tooltip
