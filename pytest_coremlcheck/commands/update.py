@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--last-batch", choices=("keep", "drop"), default="keep",
                         help="train on the last partial mini-batch of each epoch (keep, "
                         "default) or skip it")
+    parser.add_argument("--adam-eps", choices=("v_hat", "v"), default="v_hat",
+                        help="where Adam adds epsilon: to sqrt(v_hat) (default, torch) or to "
+                        "sqrt(v) before the bias correction (tf.keras)")
     parser.add_argument("--out", required=True, metavar="MLMODEL",
                         help="where to write the updated model (.mlmodel)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"epoch {epoch}: loss {loss:.6g}")
 
     updated = model.update(args.data, epochs=args.epochs, parameters=parse_params(args.param),
-                           last_batch=args.last_batch, progress=progress)
+                           last_batch=args.last_batch, adam_eps=args.adam_eps,
+                           progress=progress)
     path = updated.save(args.out)
     run_info = updated.training_run
     if args.json:

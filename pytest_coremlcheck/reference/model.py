@@ -129,7 +129,7 @@ class ReferenceModel:
 
     def update(self, training_data, *, epochs: int | None = None,
                parameters: dict | None = None, last_batch: str = "keep",
-               progress=None) -> ReferenceModel:
+               adam_eps: str = "v_hat", progress=None) -> ReferenceModel:
         """The model after the update its spec declares (``MLUpdateTask``), as a new model.
 
         Updatable NeuralNetworks train their updatable layers (``training_run`` holds the loss
@@ -138,12 +138,13 @@ class ReferenceModel:
         input name. ``epochs`` and ``parameters`` (``learning_rate``, ``mini_batch_size``,
         ``momentum``, ``beta1``, ``beta2``, ``eps``, ``shuffle``, ``seed``) override the spec's
         defaults inside its allowed values; ``last_batch`` is ``"keep"`` or ``"drop"``;
+        ``adam_eps`` is ``"v_hat"`` or ``"v"`` (where Adam adds ε: ``training.optimizers``);
         ``progress(epoch, loss)`` is called after each epoch.
         """
         from .updating import update
 
         spec, run = update(self, training_data, epochs=epochs, parameters=parameters,
-                           last_batch=last_batch, progress=progress)
+                           last_batch=last_batch, adam_eps=adam_eps, progress=progress)
         updated = ReferenceModel(spec, **self._options)
         updated.name = f"{self.name} (updated)"
         updated.training_run = run

@@ -42,7 +42,8 @@ def training_samples(data, name: str) -> list[dict[str, Any]]:
 
 
 def update(model, data, *, epochs: int | None = None, parameters: dict | None = None,
-           last_batch: str = "keep", progress: Callable[[int, float], None] | None = None):
+           last_batch: str = "keep", adam_eps: str = "v_hat",
+           progress: Callable[[int, float], None] | None = None):
     """(updated spec, TrainingRun or None) for ``model`` (a ReferenceModel)."""
     samples = training_samples(data, model.name)
     kind = model.spec.WhichOneof("Type")
@@ -60,7 +61,7 @@ def update(model, data, *, epochs: int | None = None, parameters: dict | None = 
     overrides = dict(parameters or {})
     if epochs is not None:
         overrides["epochs"] = epochs
-    config = trainer.config(overrides, last_batch)
+    config = trainer.config(overrides, last_batch, adam_eps)
     pairs = []
     for i, sample in enumerate(samples):
         feeds, target = trainer.split(sample, i)

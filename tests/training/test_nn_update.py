@@ -208,3 +208,15 @@ def test_original_model_is_not_changed_by_an_update():
     model.update({"x": X, "probs_true": Y})
     assert model.spec == before
     np.testing.assert_array_equal(model.predict({"x": X[0]})["probs"], p0)
+
+
+@pytest.mark.parametrize("placement", ["v_hat", "v"])
+def test_adam_epsilon_placement(placement):
+    spec = classifier(optimizer=AdamParams(lr=0.05, batch=2, beta1=0.9, beta2=0.99, eps=0.5))
+    updated = ReferenceModel(spec).update({"x": X[:2], "probs_true": Y[:2]},
+                                          parameters=NO_SHUFFLE, adam_eps=placement)
+    g = cce_grads([0, 1])["w2"]
+    m_hat, v_hat = (0.1 * g) / 0.1, (0.01 * g ** 2) / 0.01
+    eps = 0.5 if placement == "v_hat" else 0.5 / np.sqrt(1 - 0.99)
+    np.testing.assert_allclose(weights(updated, "dense2")[0],
+                               W2 - 0.05 * m_hat / (np.sqrt(v_hat) + eps), rtol=1e-5, atol=1e-6)

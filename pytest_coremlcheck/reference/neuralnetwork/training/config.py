@@ -13,6 +13,9 @@ Choices where Core ML documents nothing (parameters of :class:`TrainingConfig`):
 - shuffling: with ``shuffle`` true, the samples are permuted before every epoch (the first
   one included) by ``numpy.random.default_rng(seed).permutation``, one generator per update;
   ``seed`` is the spec's ``updateParams.seed`` (0 when unset).
+- ``adam_eps``: where Adam adds ε (:mod:`.optimizers`): ``"v_hat"`` (default; to
+  ``√v̂``, as in the Adam paper and torch) or ``"v"`` (to ``√v`` before the bias correction,
+  as tf.keras does: an effective ``ε/√(1 − β2ᵗ)``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ SPEC_FIELDS = {
     "momentum": "momentum", "beta1": "beta1", "beta2": "beta2", "eps": "eps",
 }
 LAST_BATCH = ("keep", "drop")
+ADAM_EPS = ("v_hat", "v")
 
 
 @dataclass
@@ -40,15 +44,17 @@ class TrainingConfig:
     shuffle: bool = False
     seed: int = 0
     last_batch: str = "keep"
+    adam_eps: str = "v_hat"
 
     def to_dict(self) -> dict:
         return {"optimizer": self.optimizer, "learning_rate": self.learning_rate,
                 "mini_batch_size": self.mini_batch_size, "epochs": self.epochs, **self.hyper,
-                "shuffle": self.shuffle, "seed": self.seed, "last_batch": self.last_batch}
+                "shuffle": self.shuffle, "seed": self.seed, "last_batch": self.last_batch,
+                **({"adam_eps": self.adam_eps} if self.optimizer == "adam" else {})}
 
 
 def resolve(params, name: str, overrides: dict | None = None,
-            last_batch: str = "keep") -> TrainingConfig:
+            last_batch: str = "keep", adam_eps: str = "v_hat") -> TrainingConfig:
     """The configuration of ``updateParams`` with ``overrides`` applied and checked."""
     overrides = dict(overrides or {})
 
@@ -57,6 +63,8 @@ def resolve(params, name: str, overrides: dict | None = None,
 
     if last_batch not in LAST_BATCH:
         fail(f"last_batch {last_batch!r}; expected one of {', '.join(LAST_BATCH)}")
+    if adam_eps not in ADAM_EPS:
+        fail(f"adam_eps {adam_eps!r}; expected one of {', '.join(ADAM_EPS)}")
     kind = params.optimizer.WhichOneof("OptimizerType")
     opt = getattr(params.optimizer, kind)
     keys = ["learning_rate", "mini_batch_size"] + (
@@ -78,7 +86,7 @@ def resolve(params, name: str, overrides: dict | None = None,
     return TrainingConfig(
         "sgd" if kind == "sgdOptimizer" else "adam", float(values.pop("learning_rate")),
         int(values.pop("mini_batch_size")), int(epochs),
-        {k: float(v) for k, v in values.items()}, shuffle, int(seed), last_batch)
+        {k: float(v) for k, v in values.items()}, shuffle, int(seed), last_batch, adam_eps)
 
 
 def _value(param, override, where: str, key: str, fail):

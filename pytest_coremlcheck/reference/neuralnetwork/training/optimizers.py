@@ -8,7 +8,10 @@ step count from 1):
 - SGD: ``v ← μ·v + g``, ``w ← w − η·v`` (v starts at 0; μ = 0 is plain SGD). Keras's
   ``v ← μ·v − η·g, w ← w + v`` gives the same weights for a constant η.
 - Adam: ``m ← β1·m + (1 − β1)·g``, ``v ← β2·v + (1 − β2)·g²``,
-  ``w ← w − η·(m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε)``.
+  ``w ← w − η·(m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε)`` (``adam_eps="v_hat"``, the Adam
+  paper's and torch's rule), or with ε added to ``√v`` instead (``adam_eps="v"``, tf.keras:
+  ``w ← w − η·√(1 − β2ᵗ)/(1 − β1ᵗ)·m / (√v + ε)``). The two differ only where √v̂ is not
+  much larger than ε.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ class SGD:
 
 
 class Adam:
-    def __init__(self, learning_rate: float, beta1: float, beta2: float, eps: float):
+    def __init__(self, learning_rate: float, beta1: float, beta2: float, eps: float,
+                 eps_on: str = "v_hat"):
         self.lr, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.eps_on = eps_on
         self.t = 0
         self.moments: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -47,7 +52,9 @@ class Adam:
                 self.moments[id(p)] = (m, v)
                 m_hat = m / (1 - b1 ** self.t)
                 v_hat = v / (1 - b2 ** self.t)
-                p.sub_(self.lr * m_hat / (v_hat.sqrt() + self.eps))
+                eps = self.eps if self.eps_on == "v_hat" else \
+                    self.eps / (1 - b2 ** self.t) ** 0.5
+                p.sub_(self.lr * m_hat / (v_hat.sqrt() + eps))
 
 
 def build(config):
@@ -55,4 +62,4 @@ def build(config):
     if config.optimizer == "sgd":
         return SGD(config.learning_rate, config.hyper.get("momentum", 0.0))
     h = config.hyper
-    return Adam(config.learning_rate, h["beta1"], h["beta2"], h["eps"])
+    return Adam(config.learning_rate, h["beta1"], h["beta2"], h["eps"], config.adam_eps)

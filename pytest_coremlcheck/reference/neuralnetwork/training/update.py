@@ -79,8 +79,9 @@ class Trainer:
             names.append(self.label_input)
         return names
 
-    def config(self, overrides: dict | None = None, last_batch: str = "keep") -> TrainingConfig:
-        return resolve(self.params, self.name, overrides, last_batch)
+    def config(self, overrides: dict | None = None, last_batch: str = "keep",
+               adam_eps: str = "v_hat") -> TrainingConfig:
+        return resolve(self.params, self.name, overrides, last_batch, adam_eps)
 
     def train(self, samples: list[tuple[dict, object]], config: TrainingConfig,
               progress: Callable[[int, float], None] | None = None) -> TrainingRun:
