@@ -1,8 +1,9 @@
 """pytest-coremlcheck: prove a converted Core ML model computes what its source computes.
 
 Public API: ``Tolerance``, ``images``, ``tensors``, ``assert_equivalent``,
-``EquivalenceError``, ``EquivalenceResult``. The pytest plugin adds the
-``coreml_equivalence`` marker and the ``coreml_check`` fixture.
+``EquivalenceError``, ``EquivalenceResult``; training parity: ``UpdateCheck``,
+``check_update``, ``torch_trainer``, ``keras_trainer``. The pytest plugin adds the
+``coreml_equivalence`` marker and the ``coreml_check`` and ``coreml_update_check`` fixtures.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .inputs import feeds, images, tensors
 from .result import CheckError, EquivalenceError, EquivalenceResult, ResultSet
 from .tolerance import Tolerance
+from .update_check import UpdateCheck, check_update, keras_trainer, torch_trainer
 
 __all__ = [
     "Tolerance",
@@ -21,6 +23,10 @@ __all__ = [
     "EquivalenceResult",
     "ResultSet",
     "CheckError",
+    "UpdateCheck",
+    "check_update",
+    "torch_trainer",
+    "keras_trainer",
 ]
 __version__ = "0.1.0"
 

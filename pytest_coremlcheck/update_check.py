@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from .compare import _verdict
 from .result import CheckError, EquivalenceResult, OutputResult
 from .tolerance import Tolerance
 
@@ -104,7 +103,7 @@ def check_update(converted, update: UpdateCheck, *, name: str = "update") -> Equ
     loss_name = "loss per epoch"
     outputs[loss_name] = _verdict(loss_name, [(np.asarray(run.losses, np.float64),
                                                np.asarray(source.losses, np.float64))],
-                                  update.loss_tolerance, False)
+                                  update.loss_tolerance)
     result = EquivalenceResult(
         name=name, backend="reference", platform=f"{updated.platform}, training emulated",
         tolerance=update.weights_tolerance, output_results=outputs,
@@ -117,6 +116,14 @@ def check_update(converted, update: UpdateCheck, *, name: str = "update") -> Equ
                        "losses": {"converted": list(run.losses),
                                   "source": [float(v) for v in source.losses]}}
     return result
+
+
+def _verdict(name: str, pairs, tol: Tolerance) -> OutputResult:
+    """Metrics and verdict of (converted, source) array pairs (``compare`` imports PIL, so
+    it loads on first use)."""
+    from .compare import _verdict as verdict
+
+    return verdict(name, pairs, tol, False)
 
 
 def _plan(model, samples, run) -> TrainingPlan:
@@ -145,7 +152,7 @@ def _weight_results(converted: dict, source: dict, tol: Tolerance) -> dict[str, 
             out[key] = _verdict(key, [(value.astype(np.float64),
                                        np.asarray(theirs, np.float64).reshape(value.shape)
                                        if np.size(theirs) == value.size
-                                       else np.asarray(theirs, np.float64))], tol, False)
+                                       else np.asarray(theirs, np.float64))], tol)
     return out
 
 
@@ -166,7 +173,7 @@ def _prediction_results(updated, source: SourceTraining, update: UpdateCheck,
                     (np.asarray(value, np.float64).reshape(-1),
                      np.asarray(theirs[key], np.float64).reshape(-1)))
     tol = update.predictions_tolerance
-    return {f"updated:{k}": _verdict(f"updated:{k}", v, tol, False) for k, v in pairs.items()}
+    return {f"updated:{k}": _verdict(f"updated:{k}", v, tol) for k, v in pairs.items()}
 
 
 def _config_note(config) -> str:

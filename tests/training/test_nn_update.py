@@ -171,6 +171,11 @@ def _broken(mutate):
                        "defaultValue", 3),
      r"miniBatchSize = 3 is not in the allowed set \[2\]"),
     (lambda s: s.neuralNetwork.updateParams.ClearField("epochs"), "updateParams.epochs is not set"),
+    (lambda s: s.description.trainingInput[1].type.stringType.SetInParent(),
+     r"trainingInput 'probs_true' \(the categoricalCrossEntropyLossLayer target\) is "
+     r"stringType; expected multiArrayType or int64Type"),
+    (lambda s: s.description.trainingInput.pop(1),
+     r"target 'probs_true' is not among description.trainingInput \(x\)"),
     (lambda s: setattr(s.neuralNetwork.layers[2].innerProduct.bias, "isUpdatable", False),
      r"layer 'dense2': innerProduct.bias.isUpdatable is false"),
     (lambda s: s.neuralNetwork.layers[1].activation.leakyReLU.SetInParent(),

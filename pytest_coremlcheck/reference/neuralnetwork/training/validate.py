@@ -121,13 +121,32 @@ def _check_training_inputs(spec, body, field: str, fail) -> None:
         fail("description.trainingInput names none of the model inputs "
              f"({', '.join(f.name for f in description.input)})")
     target = body.target
+    kind = field.rsplit(".", 1)[-1]
     if target in names:
+        _check_target_type(names[target], kind, fail)
         return
     label = description.predictedFeatureName
     if spec.WhichOneof("Type") == "neuralNetworkClassifier" and label in names:
+        output = next((f for f in description.output if f.name == label), None)
+        want = output.type.WhichOneof("Type") if output is not None else None
+        got = names[label].type.WhichOneof("Type")
+        if want and got != want:
+            fail(f"description.trainingInput {label!r} is {got}; the classifier's labels "
+                 f"({label!r} output) are {want}")
         return
     fail(f"{field}.target {target!r} is not among description.trainingInput "
          f"({', '.join(names)})")
+
+
+def _check_target_type(feature, loss_kind: str, fail) -> None:
+    """A cross-entropy target is one class index (a multi-array or int64); an MSE target a
+    multi-array."""
+    got = feature.type.WhichOneof("Type")
+    allowed = ("multiArrayType", "int64Type") if loss_kind == "categoricalCrossEntropyLossLayer" \
+        else ("multiArrayType",)
+    if got not in allowed:
+        fail(f"description.trainingInput {feature.name!r} (the {loss_kind} target) is {got}; "
+             f"expected {' or '.join(allowed)}")
 
 
 def _check_optimizer(params, fail) -> None:
