@@ -363,10 +363,11 @@ def coreml_update_check(request: pytest.FixtureRequest):
     from .update_check import check_update
 
     node = request.node
-    entries = node.stash.setdefault(entries_key, [])
+    node.stash.setdefault(entries_key, [])
 
     def check(converted, update, *, name=None):
         __tracebackhide__ = True
+        entries = node.stash[entries_key]  # coreml_check, set up later, may replace the list
         label = name or f"{node.name} (update)"
         try:
             result = check_update(converted, update, name=label)

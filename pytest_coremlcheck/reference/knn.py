@@ -42,6 +42,14 @@ class KNearestNeighborsEngine:
         knn = spec.kNearestNeighborsClassifier
         index = knn.nearestNeighborsIndex
         self.dims = int(index.numberOfDimensions)
+        if self.dims < 1:
+            raise ModelLoadError(f"{self.name}: nearestNeighborsIndex.numberOfDimensions is "
+                                 f"{self.dims}; expected ≥ 1")
+        for i, sample in enumerate(index.floatSamples):
+            if len(sample.vector) != self.dims:
+                raise ModelLoadError(
+                    f"{self.name}: nearestNeighborsIndex.floatSamples[{i}] has "
+                    f"{len(sample.vector)} values; numberOfDimensions is {self.dims}")
         self.samples = np.array([list(s.vector) for s in index.floatSamples],
                                 dtype=np.float64).reshape(-1, self.dims)
         self.labels = labels_of(knn)

@@ -79,3 +79,15 @@ def test_update_adds_examples_and_saves(tmp_path):
         model.update([{"x": [1.0, 1.0], "label": 3}])
     with pytest.raises(Exception, match="has 3 values; the index has 2 dimensions"):
         model.update([{"x": [1.0, 1.0, 1.0], "label": "z"}])
+
+
+def test_broken_index_names_the_sample():
+    spec = knn()
+    spec.kNearestNeighborsClassifier.nearestNeighborsIndex.floatSamples[3].vector.append(1.0)
+    with pytest.raises(Exception, match=r"floatSamples\[3\] has 3 values; numberOfDimensions "
+                                        r"is 2"):
+        ReferenceModel(spec)
+    spec = knn()
+    spec.kNearestNeighborsClassifier.stringClassLabels.vector.append("x")
+    with pytest.raises(Exception, match="holds 5 samples but 6 labels"):
+        ReferenceModel(spec)
