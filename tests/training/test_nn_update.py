@@ -225,3 +225,31 @@ def test_adam_epsilon_placement(placement):
     eps = 0.5 if placement == "v_hat" else 0.5 / np.sqrt(1 - 0.99)
     np.testing.assert_allclose(weights(updated, "dense2")[0],
                                W2 - 0.05 * m_hat / (np.sqrt(v_hat) + eps), rtol=1e-5, atol=1e-6)
+
+
+def test_classifier_trained_on_its_string_labels():
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+
+    from .builders import quiet
+
+    b = NeuralNetworkBuilder([("x", datatypes.Array(3))], [("probs", None)], mode="classifier")
+    b.add_inner_product("dense", W1[:, :3].copy(), B1, 3, 3, True, "x", "z")
+    b.add_softmax("softmax", "z", "probs")
+    b.set_class_labels(["cat", "dog", "owl"], predicted_feature_name="label",
+                       prediction_blob="probs")
+    b.make_updatable(["dense"])
+    quiet(b.set_categorical_cross_entropy_loss, "loss", "probs")
+    b.set_sgd_optimizer(SgdParams(lr=0.3, batch=1, momentum=0.0))
+    b.set_epochs(1)
+    assert [f.name for f in b.spec.description.trainingInput] == ["x", "label"]
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    updated = ReferenceModel(b.spec).update([{"x": x, "label": "owl"}])
+    z = W1[:, :3] @ x + B1
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    dz = p - np.eye(3)[2]
+    got = np.array(updated.spec.neuralNetworkClassifier.layers[0].innerProduct.weights
+                   .floatValue).reshape(3, 3)
+    np.testing.assert_allclose(got, W1[:, :3] - 0.3 * np.outer(dz, x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(Exception, match="label 'eel' is not a class label"):
+        ReferenceModel(b.spec).update([{"x": x, "label": "eel"}])
