@@ -20,8 +20,8 @@ from .builders import quiet
 from .cnn import SmallCNN, cnn_data, cnn_spec
 
 SOURCE = SmallCNN()
-DATA = cnn_data()
-HELD_OUT = {"image": cnn_data(6, seed=9)["image"]}
+DATA = cnn_data(16)
+HELD_OUT = {"image": cnn_data(4, seed=9)["image"]}
 
 
 def sgd(b):
@@ -41,9 +41,14 @@ def dense_layers():
     return {"fc1": SOURCE.fc1, "fc2": SOURCE.fc2}
 
 
-def test_sgd_momentum_dense_layers_match_torch(sgd_spec):
-    result = check_update(sgd_spec, UpdateCheck(DATA, torch_trainer(SOURCE, dense_layers()),
-                                                held_out=HELD_OUT))
+@pytest.fixture(scope="module")
+def sgd_result(sgd_spec):
+    return check_update(sgd_spec, UpdateCheck(DATA, torch_trainer(SOURCE, dense_layers()),
+                                              held_out=HELD_OUT))
+
+
+def test_sgd_momentum_dense_layers_match_torch(sgd_result):
+    result = sgd_result
     assert result.passed, result.failure_table()
     names = set(result.output_results)
     assert {"weights:fc1.weights", "weights:fc1.bias", "weights:fc2.weights",
@@ -113,10 +118,10 @@ def test_fixture_records_and_fails(coreml_update_check, sgd_spec):
         coreml_update_check(sgd_spec, UpdateCheck(DATA, no_training), name="frozen source")
 
 
-def test_html_report_plots_both_loss_curves(sgd_spec):
+def test_html_report_plots_both_loss_curves(sgd_result):
     from pytest_coremlcheck.report.html import render
 
-    result = check_update(sgd_spec, UpdateCheck(DATA, torch_trainer(SOURCE, dense_layers())))
+    result = sgd_result
     page = render([result.to_dict()], {})
     assert page.count("<polyline class=\"loss-") == 2
     assert "converted (emulated update)" in page and "Loss per epoch" in page
