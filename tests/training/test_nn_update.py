@@ -174,6 +174,9 @@ def _broken(mutate):
     (lambda s: s.description.trainingInput[1].type.stringType.SetInParent(),
      r"trainingInput 'probs_true' \(the categoricalCrossEntropyLossLayer target\) is "
      r"stringType; expected multiArrayType or int64Type"),
+    (lambda s: setattr(s, "isUpdatable", False), "isUpdatable is false"),
+    (lambda s: s.neuralNetwork.updateParams.lossLayers.add(name="loss2"),
+     "updateParams.lossLayers holds 2 loss layers; exactly one is supported"),
     (lambda s: s.description.trainingInput.pop(1),
      r"target 'probs_true' is not among description.trainingInput \(x\)"),
     (lambda s: setattr(s.neuralNetwork.layers[2].innerProduct.bias, "isUpdatable", False),
