@@ -132,7 +132,7 @@ class Trainer:
 
     def sample_loss(self, feeds: dict, target, where: str = "sample") -> torch.Tensor:
         """The loss of one sample (a 0-d tensor attached to the updatable weights)."""
-        env = {f.name: self.engine._input_blob(f, feeds[f.name])
+        env = {f.name: self.engine.input_blob(f, feeds[f.name])
                for f in self.engine.inputs if f.name in feeds}
         self.engine.network.run(env)
         where = f"{self.name}: {where}, target {self.target!r}"
