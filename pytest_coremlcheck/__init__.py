@@ -1,8 +1,9 @@
 """pytest-coremlcheck: prove a converted Core ML model computes what its source computes.
 
 Public API: ``Tolerance``, ``images``, ``tensors``, ``assert_equivalent``,
-``EquivalenceError``, ``EquivalenceResult``. The pytest plugin adds the
-``coreml_equivalence`` marker and the ``coreml_check`` fixture.
+``EquivalenceError``, ``EquivalenceResult``; training parity: ``UpdateCheck``,
+``check_update``, ``torch_trainer``, ``keras_trainer``. The pytest plugin adds the
+``coreml_equivalence`` marker and the ``coreml_check`` and ``coreml_update_check`` fixtures.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin
     from .inputs import feeds, images, tensors
     from .result import EquivalenceResult, ResultSet
     from .tolerance import Tolerance
+    from .update_check import UpdateCheck, check_update, keras_trainer, torch_trainer
 
 #: public name -> the module that defines it
 _LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError": "errors",
          "EquivalenceError": "errors", "EquivalenceResult": "result", "ResultSet": "result",
-         "Tolerance": "tolerance"}
+         "Tolerance": "tolerance", "UpdateCheck": "update_check",
+         "check_update": "update_check", "keras_trainer": "update_check",
+         "torch_trainer": "update_check"}
 
 __all__ = [
     "Tolerance",
@@ -31,6 +35,10 @@ __all__ = [
     "EquivalenceResult",
     "ResultSet",
     "CheckError",
+    "UpdateCheck",
+    "check_update",
+    "torch_trainer",
+    "keras_trainer",
 ]
 __version__ = "0.1.0"
 

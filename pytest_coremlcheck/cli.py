@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "info": "pytest_coremlcheck.commands.info",
     "lint": "pytest_coremlcheck.commands.lint",
     "executor-coverage": "pytest_coremlcheck.commands.executor_coverage",
+    "update": "pytest_coremlcheck.commands.update",
 }
 
 

@@ -360,6 +360,37 @@ def coreml_check(request: pytest.FixtureRequest):
     return check
 
 
+
+@pytest.fixture
+def coreml_update_check(request: pytest.FixtureRequest):
+    """Callable: ``coreml_update_check(converted, update: UpdateCheck, *, name=None)``.
+
+    Training parity (``update_check``): the emulated on-device update of ``converted``
+    against the source trained by ``update.source_trainer``; records the result for the
+    report and fails the test with the table when weights, predictions or losses differ.
+    """
+    from .update_check import check_update
+
+    node = request.node
+    node.stash.setdefault(entries_key, [])
+
+    def check(converted, update, *, name=None):
+        __tracebackhide__ = True
+        entries = node.stash[entries_key]  # coreml_check, set up later, may replace the list
+        label = name or f"{node.name} (update)"
+        try:
+            result = check_update(converted, update, name=label)
+        except CheckError as exc:
+            entries.append(_error_entry(label, str(exc)))
+            pytest.fail(f"coreml_update_check {label!r} could not run: {exc}", pytrace=False)
+        entries.append(result.to_dict())
+        if not result.passed:
+            raise EquivalenceError(result)
+        return result
+
+    return check
+
+
 def _call_site(depth: int) -> str:
     """``  at path:line: code`` of the frame ``depth`` levels above the caller (the test's
     ``coreml_check(...)`` line), the path relative to the working directory when inside it;

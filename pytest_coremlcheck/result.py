@@ -88,6 +88,9 @@ class EquivalenceResult:
     #: FP32 default: the source's float32 noise floor and the limits derived from it, or why
     #: the fixed default was used (``noise_floor.NoiseFloor.to_dict``); None otherwise
     noise_floor: dict | None = None
+    #: training parity checks: the update's configuration and both loss curves per epoch
+    #: (``{"config": {...}, "losses": {"converted": [...], "source": [...]}}``)
+    training: dict | None = None
     #: the converted model's outputs, per sample, as arrays (not in ``to_dict``)
     converted_outputs: list[dict[str, Any]] = field(default_factory=list, repr=False,
                                                     compare=False)
@@ -143,6 +146,7 @@ class EquivalenceResult:
             "golden_outputs": {k: m.to_dict() for k, m in self.golden_outputs.items()},
             "gates": dict(self.gates),
             "noise_floor": self.noise_floor,
+            **({"training": self.training} if self.training is not None else {}),
         }
 
     def failure_table(self) -> str:

@@ -25,6 +25,10 @@ def engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
 
         return PipelineEngine(loaded, engine_for, fp16_mode=fp16_mode,
                               nn_precision=nn_precision, bundle_dirs=bundle_dirs)
+    if kind == "kNearestNeighborsClassifier":
+        from .knn import KNearestNeighborsEngine
+
+        return KNearestNeighborsEngine(loaded)
     if kind == "linkedModel":
         from .linked import LinkedEngine
 

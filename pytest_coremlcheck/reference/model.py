@@ -61,6 +61,10 @@ class ReferenceModel:
             from .mil.interface import check_inputs
 
             check_inputs(self.name, self.inputs + self.states, self._engine.program_inputs)
+        self._options = dict(fp16_mode=fp16_mode, function_name=function_name,
+                             nn_precision=nn_precision, bundle_dirs=bundle_dirs)
+        #: the :class:`~.neuralnetwork.training.TrainingRun` that produced this model, if any
+        self.training_run = None
         self._watch = None
         if watch_hazards:
             self._watch = self._engine.watch_hazards(hazard_screen)
@@ -124,6 +128,35 @@ class ReferenceModel:
                 raise InputError(f"{self.name}: state must come from this model's make_state()")
         raw = self._engine.run(feeds, state)
         return self._convert_outputs(raw)
+
+    def update(self, training_data, *, epochs: int | None = None,
+               parameters: dict | None = None, last_batch: str = "keep",
+               adam_eps: str = "v_hat", progress=None) -> ReferenceModel:
+        """The model after the update its spec declares (``MLUpdateTask``), as a new model.
+
+        Updatable NeuralNetworks train their updatable layers (``training_run`` holds the loss
+        curve and configuration); k-NN classifiers append the samples. ``training_data``: a list
+        of dicts, a dict of arrays (first axis: samples) or an ``.npz`` path, keyed by training
+        input name. ``epochs`` and ``parameters`` (``learning_rate``, ``mini_batch_size``,
+        ``momentum``, ``beta1``, ``beta2``, ``eps``, ``shuffle``, ``seed``) override the spec's
+        defaults inside its allowed values; ``last_batch`` is ``"keep"`` or ``"drop"``;
+        ``adam_eps`` is ``"v_hat"`` or ``"v"`` (where Adam adds ε: ``training.optimizers``);
+        ``progress(epoch, loss)`` is called after each epoch.
+        """
+        from .updating import update
+
+        spec, run = update(self, training_data, epochs=epochs, parameters=parameters,
+                           last_batch=last_batch, adam_eps=adam_eps, progress=progress)
+        updated = ReferenceModel(spec, **self._options)
+        updated.name = f"{self.name} (updated)"
+        updated.training_run = run
+        return updated
+
+    def save(self, path):
+        """Write the model's spec to an ``.mlmodel`` at ``path`` (``MLWritable``)."""
+        from .updating import save
+
+        return save(self.spec, path, self.name)
 
     def _convert_inputs(self, data: dict[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(data, dict):

@@ -33,6 +33,7 @@ from ..artifacts import GAIN_KEY
 from .json_report import build, json_default
 from .labels import DIGITS
 from .labels import verdict as row_verdict
+from .loss_curves import loss_curves
 from .margins import margins, number
 
 #: Summary-table metric columns, in order.
@@ -191,6 +192,7 @@ def _detail(index: int, check: dict) -> dict:
         "outputs": outputs,
         "step_outputs": step,
         "golden_outputs": _metric_rows(check.get("golden_outputs")),
+        "loss_curves": loss_curves(check.get("training")),
         "gates": {str(k): str(v) for k, v in (check.get("gates") or {}).items()},
         "failures": [f for f in check.get("failures", []) if f not in own],
         "tolerance": {k: v for k, v in (check.get("tolerance") or {}).items()

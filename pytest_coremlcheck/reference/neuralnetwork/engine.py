@@ -106,12 +106,13 @@ class NeuralNetworkEngine(Engine):
                 value = np.full(feature.shape, self._defaults[feature.name], dtype=np.float32)
             else:
                 continue
-            env[feature.name] = self._input_blob(feature, value)
+            env[feature.name] = self.input_blob(feature, value)
         with torch.inference_mode():
             self.network.run(env)
         return self._collect(env)
 
-    def _input_blob(self, feature, value) -> torch.Tensor:
+    def input_blob(self, feature, value) -> torch.Tensor:
+        """A fed value as the blob the first layer reads (preprocessing, shape mapping)."""
         x = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
         if feature.kind == "image":
             for step in self._preprocess.get(feature.name, ()):

@@ -51,6 +51,8 @@ class Step:
     nested: list = field(default_factory=list)
     int8_dynamic: bool = False
     declared: list = field(default_factory=list)
+    #: weights of a layer marked ``isUpdatable`` ({"weights": W, "bias": b}), trained in place
+    parameters: dict = field(default_factory=dict)
 
 
 class Compiler:
@@ -107,6 +109,7 @@ class Compiler:
         step = Step(layer.name, layer_type, list(layer.input), list(layer.output), run,
                     entry.scope, reads)
         step.nested = ctx.nested
+        step.parameters = ctx.parameters
         step.int8_dynamic = bool(getattr(params, "int8DynamicQuantize", False))
         declared = _declared.layer_declarations(layer, self.dims_known)
         if any(declared):
@@ -125,6 +128,7 @@ class LayerContext:
         self.available = available
         self.nested_reads: set[str] = set()
         self.nested: list[Network] = []
+        self.parameters: dict[str, torch.Tensor] = {}
 
     @property
     def fp16(self) -> bool:
@@ -162,6 +166,15 @@ class LayerContext:
         if weights.is_empty(wp):
             return None
         return self.weights(wp, shape, part, axis=axis)
+
+    def trainable(self, part: str, tensor: torch.Tensor | None) -> torch.Tensor | None:
+        """``tensor`` as the layer uses it; for a layer marked ``isUpdatable``, a private copy
+        registered as ``part`` so that training can update it in place."""
+        if tensor is None or not self.layer.isUpdatable:
+            return tensor
+        copy = tensor.clone()
+        self.parameters[part] = copy
+        return copy
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))

@@ -1,6 +1,7 @@
 """A readable summary of an updatable NeuralNetwork (spec ≥ 4, ``isUpdatable``).
 
-The executor runs updatable models for inference only; their training set-up is reported:
+The executor runs updatable models and emulates their training (:mod:`.training`); their
+training set-up is summarised here:
 
 - ``training_inputs``: ``description.trainingInput`` (name and type of each feature);
 - ``updatable_layers``: layers marked ``isUpdatable`` (name, type);
@@ -54,7 +55,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     """``training_summary`` as a few human-readable lines."""
     if not summary.get("updatable"):
         return "not updatable"
-    lines = ["updatable model (inference checked; training not run)"]
+    lines = ["updatable model (training emulated by ReferenceModel.update)"]
     inputs = ", ".join(f"{f['name']} ({f['type']})" for f in summary["training_inputs"])
     lines.append(f"training inputs: {inputs or '(none)'}")
     layers = ", ".join(f"{x['name']} ({x['type']})" for x in summary["updatable_layers"])

@@ -59,7 +59,7 @@ def convolution(params, ctx):
     pad_kind = params.WhichOneof("ConvolutionPaddingType") or "valid"
     bias = None
     if params.hasBias:
-        bias = ctx.weights(params.bias, (c_out,), "bias")
+        bias = ctx.trainable("bias", ctx.weights(params.bias, (c_out,), "bias"))
     if ctx.n_inputs == 2:
         if deconv:
             raise ctx.unsupported("deconvolution with weights from a second input is not "
@@ -68,7 +68,8 @@ def convolution(params, ctx):
     elif deconv:
         weight = ctx.weights(params.weights, (k_ch, c_out // groups, kh, kw), "weights", axis=1)
     else:
-        weight = ctx.weights(params.weights, (c_out, k_ch, kh, kw), "weights")
+        weight = ctx.trainable("weights",
+                               ctx.weights(params.weights, (c_out, k_ch, kh, kw), "weights"))
     keff_h, keff_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     top_left = pad_kind == "same" and params.same.asymmetryMode == 1
     valid = padding_amounts(params.valid) if pad_kind == "valid" else (0, 0, 0, 0)

@@ -33,8 +33,9 @@ def _quantize_input(x: torch.Tensor) -> torch.Tensor:
 @register("innerProduct")
 def inner_product(params, ctx):
     c_in, c_out = int(params.inputChannels), int(params.outputChannels)
-    weight = ctx.weights(params.weights, (c_out, c_in), "weights")
-    bias = ctx.weights(params.bias, (c_out,), "bias") if params.hasBias else None
+    weight = ctx.trainable("weights", ctx.weights(params.weights, (c_out, c_in), "weights"))
+    bias = ctx.trainable("bias", ctx.weights(params.bias, (c_out,), "bias")
+                         if params.hasBias else None)
     dynamic = params.int8DynamicQuantize
 
     def run(ins):
