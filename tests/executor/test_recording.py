@@ -90,7 +90,9 @@ def test_every_op_output_in_program_order(net, fp32_model, x):
     # wiring: the pow reads the relu's output; the linear reads the program input
     assert recording.ops[2].input_vars == relu_op.outputs
     assert recording.ops[0].input_vars == ["x"]
-    assert "weight" in recording.ops[0].constants
+    weight = recording.ops[0].constants["weight"]
+    assert weight.op_type == "const"
+    assert weight.peak == pytest.approx(float(net.block.lin.weight.abs().max()))
     assert recording.producer(relu_op.outputs[0]) is relu_op
     assert recording.producer("x") is None
 

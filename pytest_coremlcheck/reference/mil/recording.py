@@ -16,6 +16,19 @@ import numpy as np
 import torch
 
 
+@dataclass(frozen=True)
+class Constant:
+    """A const or ``constexpr_*`` value an op reads (a weight, a scalar, an axis list)."""
+
+    #: the var's name
+    var: str
+    #: the op that produces it and its type (``const``, ``constexpr_lut_to_dense``, ...)
+    op: str
+    op_type: str
+    #: max |x| of the value when it is numeric (inf when it holds an infinity), else None
+    peak: float | None = None
+
+
 @dataclass
 class OpRecord:
     """One op of a recorded prediction."""
@@ -27,8 +40,8 @@ class OpRecord:
     #: input key -> var names computed at run time (consts left out; a tuple input lists
     #: several)
     inputs: dict[str, list[str]]
-    #: input key -> name of the const / ``constexpr_*`` var it reads (weights, scalars)
-    constants: dict[str, str]
+    #: input key -> the const / ``constexpr_*`` value it reads (weights, scalars)
+    constants: dict[str, Constant]
     #: per output: whether the program declares it fp16
     fp16: list[bool]
     #: scope source (``torchscript_module_name``, ``torchscript_module_type``,
@@ -50,7 +63,8 @@ class OpRecord:
     def to_dict(self) -> dict:
         """Everything but the values (names, shapes and dtypes of those instead)."""
         return {"name": self.name, "op_type": self.op_type, "outputs": self.outputs,
-                "inputs": self.inputs, "constants": self.constants, "fp16": self.fp16,
+                "inputs": self.inputs, "fp16": self.fp16,
+                "constants": {k: vars(c) for k, c in self.constants.items()},
                 "scopes": self.scopes,
                 "shapes": {k: list(v.shape) for k, v in self.values.items()},
                 "dtypes": {k: str(v.dtype) for k, v in self.values.items()}}
@@ -113,7 +127,11 @@ class Recorder:
         mil_op = node.mil_op
         for key, var in (getattr(mil_op, "inputs", None) or {}).items():
             if key not in inputs and not isinstance(var, (list, tuple)):
-                constants[key] = var.name
+                producer = var.op
+                constants[key] = Constant(
+                    var.name, producer.name if producer is not None else var.name,
+                    producer.op_type if producer is not None else "const",
+                    _peak(step.inputs[key]))
         scopes = _scopes_of(mil_op) or self.scopes.get(node.name, {})
         self._current = OpRecord(node.name, node.op_type, list(node.output_names), inputs,
                                  constants, list(step.fp16), scopes)
@@ -137,6 +155,15 @@ def to_numpy(value) -> np.ndarray | None:
         array = np.asarray(value)
         return array.astype(np.float32) if array.dtype.kind == "f" else array
     return None
+
+
+def _peak(binding) -> float | None:
+    kind, value = binding
+    if kind != "const" or not isinstance(value, torch.Tensor) or value.numel() == 0:
+        return None
+    if not (value.is_floating_point() or value.dtype in (torch.int32, torch.int64)):
+        return None
+    return float(value.abs().max())
 
 
 def program_scopes(mil_program) -> dict[str, dict[str, list[str]]]:
