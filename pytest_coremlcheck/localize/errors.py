@@ -173,6 +173,8 @@ def op_errors(pairs, base_weights: dict[str, dict[str, str]] | None = None) -> l
     compressed variant: which base weight each ``constexpr_*`` input replaced)."""
     errors = var_errors(pairs)
     tested = pairs[0][0]
+    # a compressed variant keeps the base's op names but not the scopes of its conversion
+    scopes = {r.name: r.scopes for r in pairs[0][1].ops}
     found = []
     for index, record in enumerate(tested.ops):
         outs = [(errors[v].rel, v) for v in record.outputs if v in errors]
@@ -189,7 +191,8 @@ def op_errors(pairs, base_weights: dict[str, dict[str, str]] | None = None) -> l
             weights = {key: base_weights.get(record.name, {}).get(key, const.op)
                        for key, const in record.constants.items()
                        if const.op_type.startswith("constexpr_")}
-        found.append(OpError(index, record.name, record.op_type, dict(record.scopes), output,
+        found.append(OpError(index, record.name, record.op_type,
+                             dict(record.scopes or scopes.get(record.name, {})), output,
                              fp16, rel, in_rel, _added(rel, in_rel, overflow), overflow,
                              weights))
     return found

@@ -69,20 +69,33 @@ def _strip(name: str) -> str:
     return name[:-len(_CAST_SUFFIX)] if name.endswith(_CAST_SUFFIX) else name
 
 
-def compressor(config):
-    """The ``coremltools.optimize.coreml`` function that applies ``config`` (an
-    ``OptimizationConfig``), picked by the type of its op configs."""
+def compress(mlmodel, config):
+    """``mlmodel`` compressed with ``config``, its progress bars held back."""
+    from ..convert.on_the_fly import quiet
+
+    with quiet():
+        return getattr(_cto(), compressor(config))(mlmodel, config)
+
+
+def _cto():
     import coremltools.optimize.coreml as cto
 
+    return cto
+
+
+def compressor(config) -> str:
+    """The name of the ``coremltools.optimize.coreml`` function that applies ``config`` (an
+    ``OptimizationConfig``), picked by the type of its op configs."""
+    cto = _cto()
     configs = [config.global_config, *(config.op_type_configs or {}).values(),
                *(config.op_name_configs or {}).values()]
     for op_config in configs:
         if isinstance(op_config, cto.OpPalettizerConfig):
-            return cto.palettize_weights
+            return "palettize_weights"
         if isinstance(op_config, cto.OpLinearQuantizerConfig):
-            return cto.linear_quantize_weights
+            return "linear_quantize_weights"
         if isinstance(op_config, (cto.OpMagnitudePrunerConfig, cto.OpThresholdPrunerConfig)):
-            return cto.prune_weights
+            return "prune_weights"
     raise ValueError("compression config: expected an OptimizationConfig of "
                      "OpPalettizerConfig, OpLinearQuantizerConfig or a pruner config, got "
                      f"{[type(c).__name__ for c in configs if c is not None] or 'none'}")
@@ -100,7 +113,8 @@ def excluding(config, weights: list[str]):
 
 
 def exclusion_code(config, weights: list[str]) -> str:
-    """``excluding(config, weights)`` as code (op configs with their non-default fields)."""
+    """``excluding(config, weights)`` as one line of code (op configs with their non-default
+    fields; ``cto`` is ``coremltools.optimize.coreml``)."""
     fixed = excluding(config, weights)
     parts = []
     if fixed.global_config is not None:
@@ -110,8 +124,7 @@ def exclusion_code(config, weights: list[str]) -> str:
             f"{k!r}: {_config_code(v)}" for k, v in fixed.op_type_configs.items()) + "}")
     parts.append("op_name_configs={" + ", ".join(
         f"{k!r}: {_config_code(v)}" for k, v in fixed.op_name_configs.items()) + "}")
-    name = compressor(config).__name__
-    return f"cto.{name}(mlmodel, cto.OptimizationConfig(\n    " + ",\n    ".join(parts) + "))"
+    return f"cto.{compressor(config)}(mlmodel, cto.OptimizationConfig({', '.join(parts)}))"
 
 
 def _config_code(op_config) -> str:

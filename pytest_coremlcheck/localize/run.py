@@ -16,13 +16,14 @@ from ..inputs import as_input_source
 from ..model_info import compute_precision
 from ..reference import ReferenceModel
 from ..reference.loading import load_model
+from ..reference.mil.hazards import FP16_MAX
 from ..result import CheckError
 from ..sources import as_source
 from ..tolerance import Tolerance
 from .errors import op_errors, ranked, var_errors
 from .fixes import (
     Fp32Ops,
-    compressor,
+    compress,
     conversion_name,
     excluding,
     exclusion_code,
@@ -59,7 +60,7 @@ def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | N
     base = converted if converted is not None else session.convert(convert)
     tested = base
     if compression is not None:
-        tested = compressor(compression)(base, compression)
+        tested = compress(base, compression)
         session.conversions += 1
     if result is None:
         result = session.check(tested)
@@ -157,10 +158,17 @@ def _measure(loc: Localisation, pairs, base_weights, top: int) -> None:
     loc.ranking = ranked(loc.ops)[:top]
     budget = 10.0 ** (-loc.budget_db / 20.0)
     loc.first_over_budget = next((e for e in loc.ops if e.rel > budget), None)
-    loc.hazards = program_hazards(pairs[0][0], var_errors(pairs))
+    errors = var_errors(pairs)
+    loc.hazards = program_hazards(pairs[0][0], errors)
     hint = mask_sentinel_hint(pairs[0][0], loc.hazards)
     if hint:
         loc.hints.append(hint)
+    outputs = pairs[0][0].output_names
+    loc.hints += [f"program output {e.output!r} is declared fp16 but reaches |x| = "
+                  f"{errors[e.output].peak_ref:.4g} > 65504: no op kept in fp32 helps; declare "
+                  f"it fp32 (outputs=[ct.TensorType(name={e.output!r}, dtype=np.float32)])"
+                  for e in loc.ops if e.overflow and e.output in outputs
+                  and errors[e.output].peak_ref > FP16_MAX]
     seen = set()
     for error in ranked(loc.ops):
         for weight in error.weights.values():
@@ -220,7 +228,7 @@ def _exclusion_fixes(loc: Localisation, session: _Session, base, config) -> None
         fix = Fix("exclude_weights", "leave uncompressed: " + ", ".join(chosen),
                   exclusion_code(config, chosen), chosen, loc.before, None)
         try:
-            fixed = compressor(config)(base, excluding(config, chosen))
+            fixed = compress(base, excluding(config, chosen))
             session.conversions += 1
             fix.after = CheckOutcome.of(session.check(fixed))
         except CheckError as exc:
