@@ -15,6 +15,7 @@ from ..convert.on_the_fly import conversion_features
 from ..inputs import as_input_source
 from ..model_info import compute_precision
 from ..reference import ReferenceModel
+from ..reference.features import describe
 from ..reference.loading import load_model
 from ..reference.mil.hazards import FP16_MAX
 from ..result import CheckError
@@ -135,7 +136,7 @@ class _Session:
         return results[0]
 
     def samples(self, model) -> list:
-        return self.input_source.materialize(ReferenceModel(model).inputs)
+        return self.input_source.materialize(describe(load_model(model).spec.description.input))
 
 
 def _record(session, tested, base, kind, fp16_mode, max_samples):
