@@ -224,3 +224,44 @@ def test_excluding_the_weight_is_verified_and_its_printed_code_works(palettized)
     base = ct.convert(traced, convert_to="mlprogram", skip_model_load=True, **WIDE_CONVERT)
     fixed = eval(fix.code, {"cto": cto, "mlmodel": base})  # noqa: S307
     assert_equivalent(model, fixed, feeds(WIDE), TOL)
+
+
+class MaskedAttention(nn.Module):
+    """Single-head attention with a Hugging Face style padding mask: scores + (1 − mask) ·
+    sentinel; with torch.finfo(float32).min the sentinel is -inf in fp16 and 0 × -inf = NaN."""
+
+    def __init__(self, sentinel: float):
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.sentinel = sentinel
+
+    def forward(self, x, mask):
+        scores = self.q(x) @ self.k(x).transpose(-1, -2) / 8 ** 0.5
+        scores = scores + ((1.0 - mask) * self.sentinel)[:, None, :]
+        return torch.softmax(scores, -1) @ self.v(x)
+
+
+TOKENS = [{"x": np.random.default_rng(i).uniform(-1, 1, (1, 4, 8)).astype(np.float32),
+           "mask": np.array([[1, 1, 1, 0]], np.float32)} for i in range(2)]
+TOKENS_CONVERT = {"inputs": [ct.TensorType(name="x", shape=(1, 4, 8)),
+                             ct.TensorType(name="mask", shape=(1, 4))],
+                  "minimum_deployment_target": ct.target.iOS16}
+
+
+def _attention(sentinel: float) -> nn.Module:
+    torch.manual_seed(0)
+    return MaskedAttention(sentinel).eval()
+
+
+@pytest.mark.slow  # re-converts the model (1-4 s)
+def test_finfo_min_mask_gets_the_sentinel_hint_and_a_verified_fix():
+    loc = localize(_attention(torch.finfo(torch.float32).min), inputs=feeds(TOKENS),
+                   convert=TOKENS_CONVERT, tolerance=TOL)
+    assert not loc.before.passed
+    first = loc.hazards[0]
+    assert first.op_type == "mul" and first.kind == "nonfinite" and not first.downstream
+    assert loc.ranking[0].name == first.op and loc.ranking[0].overflow
+    assert len(loc.hints) == 1 and "-1e4" in loc.hints[0] and "CML-F003" in loc.hints[0]
+    assert loc.verified_fix is not None and loc.verified_fix.targets == [first.op]
+    # the hint's own advice: the same model with a -1e4 sentinel passes in plain fp16
+    assert_equivalent(_attention(-1e4), None, feeds(TOKENS), TOL, convert=TOKENS_CONVERT)

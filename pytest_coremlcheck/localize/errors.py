@@ -16,9 +16,10 @@ runs of one program):
               = inf                             when out is inf and in is finite
               = 0                               when in is inf (a symptom of an earlier op)
               = inf                             when the op's output is declared fp16 and its
-                                                 reference value, or that of a var it reads,
-                                                 exceeds 65504 (it cannot be computed in fp16,
-                                                 whatever its inputs carry)
+                                                 reference value, that of a var it reads or
+                                                 a constant it reads (e.g. finfo.min stored
+                                                 as -inf) exceeds 65504: it cannot be
+                                                 computed in fp16, whatever its inputs carry
 
 Ops are ranked by ``added``, ties in program order, so one op that amplifies error (a
 cancellation, an overflow) ranks above many ops that each add a little rounding.
@@ -92,8 +93,8 @@ class OpError:
     rel: float
     input_rel: float
     added: float
-    #: declared fp16, and the reference value of its output or of a var it reads exceeds
-    #: 65504: the op cannot compute in fp16
+    #: declared fp16, and the reference value of its output, of a var or of a constant it
+    #: reads exceeds 65504: the op cannot compute in fp16
     overflow: bool = False
     #: const / constexpr inputs: input key -> const op name (the name compression configs use)
     weights: dict = field(default_factory=dict)
@@ -183,9 +184,10 @@ def op_errors(pairs, base_weights: dict[str, dict[str, str]] | None = None) -> l
         rel, output = max(outs, key=lambda item: item[0])
         fp16 = record.fp16[record.outputs.index(output)]
         in_rel = max((errors[v].rel for v in record.input_vars if v in errors), default=0.0)
-        overflow = any(record.fp16) and any(
+        overflow = any(record.fp16) and (any(
             errors[v].peak_ref > FP16_MAX for v in record.outputs + record.input_vars
-            if v in errors)
+            if v in errors) or any(c.peak is not None and c.peak > FP16_MAX
+                                   for c in record.constants.values()))
         weights = {}
         if base_weights is not None:
             weights = {key: base_weights.get(record.name, {}).get(key, const.op)

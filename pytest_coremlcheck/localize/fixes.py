@@ -149,23 +149,24 @@ SENTINEL = 1e38
 
 
 def mask_sentinel_hint(recording, hazards) -> str | None:
-    """Advice when an add/sub/select reads a constant of magnitude ≥ 1e38 (or ±inf, as
+    """Advice when an add/sub/mul/select reads a constant of magnitude ≥ 1e38 (or ±inf, as
     ``finfo(float32).min`` becomes in fp16) on the way to a softmax and the run has a NaN/Inf
     or overflow hazard; names lint rule CML-F003."""
     if not any(h.kind in ("nonfinite", "fp16_overflow") for h in hazards):
         return None
     for index, record in enumerate(recording.ops):
-        if record.op_type not in ("add", "sub", "select"):
+        if record.op_type not in ("add", "sub", "mul", "select"):
             continue
         big = [c for c in record.constants.values()
                if c.peak is not None and (math.isinf(c.peak) or c.peak >= SENTINEL
                                           or (c.peak >= FP16_MAX and any(record.fp16)))]
         if big and _reaches_softmax(recording, index):
-            return (f"op {record.name!r} ({record.op_type}) adds the constant {big[0].op!r} "
-                    f"(|x| = {big[0].peak:.3g}, an attention-mask sentinel such as "
-                    "torch.finfo(torch.float32).min) before a softmax: it is -inf in fp16 and "
-                    "a fully masked row gives NaN. Build the mask with a finite sentinel such "
-                    "as -1e4 (lint rule CML-F003 fp16-mask-sentinel says the same).")
+            return (f"op {record.name!r} ({record.op_type}) reads the constant {big[0].op!r} "
+                    f"(|x| = {big[0].peak:.3g}), an attention-mask sentinel such as "
+                    "torch.finfo(torch.float32).min, on the way to a softmax: it is -inf in "
+                    "fp16, 0 × -inf is NaN and a fully masked row gives NaN. Build the mask with "
+                    "a finite sentinel such as -1e4 (lint rule CML-F003 fp16-mask-sentinel says "
+                    "the same).")
     return None
 
 
