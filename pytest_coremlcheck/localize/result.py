@@ -133,8 +133,7 @@ class Localisation:
             return f"{head}; nothing suspect (no op adds error beyond {self.budget_db:g} dB)"
         top = self.suspect_weights[0][0] if self.suspect_weights else None
         suspect = f"weight {top!r}" if top else (
-            f"op {self.ranking[0].name!r} ({self.ranking[0].op_type})" if self.ranking else
-            "no op")
+            _op_label(self.ranking[0]) if self.ranking else "no op")
         fix = self.verified_fix
         if fix is not None:
             return f"{head}; top suspect {suspect}; verified fix: {fix.code} " \
@@ -180,6 +179,11 @@ class Localisation:
             "timing": {"seconds": self.seconds, "extra_runs": self.extra_runs,
                        "conversions": self.conversions},
         }
+
+
+def _op_label(error: OpError) -> str:
+    where = f" in {error.location}" if error.location else ""
+    return f"op {error.name!r} ({error.op_type}){where}"
 
 
 def _db(value: float) -> str:
