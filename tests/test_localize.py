@@ -150,13 +150,17 @@ class Scaled(nn.Module):
 
 
 @pytest.mark.slow  # re-converts the model (1-4 s)
-def test_no_fix_helps_when_the_declared_fp16_output_cannot_hold_the_value():
+def test_no_fix_helps_when_the_declared_fp16_output_cannot_hold_the_value(tmp_path):
     torch.manual_seed(0)
     convert = {**CONVERT, "outputs": [ct.TensorType(name="y", dtype=np.float16)]}
-    loc = localize(Scaled().eval(), inputs=feeds(SAMPLES), convert=convert, tolerance=TOL)
+    loc = localize(Scaled().eval(), inputs=feeds(SAMPLES), convert=convert, tolerance=TOL,
+                   cache_dir=tmp_path)
     assert not loc.before.passed
-    assert loc.fixes and loc.verified_fix is None
+    assert len(loc.fixes) >= 2 and loc.verified_fix is None
     assert all(not f.verified and f.after is not None for f in loc.fixes)
+    # each selector is its own conversion-cache entry: the attempts measure different models
+    assert len({f.after.worst_snr_db for f in loc.fixes}) == len(loc.fixes)
+    assert len(list(tmp_path.glob("*/model.mlpackage"))) == 1 + len(loc.fixes)
     # the converter computes the multiplication in fp32: the cast to the fp16 output overflows
     assert loc.look_at is not None and loc.look_at.output == "y" and loc.look_at.overflow
     summary = loc.summary()
