@@ -98,6 +98,8 @@ class OpError:
     overflow: bool = False
     #: const / constexpr inputs: input key -> const op name (the name compression configs use)
     weights: dict = field(default_factory=dict)
+    #: NaN/Inf values of its outputs in the run under test (over all samples)
+    nonfinite: int = 0
 
     @property
     def snr_db(self) -> float:
@@ -114,6 +116,8 @@ class OpError:
         added = "inf" if math.isinf(self.added) else f"{self.added:.3g}"
         extra = ", a value it reads or writes exceeds the fp16 range (|x| > 65504)" \
             if self.overflow else ""
+        if self.nonfinite:
+            extra += f", {self.nonfinite} NaN/Inf values"
         return (f"{self.name!r} ({self.op_type}){where}: output SNR {_db(self.snr_db)}, "
                 f"adds {added} relative L2 error{extra}")
 
@@ -123,6 +127,7 @@ class OpError:
                 "rel_error": _json(self.rel), "snr_db": _json(self.snr_db),
                 "input_rel_error": _json(self.input_rel), "added": _json(self.added),
                 "overflow": self.overflow, "weights": self.weights,
+                "nonfinite": self.nonfinite,
                 "message": self.describe()}
 
 
@@ -196,7 +201,8 @@ def op_errors(pairs, base_weights: dict[str, dict[str, str]] | None = None) -> l
         found.append(OpError(index, record.name, record.op_type,
                              dict(record.scopes or scopes.get(record.name, {})), output,
                              fp16, rel, in_rel, _added(rel, in_rel, overflow), overflow,
-                             weights))
+                             weights, sum(errors[v].nonfinite for v in record.outputs
+                                          if v in errors)))
     return found
 
 
