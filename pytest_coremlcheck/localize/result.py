@@ -131,9 +131,11 @@ class Localisation:
         head = f"localisation ({self.kind}): check {self.before.describe()}"
         if not self.suspects and not self.hazards:
             return f"{head}; nothing suspect (no op adds error beyond {self.budget_db:g} dB)"
-        top = self.suspect_weights[0][0] if self.suspect_weights else None
-        suspect = f"weight {top!r}" if top else (
-            _op_label(self.ranking[0]) if self.ranking else "no op")
+        if self.suspect_weights:
+            weight, reader = self.suspect_weights[0]
+            suspect = f"weight {weight!r} (read by {_op_label(reader)})"
+        else:
+            suspect = _op_label(self.ranking[0]) if self.ranking else "no op"
         fix = self.verified_fix
         if fix is not None:
             return f"{head}; top suspect {suspect}; verified fix: {fix.code} " \
