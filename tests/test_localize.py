@@ -228,6 +228,11 @@ def test_excluding_the_weight_is_verified_and_its_printed_code_works(palettized)
     base = ct.convert(traced, convert_to="mlprogram", skip_model_load=True, **WIDE_CONVERT)
     fixed = eval(fix.code, {"cto": cto, "mlmodel": base})  # noqa: S307
     assert_equivalent(model, fixed, feeds(WIDE), TOL)
+    # a variant compressed elsewhere, ranked against its base: the same weight, no fix tried
+    variant = cto.palettize_weights(base, PALETTE)
+    ranked = localize(model, variant, base=base, inputs=feeds(WIDE), tolerance=TOL)
+    assert ranked.kind == "compression" and not ranked.before.passed and ranked.fixes == []
+    assert ranked.suspect_weights[0][0] == "layers_2_weight_to_fp16"
 
 
 class MaskedAttention(nn.Module):

@@ -41,7 +41,7 @@ MAX_ATTEMPTS = 3
 
 
 def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | None = None,
-             tolerance: Tolerance | dict | None = None, compression=None,
+             tolerance: Tolerance | dict | None = None, compression=None, base=None,
              fp16_mode: str = "typed", top: int = 10, max_samples: int = 4, fix: bool = True,
              cache_dir=None, result=None) -> Localisation:
     """Localise where ``converted`` (or ``source`` converted with ``convert``) loses accuracy.
@@ -51,29 +51,36 @@ def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | N
     (``FP16ComputePrecision(op_selector=...)``, re-converted from ``source`` with ``convert``).
     With ``compression`` (a ``coremltools.optimize.coreml.OptimizationConfig``): the model is
     the base, the compressed variant is built from it and recorded against it, and configs
-    leaving the worst weights uncompressed are tried. Each fix is re-checked against
+    leaving the worst weights uncompressed are tried. With ``base`` (the model ``converted``
+    was compressed from, e.g. a variant chain's fp16 model) and no ``compression``, the variant
+    is ranked against it and no fix is tried (there is no config to change). Each fix is
+    re-checked against
     ``source`` on ``inputs`` with ``tolerance`` (the reference executor); only a passing
     re-run is *verified*. ``max_samples`` samples are recorded; ``top`` ops are ranked.
     ``result``: the check's own ``EquivalenceResult`` for the model, when already run.
     """
     started = time.perf_counter()
     session = _Session(source, inputs, convert, tolerance, fp16_mode, cache_dir)
-    base = converted if converted is not None else session.convert(convert)
-    tested = base
+    tested = converted if converted is not None else session.convert(convert)
+    if base is not None and compression is not None:
+        raise CheckError("localize: pass either base= (a variant already compressed) or "
+                         "compression= (a config to compress the model with), not both")
+    if base is None:
+        base = tested
     if compression is not None:
         tested = compress(base, compression)
         session.conversions += 1
     if result is None:
         result = session.check(tested)
     before = CheckOutcome.of(result)
-    kind = "compression" if compression is not None else compute_precision(
+    kind = "compression" if tested is not base else compute_precision(
         load_model(tested).spec)
     loc = Localisation(kind, load_model(tested).name, before, budget_db(result))
     if kind == "fp32":
         return _finish(loc, session, started)
     pairs, base_weights = _record(session, tested, base, kind, fp16_mode, max_samples)
     _measure(loc, pairs, base_weights, top)
-    if fix and not before.passed:
+    if fix and not before.passed and (kind == "fp16" or compression is not None):
         if kind == "fp16":
             _fp32_fixes(loc, session, convert, converted is not None)
         else:
