@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..reference.mil.hazards import FP16_MAX, FP16_MIN_NORMAL
+from ..reference.mil.recording import source_module
 
 
 @dataclass
@@ -129,20 +130,6 @@ class OpError:
                 "overflow": self.overflow, "weights": self.weights,
                 "nonfinite": self.nonfinite,
                 "message": self.describe()}
-
-
-def source_module(scopes: dict) -> str:
-    """The module an op came from: TorchScript scopes give ``blocks.1.norm (RMSNorm)`` (module
-    names without the last entry, the value's name; the type of the innermost module); other
-    scopes are listed as ``source=a/b``; empty when there are none."""
-    names = scopes.get("torchscript_module_name")
-    types = scopes.get("torchscript_module_type")
-    if names and types:
-        path = ".".join(names[:-1]) or "(top level)"
-        kind = f" ({types[-2]})" if len(types) > 1 else ""
-        return f"{path}{kind}"
-    return "; ".join(f"{k}={'/'.join(v)}" for k, v in scopes.items()
-                     if k != "coremltools_graph_pass")
 
 
 def _db(value: float) -> str:

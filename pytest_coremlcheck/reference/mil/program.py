@@ -44,13 +44,10 @@ class Node:
 
     @property
     def location(self) -> str:
-        """Where the converter says this op came from, when it recorded it."""
-        scopes = getattr(self.mil_op, "scopes", None) or self.scopes
-        parts = []
-        for scope_type, values in scopes.items():
-            label = getattr(scope_type, "name", str(scope_type)).lower()
-            parts.append(f"{label}={'/'.join(map(str, values))}")
-        return "; ".join(parts)
+        """The source module the converter says this op came from, when it recorded it."""
+        from .recording import scopes_of, source_module
+
+        return source_module(scopes_of(self.mil_op) or self.scopes)
 
 
 @dataclass
