@@ -274,3 +274,22 @@ def test_finfo_min_mask_gets_the_sentinel_hint_and_a_verified_fix():
     assert loc.verified_fix is not None and loc.verified_fix.targets == [first.op]
     # the hint's own advice: the same model with a -1e4 sentinel passes in plain fp16
     assert_equivalent(_attention(-1e4), None, feeds(TOKENS), TOL, convert=TOKENS_CONVERT)
+
+
+@pytest.mark.slow  # converts the model (1-4 s)
+def test_an_fp32_program_has_nothing_to_localise():
+    convert = {**CONVERT, "compute_precision": ct.precision.FLOAT32}
+    loc = localize(_net(400.0), inputs=feeds(SAMPLES), convert=convert, tolerance=TOL)
+    assert loc.kind == "fp32" and loc.before.passed and loc.ops == [] and loc.fixes == []
+    assert "nothing to localise" in loc.summary()
+    assert loc.to_dict()["timing"]["extra_runs"] == len(SAMPLES)  # the check, no recording
+
+
+@pytest.mark.slow  # converts the model (1-4 s)
+def test_a_failure_not_from_fp16_says_so():
+    # wrong on purpose: a tolerance no conversion meets; fp16 compute adds nothing beyond it
+    strict = Tolerance(min_snr_db=30, atol=0.0)
+    loc = localize(_net(1.0), inputs=feeds(SAMPLES), convert=CONVERT, tolerance=strict,
+                   fix=False)
+    assert not loc.before.passed and loc.suspects == []
+    assert "does not come from fp16 compute" in loc.summary()
