@@ -141,7 +141,7 @@ class Localisation:
             suspect = _op_label(self.ranking[0])
         quiet = not self.suspects and all(h.kind == "fp16_underflow" for h in self.hazards)
         if quiet:
-            parts.append(f"nothing suspect (no op adds error beyond {self.budget_db:g} dB)")
+            parts.append(f"nothing suspect (no op adds error beyond {self.budget_db:.1f} dB)")
         elif suspect:
             parts.append(f"top suspect {suspect}")
         fix = self.verified_fix
@@ -158,7 +158,7 @@ class Localisation:
 
     def report(self) -> str:
         """The full text: ranking, hazards, weights, fixes with their code, hints, cost."""
-        lines = [self.summary(), f"budget: {self.budget_db:g} dB (relative L2 "
+        lines = [self.summary(), f"budget: {self.budget_db:.1f} dB (relative L2 "
                  f"{10.0 ** (-self.budget_db / 20.0):.3g})"]
         if self.first_over_budget is not None:
             lines.append(f"first op over budget: {self.first_over_budget.describe()}")
