@@ -34,13 +34,12 @@ class Node:
     blocks: list[Block] = field(default_factory=list)
     executor: BlockRunner | None = None
     mil_op: object = None
+    #: scopes from the in-memory program when the loaded one has none (``attach_scopes``)
+    scopes: dict = field(default_factory=dict)
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
         return self.executor.run(self.blocks[index], values)
-
-    #: scopes from the in-memory program when the loaded one has none (``attach_scopes``)
-    scopes: dict = field(default_factory=dict)
 
     @property
     def location(self) -> str:
