@@ -54,17 +54,17 @@ def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | N
     leaving the worst weights uncompressed are tried. With ``base`` (the model ``converted``
     was compressed from, e.g. a variant chain's fp16 model) and no ``compression``, the variant
     is ranked against it and no fix is tried (there is no config to change). Each fix is
-    re-checked against
-    ``source`` on ``inputs`` with ``tolerance`` (the reference executor); only a passing
-    re-run is *verified*. ``max_samples`` samples are recorded; ``top`` ops are ranked.
-    ``result``: the check's own ``EquivalenceResult`` for the model, when already run.
+    re-checked against ``source`` on ``inputs`` with ``tolerance`` (the reference executor);
+    only a passing re-run is *verified*. ``max_samples`` samples are recorded; ``top`` ops
+    are ranked. ``result``: the check's own ``EquivalenceResult`` for the model under test
+    (the variant, with ``compression``), when already run.
     """
-    started = time.perf_counter()
-    session = _Session(source, inputs, convert, tolerance, fp16_mode, cache_dir)
-    tested = converted if converted is not None else session.convert(convert)
     if base is not None and compression is not None:
         raise CheckError("localize: pass either base= (a variant already compressed) or "
                          "compression= (a config to compress the model with), not both")
+    started = time.perf_counter()
+    session = _Session(source, inputs, tolerance, fp16_mode, cache_dir)
+    tested = converted if converted is not None else session.convert(convert)
     if base is None:
         base = tested
     if compression is not None:
@@ -73,9 +73,9 @@ def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | N
     if result is None:
         result = session.check(tested)
     before = CheckOutcome.of(result)
-    kind = "compression" if tested is not base else compute_precision(
-        load_model(tested).spec)
-    loc = Localisation(kind, load_model(tested).name, before, budget_db(result))
+    loaded = load_model(tested)
+    kind = "compression" if tested is not base else compute_precision(loaded.spec)
+    loc = Localisation(kind, loaded.name, before, budget_db(result))
     if kind == "fp32":
         return _finish(loc, session, started)
     errors, first, base_weights = _record(session, tested, base, kind, fp16_mode, max_samples)
@@ -109,16 +109,15 @@ def _budget(tol: Tolerance) -> float:
 class _Session:
     """What re-checking needs: the source, the samples, the tolerance and the cache."""
 
-    def __init__(self, source, inputs, convert, tolerance, fp16_mode, cache_dir):
+    def __init__(self, source, inputs, tolerance, fp16_mode, cache_dir):
         self.source, self.inputs, self.tolerance = source, inputs, tolerance
         self.src = as_source(source)
         self.input_source = as_input_source(inputs)
-        self.base_convert = convert
         self.settings = CheckSettings(backend="reference", fp16_mode=fp16_mode,
                                       cache=ConversionCache(cache_dir, "on"))
         self.extra_runs = 0
         self.conversions = 0
-        self.samples_per_check = 0
+        self._samples = None
 
     def convert(self, kwargs: dict | None):
         """``source`` converted with ``kwargs`` through the conversion path and its cache."""
@@ -143,7 +142,12 @@ class _Session:
         return results[0]
 
     def samples(self, model) -> list:
-        return self.input_source.materialize(describe(load_model(model).spec.description.input))
+        """The check's samples, keyed by ``model``'s inputs (built once: every model tried
+        has the same inputs)."""
+        if self._samples is None:
+            features = describe(load_model(model).spec.description.input)
+            self._samples = self.input_source.materialize(features)
+        return self._samples
 
 
 def _record(session, tested, base, kind, fp16_mode, max_samples):
