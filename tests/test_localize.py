@@ -96,6 +96,7 @@ def test_the_verified_fix_keeps_exactly_those_ops_in_fp32(overflowing):
     assert sorted(loc.ops[[e.name for e in loc.ops].index(n)].op_type for n in fix.targets) \
         == ["pow", "reduce_mean"]
     assert not fix.before.passed  # wrong on purpose: the plain fp16 conversion fails
+    assert "did not match" not in fix.description  # both ops are fp32 in the re-conversion
 
 
 def test_hazards_in_program_order_with_downstream_symptoms(overflowing):
@@ -158,6 +159,8 @@ def test_no_fix_helps_when_the_declared_fp16_output_cannot_hold_the_value(tmp_pa
     assert not loc.before.passed
     assert len(loc.fixes) >= 2 and loc.verified_fix is None
     assert all(not f.verified and f.after is not None for f in loc.fixes)
+    # the output cast is inserted after the selector runs: the fix says it did not match
+    assert "did not match" in loc.fixes[0].description
     # each selector is its own conversion-cache entry: the attempts measure different models
     assert len({f.after.worst_snr_db for f in loc.fixes}) == len(loc.fixes)
     assert len(list(tmp_path.glob("*/model.mlpackage"))) == 1 + len(loc.fixes)
