@@ -29,8 +29,15 @@ class Engine:
     #: a pipeline's outputs of the last run, per stage name
     stage_outputs: dict[str, dict] = {}
 
+    #: True when ``record`` returns every op's output (ML programs)
+    records: bool = False
+
     def run(self, feeds: dict[str, np.ndarray], state=None) -> dict:
         """One prediction; ``state`` (a ReferenceState) is read and updated in place."""
+        raise NotImplementedError
+
+    def record(self, feeds: dict[str, np.ndarray], state=None):
+        """One prediction, with every op's output (``records``); see ``mil.recording``."""
         raise NotImplementedError
 
     def watch_hazards(self, screen: bool = False):

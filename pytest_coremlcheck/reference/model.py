@@ -30,7 +30,8 @@ class ReferenceModel:
     (every layer output rounded to fp16, like the GPU / Neural Engine path). ``bundle_dirs``
     maps the bundles a linked model's search path names to directories: ``"main"`` for
     ``$BUNDLE_MAIN``, a bundle identifier for ``$BUNDLE_IDENTIFIER(id)``. ``predict`` takes
-    and returns what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
+    and returns what ``MLModel.predict`` does: numpy arrays, PIL images for image features;
+    ``record`` (ML programs) also returns every op's output in program order.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class ReferenceModel:
             from .mil.interface import check_inputs
 
             check_inputs(self.name, self.inputs + self.states, self._engine.program_inputs)
+            self._engine.attach_scopes(getattr(model, "_mil_program", None))
         self._options = dict(fp16_mode=fp16_mode, function_name=function_name,
                              nn_precision=nn_precision, bundle_dirs=bundle_dirs)
         #: the :class:`~.neuralnetwork.training.TrainingRun` that produced this model, if any
@@ -121,11 +123,7 @@ class ReferenceModel:
         """
         feeds = self._convert_inputs(data)
         if self.states:
-            if state is None:
-                state = self.make_state()
-            elif not isinstance(state, ReferenceState) or set(state.cells) != {
-                    f.name for f in self.states}:
-                raise InputError(f"{self.name}: state must come from this model's make_state()")
+            state = self._state_for(state)
         raw = self._engine.run(feeds, state)
         return self._convert_outputs(raw)
 
@@ -157,6 +155,31 @@ class ReferenceModel:
         from .updating import save
 
         return save(self.spec, path, self.name)
+
+    def record(self, data: dict[str, Any], state: ReferenceState | None = None):
+        """Run one prediction like ``predict`` and return every op output in program order.
+
+        An ML program only (``mil.recording.Recording``: per op its name, op type, input and
+        output var names, the source scopes ``ct.convert`` attached when the model is the
+        in-memory ``MLModel`` it returned, and the output values as numpy arrays, float32
+        for floats, after the run's fp16 rounding). Ops inside ``cond``/``while_loop`` blocks
+        are not recorded, only the control-flow op itself.
+        """
+        if not self._engine.records:
+            raise InputError(f"{self.name}: recording intermediate values needs an ML program; "
+                             f"this model is a {self.spec.WhichOneof('Type')}")
+        feeds = self._convert_inputs(data)
+        if self.states:
+            state = self._state_for(state)
+        return self._engine.record(feeds, state)
+
+    def _state_for(self, state):
+        if state is None:
+            return self.make_state()
+        if not isinstance(state, ReferenceState) or set(state.cells) != {
+                f.name for f in self.states}:
+            raise InputError(f"{self.name}: state must come from this model's make_state()")
+        return state
 
     def _convert_inputs(self, data: dict[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(data, dict):
