@@ -8,6 +8,7 @@ from PIL import Image
 from . import metrics
 from .classifier_outputs import ClassifierOutputs, dictionary_view, label_result, probability_vector
 from .errors import CheckError
+from .metric_table import LIMITED
 from .metrics import OutputMetrics
 from .reference.image import image_to_array
 from .result import OutputResult
@@ -38,14 +39,9 @@ def violations(name: str, m: OutputMetrics, tol: Tolerance, reference: str = "so
             f"{name}: {m.mismatch_ratio:.2%} of elements exceed atol={tol.atol or 0:g} "
             f"rtol={tol.rtol or 0:g} (allowed {tol.mismatch_ratio:.2%}; max_abs={m.max_abs:.3g})"
         )
-    checks = (
-        ("min_snr_db", m.snr_db, "SNR", " dB"),
-        ("min_psnr_db", m.psnr_db, "PSNR", " dB"),
-        ("min_cosine", m.cosine, "cosine", ""),
-        ("min_top1", m.top1, "top-1 agreement", ""),
-        ("min_ssim", m.ssim, "SSIM", ""),
-    )
-    for field, value, label, unit in checks:
+    for metric in LIMITED:
+        field, label, unit = metric.tolerance_field, metric.label, metric.unit
+        value = getattr(m, metric.name)
         limit = getattr(tol, field)
         if limit is None:
             continue

@@ -27,7 +27,9 @@ class Metric:
     tolerance_field: str | None  # the Tolerance field that limits it (None: reported only)
     higher_is_better: bool
     unit: str  # appended to values in messages ("" or " dB")
-    decimals: int | None  # fixed decimals shown; None: 3 significant digits
+    decimals: int | None  # decimals shown; None: 3 significant digits
+    #: drop trailing zeros (similarities: ``1``, ``0.999985``; never a value < 1 as ``1``)
+    trim: bool
     key: bool  # a key metric: one JUnit property per output
     formula: str
 
@@ -47,19 +49,19 @@ class Metric:
         while value < 1.0 <= float(text) and decimals < 15:
             decimals += 1
             text = f"{value:.{decimals}f}"
-        return text
+        return text.rstrip("0").rstrip(".") if self.trim and "." in text else text
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("max_abs", "max_abs", None, False, "", None, True, "max |a − b|"),
-    Metric("rmse", "RMSE", None, False, "", None, False, "√(mean (a − b)²)"),
-    Metric("snr_db", "SNR", "min_snr_db", True, " dB", 1, True, "10·log10(Σb² / Σ(a − b)²)"),
-    Metric("psnr_db", "PSNR", "min_psnr_db", True, " dB", 1, True,
+    Metric("max_abs", "max_abs", None, False, "", None, False, True, "max |a − b|"),
+    Metric("rmse", "RMSE", None, False, "", None, False, False, "√(mean (a − b)²)"),
+    Metric("snr_db", "SNR", "min_snr_db", True, " dB", 1, False, True, "10·log10(Σb² / Σ(a − b)²)"),
+    Metric("psnr_db", "PSNR", "min_psnr_db", True, " dB", 1, False, True,
            "20·log10(peak) − 10·log10(mean (a − b)²)"),
-    Metric("cosine", "cosine", "min_cosine", True, "", 7, True, "a·b / (‖a‖‖b‖)"),
-    Metric("top1", "top-1 agreement", "min_top1", True, "", 4, True,
+    Metric("cosine", "cosine", "min_cosine", True, "", 7, True, True, "a·b / (‖a‖‖b‖)"),
+    Metric("top1", "top-1 agreement", "min_top1", True, "", 4, True, True,
            "fraction of rows whose arg-max agrees"),
-    Metric("ssim", "SSIM", "min_ssim", True, "", 4, False, "structural similarity (8-bit)"),
+    Metric("ssim", "SSIM", "min_ssim", True, "", 7, True, False, "structural similarity (8-bit)"),
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 #: metric names in table order

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CheckError, EquivalenceError, guarded  # noqa: F401  (their old path)
+from .metric_table import NAMES, show
 from .metrics import OutputMetrics, json_number
 from .tolerance import Tolerance
 
@@ -172,12 +172,13 @@ class EquivalenceResult:
         lines += [f"  - {f}" for f in self.failures]
         if self.step_outputs:
             lines.append(f"Against the previous step ({self.step}):")
-            lines += [f"  {k}: SNR {fmt(m.snr_db, 1)} dB, cosine {fmt(m.cosine, 6)}"
-                      for k, m in self.step_outputs.items()]
+            lines += [f"  {k}: SNR {show('snr_db', m.snr_db)} dB, cosine "
+                      f"{show('cosine', m.cosine)}" for k, m in self.step_outputs.items()]
         if self.golden_outputs:
             lines.append("Against the golden outputs:")
-            lines += [f"  {k}: max_abs {fmt(m.max_abs)}, SNR {fmt(m.snr_db, 1)} dB, "
-                      f"cosine {fmt(m.cosine, 6)}" for k, m in self.golden_outputs.items()]
+            lines += [f"  {k}: max_abs {show('max_abs', m.max_abs)}, SNR "
+                      f"{show('snr_db', m.snr_db)} dB, cosine {show('cosine', m.cosine)}"
+                      for k, m in self.golden_outputs.items()]
         if self.hazards:
             lines.append("Numeric hazards in the converted model:")
             lines += [f"  - {h['message']}" for h in self.hazards]
@@ -188,8 +189,7 @@ class EquivalenceResult:
         return "\n".join(lines)
 
 
-TABLE_COLUMNS = ("output", "max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim",
-                 "result")
+TABLE_COLUMNS = ("output", *NAMES, "result")
 
 
 def format_table(rows) -> str:
@@ -211,12 +211,8 @@ def format_table(rows) -> str:
         if m is None:
             cells["result"] = "FAIL" if r.failures else "skip"
         else:
-            cells.update({
-                "max_abs": fmt(m.max_abs), "rmse": fmt(m.rmse), "snr_db": fmt(m.snr_db, 1),
-                "psnr_db": fmt(m.psnr_db, 1), "cosine": fmt(m.cosine, 6),
-                "top1": "-" if m.top1 is None else f"{m.top1:.3f}",
-                "ssim": "-" if m.ssim is None else f"{m.ssim:.4f}",
-                "non-finite": _nonfinite_text(m) or "0"})
+            cells.update({name: show(name, getattr(m, name)) for name in NAMES})
+            cells["non-finite"] = _nonfinite_text(m) or "0"
         body.append(tuple(cells.get(c, "-") for c in columns))
     widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(columns)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
@@ -227,7 +223,7 @@ def format_table(rows) -> str:
         out.append("")
         out.append("tightest tolerance that would have passed:")
         for r in tight:
-            text = ", ".join(f"{k}={fmt(v, 6)}" for k, v in r.tightest.items())
+            text = ", ".join(f"{k}={v:.6g}" for k, v in r.tightest.items())
             out.append(f"  {r.name}: {text}")
     return "\n".join(out)
 
@@ -238,17 +234,6 @@ def _nonfinite_text(m: OutputMetrics) -> str:
         (m.nonfinite, "conv"), (m.source_nan, "src NaN"), (m.matched_inf, "±inf both"))
         if count]
     return ", ".join(parts)
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    """Compact number for tables: ``inf``, fixed decimals or 3 significant digits."""
-    if value is None:
-        return "-"
-    if math.isinf(value) or math.isnan(value):
-        return str(value)
-    if digits != 3:
-        return f"{value:.{digits}f}"
-    return f"{value:.3g}"
 
 
 class ResultSet:

@@ -29,15 +29,15 @@ import jinja2
 from markupsafe import Markup, escape
 from PIL import Image
 
+from .. import metric_table
 from ..artifacts import GAIN_KEY
 from .json_report import build, json_default
-from .labels import DIGITS
 from .labels import verdict as row_verdict
 from .loss_curves import loss_curves
 from .margins import margins, number
 
 #: Summary-table metric columns, in order.
-METRICS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
+METRICS = metric_table.NAMES
 #: Metrics listed per output in the detail sections.
 DETAIL_METRICS = (*METRICS, "mismatch_ratio", "nonfinite", "elements", "samples", "shape")
 #: Larger picture files are not embedded (kept pictures are at most 256 pixels a side).
@@ -62,7 +62,6 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
         rows=[row for index, check in enumerate(checks) for row in _rows(index, check)],
         details=details,
         metrics=METRICS,
-        digits=DIGITS,
         data=build(checks, env),
     )
 
@@ -75,6 +74,7 @@ def _template() -> jinja2.Template:
         lstrip_blocks=True)
     environment.policies["json.dumps_kwargs"] = {"default": json_default}
     environment.filters["num"] = fmt
+    environment.filters["metric"] = show
     environment.filters["signed"] = signed
     environment.filters["breakable"] = breakable
     return environment.get_template("report.html.j2")
@@ -90,6 +90,14 @@ def fmt(value, digits: int = 4) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{x:.{digits}g}"
+
+
+def show(value, name: str) -> str:
+    """A value of metric ``name`` as the metric table shows it; other values (counts,
+    ratios) with ``fmt``."""
+    metric = metric_table.BY_NAME.get(name)
+    return metric.show(number(value) if number(value) is not None else value) \
+        if metric else fmt(value)
 
 
 def breakable(text) -> Markup:
@@ -155,7 +163,7 @@ def _rows(index: int, check: dict) -> list[dict]:
             "output": str(name),
             "backend": str(check.get("backend", "-")),
             "platform": str(check.get("platform", "-")),
-            "metrics": {m: {"text": fmt(out.get(m), DIGITS.get(m, 4)),
+            "metrics": {m: {"text": show(out.get(m), m),
                             "sort": _sort_key(out.get(m))}
                         for m in METRICS},
             "verdict": verdict,
@@ -172,7 +180,7 @@ def _detail(index: int, check: dict) -> dict:
         outputs.append({
             "name": str(name),
             "passed": bool(out.get("passed")),
-            "metrics": [(m, fmt(out[m], DIGITS.get(m, 4)) if m != "shape"
+            "metrics": [(m, show(out[m], m) if m != "shape"
                          else "x".join(map(str, out[m])))
                         for m in DETAIL_METRICS if out.get(m) is not None],
             "margins": margins(out),
@@ -204,7 +212,7 @@ def _detail(index: int, check: dict) -> dict:
 
 def _metric_rows(by_output: dict | None) -> list[dict]:
     """Rows of the summary metrics per output (step or golden comparisons)."""
-    return [{"name": str(name), "metrics": [fmt(m.get(k), DIGITS.get(k, 4)) for k in METRICS]}
+    return [{"name": str(name), "metrics": [show(m.get(k), k) for k in METRICS]}
             for name, m in (by_output or {}).items()]
 
 

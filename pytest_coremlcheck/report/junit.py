@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-KEY_METRICS = ("snr_db", "psnr_db", "cosine", "top1", "max_abs")
+from .. import metric_table
+
+KEY_METRICS = tuple(m.name for m in metric_table.METRICS if m.key)
 
 
 def junit_properties(check: dict) -> list[tuple[str, object]]:

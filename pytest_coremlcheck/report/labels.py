@@ -1,12 +1,8 @@
 """How reports name a check (its test id, plus what tells it apart from the test's other
-checks: its name, variant, shape), the verdict of each of its outputs, and the digits metrics
-are shown with."""
+checks: its name, variant, shape) and the verdict of each of its outputs. How metrics are
+shown is in ``metric_table``."""
 
 from __future__ import annotations
-
-#: Significant digits a report shows per metric (similarities near 1 need more: a failing
-#: cosine of 0.999985 must not read as 1), default 4. Shared by the HTML and Markdown reports.
-DIGITS = {"cosine": 7, "ssim": 7}
 
 
 def check_label(check: dict) -> str:

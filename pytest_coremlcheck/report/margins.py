@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import math
 
+from ..metric_table import LIMITED
+
 #: tolerance field -> (metric it limits, "min" or "max", unit)
 FIELDS = {
     "atol": ("max_abs", "max", ""),
     "rtol": (None, "max", ""),
     "mismatch_ratio": ("mismatch_ratio", "max", ""),
-    "min_snr_db": ("snr_db", "min", " dB"),
-    "min_psnr_db": ("psnr_db", "min", " dB"),
-    "min_cosine": ("cosine", "min", ""),
-    "min_top1": ("top1", "min", ""),
-    "min_ssim": ("ssim", "min", ""),
+    **{m.tolerance_field: (m.name, "min", m.unit) for m in LIMITED},
 }
 
 

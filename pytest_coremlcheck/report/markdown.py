@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import metric_table
 from .json_report import METRIC_DOCS
-from .labels import DIGITS, check_label
+from .labels import check_label
 
-COLUMNS = ("max_abs", "rmse", "snr_db", "psnr_db", "cosine", "top1", "ssim")
+COLUMNS = metric_table.NAMES
 
 
 def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = None) -> str:
@@ -28,7 +29,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
     ]
     for check in checks:
         for name, out in check.get("outputs", {}).items():
-            cells = [_cell(out.get(c), DIGITS.get(c, 4)) for c in COLUMNS]
+            cells = [metric_table.show(c, out.get(c)) for c in COLUMNS]
             tol = ", ".join(f"{k}={v}" for k, v in out.get("tolerance", {}).items()
                             if k != "per_output")
             lines.append(
@@ -87,8 +88,10 @@ def _details(checks: list[dict]) -> list[str]:
         lines += [f"  - hazard: {escape(h['message'])}" for h in check.get("hazards", [])]
         lines += [f"  - {escape(gate)}: {escape(outcome)}"
                   for gate, outcome in (check.get("gates") or {}).items()]
-        lines += [f"  - against the golden output {escape(name)}: SNR {_cell(m.get('snr_db'))} "
-                  f"dB, cosine {_cell(m.get('cosine'))}, max_abs {_cell(m.get('max_abs'))}"
+        lines += [f"  - against the golden output {escape(name)}: SNR "
+                  f"{metric_table.show('snr_db', m.get('snr_db'))} dB, cosine "
+                  f"{metric_table.show('cosine', m.get('cosine'))}, max_abs "
+                  f"{metric_table.show('max_abs', m.get('max_abs'))}"
                   for name, m in (check.get("golden_outputs") or {}).items()]
     return lines
 
@@ -108,20 +111,11 @@ def _budget(checks: list[dict]) -> list[str]:
             lines.append(
                 f"| {escape(check.get('test', check['name']))} | {escape(check['variant'])} | "
                 f"{escape(check.get('step') or '-')} | {escape(name)} | "
-                f"{_cell(out.get('snr_db'))} | "
-                f"{_cell(step.get('snr_db'))} | {_cell(out.get('cosine'), DIGITS['cosine'])} | "
+                f"{metric_table.show('snr_db', out.get('snr_db'))} | "
+                f"{metric_table.show('snr_db', step.get('snr_db'))} | "
+                f"{metric_table.show('cosine', out.get('cosine'))} | "
                 f"{'pass' if out.get('passed') else '**FAIL**'} |")
     return lines
-
-
-def _cell(value, digits: int = 4) -> str:
-    """A metric with ``digits`` significant digits (similarities near 1 need more: a failing
-    cosine of 0.999985 must not read as 1)."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 #: Markdown punctuation that could start a code span, emphasis, link, heading or table cell

@@ -3,7 +3,7 @@ dicts (test, output, backend, metrics, verdict) and a count line."""
 
 from __future__ import annotations
 
-from ..result import fmt
+from .. import metric_table
 from . import terminal
 from .labels import check_label, verdict
 
@@ -21,8 +21,7 @@ def summary_lines(checks: list[dict], width: int | None = None, color: bool = Fa
 
 def summary_table(checks: list[dict]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """The header and the rows of the summary table, as text cells."""
-    header = ("test", "output", "backend", "max_abs", "rmse", "snr_db", "psnr_db", "cosine",
-              "top1", "ssim", "result")
+    header = ("test", "output", "backend", *metric_table.NAMES, "result")
     floors = any(c.get("noise_floor") for c in checks)
     if floors:
         header = (*header[:-1], "fp32 floor→limit", header[-1])
@@ -35,13 +34,7 @@ def summary_table(checks: list[dict]) -> tuple[tuple[str, ...], list[tuple[str, 
                 check_label(check),
                 name,
                 check.get("backend", "-"),
-                _num(out.get("max_abs")),
-                _num(out.get("rmse")),
-                _num(out.get("snr_db"), 1),
-                _num(out.get("psnr_db"), 1),
-                _num(out.get("cosine"), 6),
-                _num(out.get("top1"), 4),
-                _num(out.get("ssim"), 4),
+                *(metric_table.show(m, out.get(m)) for m in metric_table.NAMES),
                 *floor,
                 verdict(check, out),
             ))
@@ -53,13 +46,9 @@ def floor_cell(noise_floor: dict | None, output: str) -> str:
     if not noise_floor:
         return "-"
     if noise_floor.get("used") != "measured":
-        return f"fixed {_num(noise_floor.get('fallback_db'), 1)}"
+        return f"fixed {metric_table.show('snr_db', noise_floor.get('fallback_db'))}"
     floor = noise_floor.get("floors_db", {}).get(output)
     limit = noise_floor.get("limits_db", {}).get(output)
-    return "-" if floor is None else f"{_num(floor, 1)}→{_num(limit, 1)}"
+    snr = metric_table.BY_NAME["snr_db"]
+    return "-" if floor is None else f"{snr.show(floor)}→{snr.show(limit)}"
 
-
-def _num(value, digits: int = 3) -> str:
-    if isinstance(value, str):  # "inf", "nan" from JSON-ready dicts
-        return value
-    return fmt(value, digits)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pytest_coremlcheck import metric_table
 from pytest_coremlcheck.report import write_report
 from pytest_coremlcheck.report.html import histogram_bars
 
@@ -235,7 +236,7 @@ def test_variant_chain_shows_step_metrics_and_margins(tmp_path):
     step = next(t for t in fp16.iter("table") if "step" in t.attrs.get("class", ""))
     cells = [td.text for td in step.iter("td")]
     snr = checks[1]["step_outputs"][cells[0]]["snr_db"]
-    assert cells[3] == f"{snr:.4g}"  # output, max_abs, rmse, snr_db, ...
+    assert cells[3] == metric_table.show("snr_db", snr)  # output, max_abs, rmse, snr_db, ...
     margin_row = next(tr for tr in fp16.iter("tr") if tr.attrs.get("data-field") == "min_snr_db")
     expected = checks[1]["outputs"][cells[0]]["snr_db"] - 30
     assert list(margin_row.iter("td"))[-1].text == f"{expected:+.4g} dB"

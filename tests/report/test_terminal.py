@@ -41,7 +41,7 @@ def test_without_a_width_every_column_shows_on_one_line_per_row():
     assert set(lines[1]) == {"-"}
     assert _row(lines, "test_block") == [
         "tests/test_models.py::test_block", "logits", "reference", "1.25e-06", "3e-07", "120.2",
-        "131.5", "1.000000", "1.0000", "0.9900", "ok"]
+        "131.5", "0.9999999", "1", "0.99", "ok"]
     assert _row(lines, "test_wrong")[-1] == "FAIL" and _row(lines, "test_gone")[-1] == "ERROR"
     assert lines[-1] == "3 check(s), 2 failed; ran on: reference executor, fp32"
     assert not any("left out" in line for line in lines)
@@ -54,7 +54,7 @@ def test_a_narrow_terminal_leaves_out_the_lowest_priority_columns_and_names_them
     # + snr_db 6 + cosine 8 + result 6, two spaces apart: 77 (+ max_abs 8 + 2 would be 87)
     assert lines[0].split() == ["test", "output", "backend", "snr_db", "cosine", "result"]
     assert _row(lines, "test_block") == [
-        "tests/test_models.py::test_block", "logits", "reference", "120.2", "1.000000", "ok"]
+        "tests/test_models.py::test_block", "logits", "reference", "120.2", "0.9999999", "ok"]
     wrong = lines.index(next(line for line in lines if "test_wrong" in line))
     assert lines[wrong].split()[-1] == "FAIL" and lines[wrong + 1].strip() == "[fp16]"
     note = " ".join(lines[lines.index(next(x for x in lines if "left out" in x)):])
@@ -74,8 +74,8 @@ def test_show_all_keeps_every_column_and_folds_the_label_to_the_width():
     assert max(len(line) for line in lines) <= 100
     assert lines[0].split() == list(ALL_COLUMNS)
     assert _row(lines, "logits")[1:] == [
-        "logits", "reference", "1.25e-06", "3e-07", "120.2", "131.5", "1.000000", "1.0000",
-        "0.9900", "ok"]
+        "logits", "reference", "1.25e-06", "3e-07", "120.2", "131.5", "0.9999999", "1",
+        "0.99", "ok"]
     assert not any("tests/test_models.py::test_wrong [fp16]" in line for line in lines)
     assert not any("left out" in line for line in lines)
 
