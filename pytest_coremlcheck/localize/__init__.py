@@ -1,0 +1,1 @@
+"""Where a failing check diverged, and fixes verified by re-running it."""
