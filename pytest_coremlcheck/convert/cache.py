@@ -4,7 +4,8 @@ Key: SHA-256 over the source model's weights and graph, the conversion arguments
 and the coremltools / torch / tensorflow versions. Entries are ``<key>/model.mlpackage`` plus
 ``<key>/meta.json`` (and ``<key>/model.mlpackage.scopes.json``: which source module each op came
 from, kept from the in-memory program before it is lost in saving, ``localize.scopes``); a
-per-key file lock makes concurrent builders (pytest-xdist workers) build once, and an entry appears atomically (built in a temporary directory, then renamed).
+per-key file lock makes concurrent builders (pytest-xdist workers) build once, and an entry
+appears atomically (built in a temporary directory, then renamed).
 """
 
 from __future__ import annotations
