@@ -59,6 +59,7 @@ class ReferenceModel:
             from .mil.interface import check_inputs
 
             check_inputs(self.name, self.inputs + self.states, self._engine.program_inputs)
+            self._engine.attach_scopes(getattr(model, "_mil_program", None))
         self._watch = None
         if watch_hazards and hasattr(self._engine, "watch_hazards"):
             self._watch = self._engine.watch_hazards(hazard_screen)
@@ -115,13 +116,34 @@ class ReferenceModel:
         """
         feeds = self._convert_inputs(data)
         if self.states:
-            if state is None:
-                state = self.make_state()
-            elif not isinstance(state, ReferenceState) or set(state.cells) != {
-                    f.name for f in self.states}:
-                raise InputError(f"{self.name}: state must come from this model's make_state()")
+            state = self._state_for(state)
         raw = self._engine.run(feeds, state)
         return self._convert_outputs(raw)
+
+    def record(self, data: dict[str, Any], state: ReferenceState | None = None):
+        """Run one prediction like ``predict`` and return every op output in program order.
+
+        An ML program only (``mil.recording.Recording``: per op its name, op type, input and
+        output var names, the source scopes ``ct.convert`` attached when the model is the
+        in-memory ``MLModel`` it returned, and the output values as numpy arrays, float32
+        for floats, after the run's fp16 rounding). Ops inside ``cond``/``while_loop`` blocks
+        are not recorded, only the control-flow op itself.
+        """
+        if not hasattr(self._engine, "record"):
+            raise InputError(f"{self.name}: recording intermediate values needs an ML program; "
+                             f"this model is a {self.spec.WhichOneof('Type')}")
+        feeds = self._convert_inputs(data)
+        if self.states:
+            state = self._state_for(state)
+        return self._engine.record(feeds, state)
+
+    def _state_for(self, state):
+        if state is None:
+            return self.make_state()
+        if not isinstance(state, ReferenceState) or set(state.cells) != {
+                f.name for f in self.states}:
+            raise InputError(f"{self.name}: state must come from this model's make_state()")
+        return state
 
     def _convert_inputs(self, data: dict[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(data, dict):

@@ -13,6 +13,7 @@ from . import ops as _ops  # noqa: F401  (registers the op implementations)
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
 from .program import ProgramCompiler
+from .recording import Recorder, Recording, program_scopes, to_numpy
 from .weights import reading_weights
 
 #: How an fp16 program's run is named in reports, per FP16 mode.
@@ -41,6 +42,8 @@ class MilEngine:
                             if types.is_state(v.sym_type)]
         self.precision = "fp16" if _uses_fp16(function) else "fp32"
         self.mode_label = MODE_LABELS[fp16_mode] if self.precision == "fp16" else "fp32"
+        #: op name -> scopes from the in-memory program (``attach_scopes``), else empty
+        self.scopes: dict[str, dict[str, list[str]]] = {}
 
     @property
     def notes(self) -> list[str]:
@@ -57,6 +60,41 @@ class MilEngine:
 
     def run(self, feeds: dict[str, np.ndarray], state=None) -> dict[str, np.ndarray]:
         """One prediction; ``state`` (a ReferenceState) is read and updated in place."""
+        values = self._input_values(feeds, state)
+        results = self._run_block(values)
+        return {
+            name: _to_numpy(value) if isinstance(value, torch.Tensor) else value
+            for name, value in zip(self.block.output_names, results)
+        }
+
+    def record(self, feeds: dict[str, np.ndarray], state=None) -> Recording:
+        """One prediction keeping every top-level op's outputs (``recording``)."""
+        values = self._input_values(feeds, state)
+        recorder = Recorder(self.block, self.scopes)
+        runner = self.compiler.runner
+        runner.recorder = recorder
+        try:
+            self._run_block(values)
+        finally:
+            runner.recorder = None
+        inputs = {name: to_numpy(value) for name, value in zip(self.block.input_names, values)}
+        return Recording(self.name, self.mode_label, recorder.ops, inputs,
+                         list(self.block.output_names))
+
+    def attach_scopes(self, mil_program) -> None:
+        """Take op scopes from the in-memory program ``ct.convert`` returned (a saved
+        program keeps none): used by hazard locations and recordings."""
+        self.scopes = program_scopes(mil_program)
+
+        def visit(block):
+            for step in block.steps:
+                step.node.scopes = self.scopes.get(step.node.name, {})
+                for nested in step.node.blocks:
+                    visit(nested)
+
+        visit(self.block)
+
+    def _input_values(self, feeds: dict[str, np.ndarray], state) -> list:
         values = []
         for name in self.block.input_names:
             if name in self.state_names:
@@ -69,16 +107,15 @@ class MilEngine:
             if dtypes.is_fp16(mil_dtype):
                 tensor = tensor.to(torch.float16).to(torch.float32)
             values.append(tensor)
+        return values
+
+    def _run_block(self, values: list) -> list:
         runner = self.compiler.runner
         try:
             with torch.inference_mode():
-                results = runner.run(self.block, values)
+                return runner.run(self.block, values)
         finally:
             runner.env.clear()
-        return {
-            name: _to_numpy(value) if isinstance(value, torch.Tensor) else value
-            for name, value in zip(self.block.output_names, results)
-        }
 
 
 def _to_numpy(value: torch.Tensor) -> np.ndarray:

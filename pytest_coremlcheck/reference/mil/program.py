@@ -39,10 +39,13 @@ class Node:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
         return self.executor.run(self.blocks[index], values)
 
+    #: scopes from the in-memory program when the loaded one has none (``attach_scopes``)
+    scopes: dict = field(default_factory=dict)
+
     @property
     def location(self) -> str:
         """Where the converter says this op came from, when it recorded it."""
-        scopes = getattr(self.mil_op, "scopes", None) or {}
+        scopes = getattr(self.mil_op, "scopes", None) or self.scopes
         parts = []
         for scope_type, values in scopes.items():
             label = getattr(scope_type, "name", str(scope_type)).lower()
@@ -83,10 +86,14 @@ class BlockRunner:
         self.env: dict[str, object] = {}
         #: a HazardWatch inspecting every op output before fp16 rounding, or None
         self.watch = None
+        #: a ``recording.Recorder`` keeping the outputs of its block's ops, or None
+        self.recorder = None
 
     def run(self, block: Block, values: list) -> list:
         env = self.env
         watch = self.watch
+        recorder = self.recorder if self.recorder is not None and self.recorder.block is block \
+            else None
         for name, value in zip(block.input_names, values):
             env[name] = value
         for step in block.steps:
@@ -102,6 +109,8 @@ class BlockRunner:
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
             outs = result if isinstance(result, (tuple, list)) else (result,)
+            if recorder is not None:
+                recorder.begin(step)
             for index, (name, value, storage, round_fp16, shape, kind) in enumerate(zip(
                 step.node.output_names, outs, step.storage, step.round_fp16, step.shapes,
                 step.kinds
@@ -122,6 +131,8 @@ class BlockRunner:
                         watch.inspect(step.node, name, value, step.fp16[index])
                     if round_fp16:
                         value = value.to(torch.float16).to(torch.float32)
+                if recorder is not None:
+                    recorder.add(name, value)
                 env[name] = value
             for name in step.release:
                 env.pop(name, None)
