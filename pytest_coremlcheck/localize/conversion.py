@@ -204,9 +204,14 @@ def _capture(source, feeds: list[dict], order: list[str]):
     """(module captures in finishing order, Keras layer names or None)."""
     import torch
 
+    if isinstance(source, torch.export.ExportedProgram):  # submodules back under their paths
+        return _capture_torch(torch.export.unflatten(source), feeds, order), None
     if isinstance(source, torch.nn.Module):
         return _capture_torch(source, feeds, order), None
-    return _capture_keras(source, feeds, order)
+    if hasattr(source, "layers") and hasattr(source, "inputs"):
+        return _capture_keras(source, feeds, order)
+    raise TypeError(f"conversion localisation needs a torch nn.Module, an ExportedProgram or a "
+                    f"Keras model; got {type(source).__name__}")
 
 
 def _capture_torch(model, feeds: list[dict], order: list[str]) -> list[_Capture]:
@@ -302,7 +307,8 @@ def _module_ops(scope_map: ScopeMap, module: str) -> list[OpScope]:
 def _compare_module(capture: _Capture, scope_map: ScopeMap, recordings, consumers, returned,
                     budget: Budget) -> ModuleComparison:
     ops = _module_ops(scope_map, capture.module)
-    comparison = ModuleComparison(capture.module, capture.module_type, [s.op for s in ops])
+    comparison = ModuleComparison(capture.module, _module_type(capture, ops),
+                                  [s.op for s in ops])
     if capture.calls > 1:
         comparison.note = (f"called {capture.calls} times: its converted ops cannot be told "
                            "apart by scope")
@@ -327,6 +333,14 @@ def _compare_module(capture: _Capture, scope_map: ScopeMap, recordings, consumer
     comparison.snr_db, comparison.cosine = metrics.snr_db, metrics.cosine
     comparison.agrees = budget.holds(metrics.snr_db, metrics.cosine)
     return comparison
+
+
+def _module_type(capture: _Capture, ops: list[OpScope]) -> str:
+    """The module's class as the converter recorded it (an unflattened ExportedProgram's
+    modules are all ``InterpreterModule``), else as the hook saw it."""
+    depth = len(capture.module.split("."))
+    recorded = [s.module_types[depth - 1] for s in ops if len(s.module_types) >= depth]
+    return recorded[0] if recorded else capture.module_type
 
 
 def _match(candidates: list[str], source: list[np.ndarray], recordings):

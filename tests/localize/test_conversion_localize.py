@@ -152,3 +152,17 @@ def test_budget_comes_from_the_checks_tolerance():
     assert Budget.from_tolerance(Tolerance(min_snr_db=30, min_cosine=0.999)) == Budget(30, 0.999)
     assert Budget.from_tolerance(None) == Budget(60.0, None)
     assert not Budget(30, 0.999).holds(40, 0.99) and Budget(30, 0.999).holds(40, 0.9999)
+
+
+def test_torch_export_conversion_is_localised_from_module_or_exported_program():
+    net = _seeded(Net)
+    with wrong_hardswish():
+        exported = torch.export.export(net, (X,)).run_decompositions({})
+        converted = ct.convert(exported, convert_to="mlprogram", skip_model_load=True,
+                               compute_precision=ct.precision.FLOAT32)
+    for source in (net, exported):  # hooks on the module, or on the unflattened program
+        found = localize_conversion(source, converted, tensors(1), TOLERANCE)
+        assert found.origin == "torch.export"
+        assert (found.suspect.module, found.suspect.module_type) == ("features.1.act",
+                                                                     "Hardswish")
+        assert found.verdict == "module"
