@@ -269,10 +269,8 @@ def _capture_keras(model, feeds: list[dict], order: list[str]):
     from ..sources import as_source
 
     src = as_source(model)
-    keras_model = src.runner.model
-    layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
-    module = type(keras_model)
-    probe = module(keras_model.inputs, [layer.output for layer in layers])
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    probe = _functional_model(model)(model.inputs, [layer.output for layer in layers])
     captures = [_Capture(layer.name, type(layer).__name__, calls=1) for layer in layers]
     for feed in feeds:
         values = probe(src.model_inputs(feed, order))
@@ -280,6 +278,17 @@ def _capture_keras(model, feeds: list[dict], order: list[str]):
             capture.inputs.append([])
             capture.outputs.append([np.asarray(value)])
     return captures, [layer.name for layer in layers]
+
+
+def _functional_model(model):
+    """The functional ``Model`` class of ``model``'s Keras (tf_keras or Keras 3)."""
+    if type(model).__module__.startswith("tf_keras"):
+        import tf_keras
+
+        return tf_keras.Model
+    import keras
+
+    return keras.Model
 
 
 def _compare(result: ConversionLocalization, captures: list[_Capture], scope_map: ScopeMap,

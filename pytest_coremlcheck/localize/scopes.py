@@ -166,13 +166,15 @@ def _node_for(scope: OpScope, candidates: list):
 
 
 def keras_scopes(scope_map: ScopeMap, layer_names: list[str]) -> ScopeMap:
-    """Module paths for a TensorFlow / Keras conversion from op output names: a var named
-    ``<model>_<layer>_<TF op>...`` belongs to ``layer`` (the longest layer name that fits)."""
+    """Module paths for a TensorFlow / Keras conversion from op and output names: an op or
+    var named ``<model>_<layer>_<TF op>...`` belongs to ``layer`` (the longest layer name that
+    fits). Ops that graph passes fused or renamed (``conv_0``) belong to no layer."""
     ordered = sorted(layer_names, key=len, reverse=True)
     ops = []
     for scope in scope_map.ops:
-        layer = next((name for name in ordered for out in scope.outputs
-                      if f"_{name}_" in f"_{out}"), "")
+        names = (*scope.outputs, scope.op)  # a renamed output ("Identity") keeps its op name
+        layer = next((name for name in ordered for text in names
+                      if f"_{name}_" in f"_{text}"), "")
         ops.append(OpScope(scope.op, scope.op_type, scope.outputs, layer))
     return ScopeMap("keras", ops)
 

@@ -154,6 +154,7 @@ def test_budget_comes_from_the_checks_tolerance():
     assert not Budget(30, 0.999).holds(40, 0.99) and Budget(30, 0.999).holds(40, 0.9999)
 
 
+@pytest.mark.slow
 def test_torch_export_conversion_is_localised_from_module_or_exported_program():
     net = _seeded(Net)
     with wrong_hardswish():
