@@ -323,7 +323,8 @@ def _compare_module(capture: _Capture, scope_map: ScopeMap, recordings, consumer
                            "apart by scope")
         return comparison
     if not ops:
-        comparison.note = "no converted op carries its scope (folded away or fused)"
+        comparison.note = ("no converted op carries its scope (fused into the next module's op, "
+                           "as a conv into its batch norm, or folded away)")
         return comparison
     if not capture.outputs or not capture.outputs[0]:
         comparison.note = "its output holds no tensor"
