@@ -20,8 +20,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..localize.scopes import write_sidecar
-
 MODES = ("off", "read", "write", "on")
 
 
@@ -64,6 +62,8 @@ def _load(entry: Path):
 
 
 def _store(entry: Path, model, notes: list[str]) -> None:
+    from ..localize.scopes import write_sidecar
+
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
     try:
         model.save(str(staging / "model.mlpackage"))

@@ -148,3 +148,21 @@ def test_unknown_op_names_the_count(fp32_model, x):
     with pytest.raises(KeyError, match="no recorded op 'nope'"):
         recording.op("nope")
     assert recording.ops[0].to_dict()["shapes"] == {recording.ops[0].outputs[0]: [1, 8]}
+
+
+def test_control_flow_records_the_outer_op_only():
+    from coremltools.converters.mil import Builder as mb
+
+    from .conftest import convert, spec
+
+    @mb.program(input_specs=[spec(3)], opset_version=ct.target.iOS17)
+    def prog(x):
+        positive = mb.greater(x=mb.reduce_sum(x=x), y=0.0)
+        return mb.cond(pred=positive, _true_fn=lambda: mb.mul(x=x, y=2.0),
+                       _false_fn=lambda: mb.mul(x=x, y=-1.0))
+
+    recording = ReferenceModel(convert(prog)).record({"x": np.array([1, 2, 3], np.float32)})
+    assert [r.op_type for r in recording.ops] == ["reduce_sum", "greater", "cond"]
+    cond = recording.ops[-1]
+    np.testing.assert_array_equal(cond.values[cond.outputs[0]], [2, 4, 6])
+    assert recording.ops[1].values[recording.ops[1].outputs[0]].dtype == np.bool_
