@@ -1,7 +1,10 @@
-"""Image-preprocessing fixes: re-convert with a corrected ``ct.ImageType`` and re-run the check.
+"""Image-preprocessing fixes: a corrected ``ct.ImageType``, applied and the check re-run.
 
 Core ML applies ``y = scale · pixel + bias`` per channel to an image input, in the declared
-colour layout. The usual mistakes, and the corrections tried for each (``candidates``):
+colour layout. A correction is applied by re-converting the source with the corrected
+``ct.ImageType`` (when the check's ``ct.convert`` arguments are known) or by editing the
+converted model's spec (a model given as a file: ``image_spec``). The usual mistakes, and the
+corrections tried for each (``_single_corrections``):
 
 - ``scale``: pixels in [0, 255] where the source expects [0, 1] (``scale=1/255`` forgotten) or
   the opposite → ``1/255`` for a scale of 1, 1 for 1/255, else ``scale/255`` and ``scale·255``;
@@ -55,6 +58,8 @@ class ImageFix:
     before: Outcome
     after: Outcome
     seconds: float
+    #: how the correction was applied: "re-converted" or "model spec edited"
+    route: str = "re-converted"
 
     @property
     def verified(self) -> bool:
@@ -68,12 +73,13 @@ class ImageFix:
 
     def summary(self) -> str:
         verdict = "passes" if self.verified else "still fails"
-        return (f"{verdict} with `{self.code}` on input {self.input!r}: SNR "
+        return (f"{verdict} with `{self.code}` on input {self.input!r} ({self.route}): SNR "
                 f"{_db(self.before.worst_snr_db)} → {_db(self.after.worst_snr_db)} dB")
 
     def to_dict(self) -> dict:
         return {"input": self.input, "changes": {k: _json(v) for k, v in self.changes.items()},
-                "code": self.code, "verified": self.verified, "before": self.before.to_dict(),
+                "code": self.code, "route": self.route, "verified": self.verified,
+                "before": self.before.to_dict(),
                 "after": self.after.to_dict(), "seconds": self.seconds,
                 "summary": self.summary()}
 
@@ -114,35 +120,68 @@ class ImageFixSearch:
                 "extra_runs": self.extra_runs}
 
 
-def find_image_fix(source, inputs, convert: dict[str, Any], tolerance=None, *,
-                   settings=None, before=None, max_tries: int = 24,
+def find_image_fix(source, inputs, convert: dict[str, Any] | None = None, tolerance=None, *,
+                   converted=None, settings=None, before=None, max_tries: int = 24,
                    far_off_snr_db: float = FAR_OFF_SNR_DB) -> ImageFixSearch:
-    """Re-convert ``source`` with corrected ``ct.ImageType`` inputs until the check passes.
+    """Correct the ``ct.ImageType`` preprocessing of a failing check until it passes.
 
-    ``convert`` holds the ``ct.convert`` arguments of the failing check (with its
-    ``ct.ImageType`` inputs); ``inputs`` and ``tolerance`` are the check's. ``before`` is the
-    failing check's results (run here when None). Each correction is one re-conversion
-    (through ``settings.cache``) and one check run.
+    With ``convert`` (the check's ``ct.convert`` arguments, holding ``ct.ImageType`` inputs)
+    each correction re-converts ``source`` (through ``settings.cache``); with ``converted``
+    instead (a model file, an ``MLModel``), each edits the model's spec (``image_spec``).
+    ``inputs`` and ``tolerance`` are the check's; ``before`` is the failing check's results
+    (run here when None). Each correction costs one check run.
     """
     started = time.perf_counter()
-    before_results = before if before is not None else _check(source, inputs, convert,
-                                                              tolerance, settings)
+    targets, attempt, route = _route(source, inputs, convert, converted, tolerance, settings)
+    before_results = before if before is not None else _check(
+        source, inputs, None if route == "re-converted" else converted, convert, tolerance,
+        settings)
     outcome = outcome_of(before_results)
-    images = _image_inputs(convert)
-    reason = _reason_to_skip(outcome, images, far_off_snr_db)
+    reason = _reason_to_skip(outcome, targets, far_off_snr_db)
     search = ImageFixSearch(outcome, reason=reason)
     if not reason:
-        for index, changes in itertools.islice(_corrections(images), max_tries):
+        for key, changes in itertools.islice(_corrections(
+                [(key, item) for key, _, item in targets]), max_tries):
             t0 = time.perf_counter()
-            fixed = _with_changes(convert, index, changes)
-            after = outcome_of(_check(source, inputs, fixed, tolerance, settings))
-            name = convert["inputs"][index].name or f"input_{index}"
+            after = outcome_of(attempt(key, changes))
+            name = next(n for k, n, _ in targets if k == key)
             search.tried.append(ImageFix(name, changes, outcome, after,
-                                         time.perf_counter() - t0))
+                                         time.perf_counter() - t0, route))
             if after.passed:
                 break
     search.seconds = time.perf_counter() - started
     return search
+
+
+def _route(source, inputs, convert, converted, tolerance, settings):
+    """(image inputs as (key, name, ImageType-like), how to run a correction, route name)."""
+    declared = _image_inputs(convert or {})
+    if declared or converted is None:
+        targets = [(i, item.name or f"input_{i}", item) for i, item in declared]
+        return targets, lambda key, changes: _check(
+            source, inputs, None, _with_changes(convert, key, changes), tolerance,
+            settings), "re-converted"
+    from ..reference.loading import load_model
+    from .image_spec import image_inputs
+
+    loaded = load_model(converted)
+    found = image_inputs(loaded.spec)
+    targets = [(i, p.name, p) for i, p in enumerate(found)]
+    return targets, lambda key, changes: _check(
+        source, inputs, _edited(loaded, found[key], changes), None, tolerance,
+        settings), "model spec edited"
+
+
+def _edited(loaded, current, changes: dict[str, Any]):
+    """The loaded model with one image input's preprocessing changed, as an MLModel."""
+    import coremltools as ct
+
+    from .image_spec import with_preprocessing
+
+    spec = with_preprocessing(loaded.spec, current.name, changes.get("scale", current.scale),
+                              changes.get("bias", current.bias),
+                              changes.get("color_layout", current.color_layout))
+    return ct.models.MLModel(spec, weights_dir=loaded.weights_dir, skip_model_load=True)
 
 
 def outcome_of(results) -> Outcome:
@@ -157,10 +196,10 @@ def outcome_of(results) -> Outcome:
     return Outcome(all(r.passed for r in results), snr, cosine)
 
 
-def _check(source, inputs, convert, tolerance, settings):
+def _check(source, inputs, converted, convert, tolerance, settings):
     from ..check import run_check
 
-    return run_check(source, None, inputs=inputs, convert=convert, tolerance=tolerance,
+    return run_check(source, converted, inputs=inputs, convert=convert, tolerance=tolerance,
                      settings=settings)
 
 
@@ -173,7 +212,7 @@ def _image_inputs(convert: dict[str, Any]) -> list[tuple[int, Any]]:
 
 def _reason_to_skip(outcome: Outcome, images: list, far_off_snr_db: float) -> str:
     if not images:
-        return "the conversion declares no ct.ImageType input"
+        return "the model has no RGB, BGR or grayscale image input"
     if outcome.passed:
         return "the check passes"
     if not outcome.worst_snr_db < far_off_snr_db:

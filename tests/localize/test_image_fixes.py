@@ -57,7 +57,7 @@ def test_missing_scale_is_found_and_verified(source, settings):
     assert fix.after.passed and fix.after.worst_snr_db > 100
     assert search.extra_runs == 1
     assert search.summary().startswith("passes with `ct.ImageType(scale=1/255)` on input "
-                                       "'image': SNR ")
+                                       "'image' (re-converted): SNR ")
     report = search.to_dict()
     assert report["fix"]["verified"] and report["extra_runs"] == 1 and report["seconds"] > 0
 
@@ -102,7 +102,7 @@ def test_tensor_inputs_are_not_searched(settings):
     plain = {"inputs": [ct.TensorType(name="x", shape=(1, 3))]}
     search = find_image_fix(linear, tensors(2), plain, Tolerance(min_snr_db=400),
                             settings=settings)
-    assert search.reason == "the conversion declares no ct.ImageType input"
+    assert search.reason == "the model has no RGB, BGR or grayscale image input"
 
 
 @pytest.mark.slow
@@ -113,3 +113,39 @@ def test_near_misses_are_not_searched(source, settings):
     search = find_image_fix(source, images(IMAGES), fp16, Tolerance(min_snr_db=100),
                             settings=settings)
     assert search.tried == [] and "fails near its tolerance" in search.reason
+
+
+def _saved(source, tmp_path, convert_to: str, **image_type) -> str:
+    """``source`` converted with ``image_type`` and saved (a file: no convert arguments)."""
+    from pytest_coremlcheck.convert.on_the_fly import quiet
+
+    extension = "mlpackage" if convert_to == "mlprogram" else "mlmodel"
+    path = tmp_path / f"ColourNet.{extension}"
+    precision = {"compute_precision": ct.precision.FLOAT32} if convert_to == "mlprogram" else {}
+    with quiet():
+        model = ct.convert(torch.jit.trace(source, torch.rand(1, 3, 32, 32)),
+                           inputs=[ct.ImageType(name="image", shape=(1, 3, 32, 32), **image_type)],
+                           convert_to=convert_to, skip_model_load=True, **precision)
+    model.save(str(path))
+    return str(path)
+
+
+@pytest.mark.slow
+def test_a_saved_ml_program_gets_its_missing_scale_by_a_spec_edit(source, settings, tmp_path):
+    path = _saved(source, tmp_path, "mlprogram", color_layout=ct.colorlayout.RGB)
+    search = find_image_fix(source, images(IMAGES), tolerance=TOLERANCE, converted=path,
+                            settings=settings)
+    assert search.fix is not None and search.fix.route == "model spec edited"
+    assert search.fix.code == "ct.ImageType(scale=1/255)"
+    assert search.before.worst_snr_db < 10 and search.fix.after.worst_snr_db > 100
+
+
+@pytest.mark.slow
+def test_a_saved_neuralnetwork_gets_its_colour_layout_by_a_spec_edit(source, settings,
+                                                                      tmp_path):
+    path = _saved(source, tmp_path, "neuralnetwork", scale=1 / 255,
+                  color_layout=ct.colorlayout.BGR)
+    search = find_image_fix(source, images(IMAGES), tolerance=TOLERANCE, converted=path,
+                            settings=settings)
+    assert search.fix.changes == {"color_layout": "RGB"}
+    assert search.fix.route == "model spec edited" and search.fix.after.passed
