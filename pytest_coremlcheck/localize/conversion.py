@@ -121,6 +121,10 @@ class ConversionLocalization:
         ops = ", ".join(self.suspect_ops[:6]) + (" …" if len(self.suspect_ops) > 6 else "")
         ops = ops or "none recorded"
         inputs = "; ".join(f"{v} SNR {_db(s)} dB" for v, s in self.inputs) or "program inputs"
+        if self.verdict == "before module" and not self.suspect_ops:
+            return (f"{self.suspect.label} diverges (SNR {_db(self.suspect.snr_db)} dB) but the "
+                    f"model's inputs already disagree with what the source receives ({inputs}): "
+                    "image preprocessing? (find_image_fix)")
         if self.verdict == "before module":
             return (f"{self.suspect.label} diverges (SNR {_db(self.suspect.snr_db)} dB) but its "
                     f"inputs already disagree ({inputs}): look at converted ops {ops}")
@@ -215,10 +219,11 @@ def _capture(source, feeds: list[dict], order: list[str]):
 
 
 def _capture_torch(model, feeds: list[dict], order: list[str]) -> list[_Capture]:
-    """Every submodule's tensor inputs and outputs per sample, by forward hooks."""
+    """Every module's tensor inputs and outputs per sample, by forward hooks (the root last,
+    as "")."""
     import torch
 
-    from ..sources.torch import TorchSource, flatten_outputs
+    from ..sources.torch import TorchSource
 
     src = TorchSource(model)
     found: dict[str, _Capture] = {}
@@ -229,15 +234,12 @@ def _capture_torch(model, feeds: list[dict], order: list[str]) -> list[_Capture]
             entry = found.setdefault(name, _Capture(name, type(module).__name__))
             if sample_index[0] == 0:
                 entry.calls += 1
-            tensors = [t for t in flatten_outputs(output) if isinstance(t, torch.Tensor)] \
-                if _tensors_only(output) else []
             if len(entry.outputs) <= sample_index[0]:
                 entry.inputs.append([_numpy(a) for a in args if isinstance(a, torch.Tensor)])
-                entry.outputs.append([_numpy(t) for t in tensors])
+                entry.outputs.append([_numpy(t) for t in _tensor_outputs(output)])
         return hook
 
-    handles = [m.register_forward_hook(hook_for(name))
-               for name, m in model.named_modules() if name]
+    handles = [m.register_forward_hook(hook_for(name)) for name, m in model.named_modules()]
     try:
         for index, feed in enumerate(feeds):
             sample_index[0] = index
@@ -248,15 +250,17 @@ def _capture_torch(model, feeds: list[dict], order: list[str]) -> list[_Capture]
     return list(found.values())
 
 
-def _tensors_only(output) -> bool:
+def _tensor_outputs(output) -> list:
+    """The tensors of a module's output, flattened; [] for other outputs."""
+    import torch
+
     from ..sources import SourceError
     from ..sources.torch import flatten_outputs
 
     try:
-        flatten_outputs(output)
+        return [t for t in flatten_outputs(output) if isinstance(t, torch.Tensor)]
     except SourceError:
-        return False
-    return True
+        return []
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -309,6 +313,9 @@ def _compare(result: ConversionLocalization, captures: list[_Capture], scope_map
 
 
 def _module_ops(scope_map: ScopeMap, module: str) -> list[OpScope]:
+    """The ops of ``module`` and its submodules (every op for the root, "")."""
+    if not module:
+        return list(scope_map.ops)
     prefix = module + "."
     return [s for s in scope_map.ops if s.module == module or s.module.startswith(prefix)]
 
@@ -348,6 +355,8 @@ def _compare_module(capture: _Capture, scope_map: ScopeMap, recordings, consumer
 def _module_type(capture: _Capture, ops: list[OpScope]) -> str:
     """The module's class as the converter recorded it (an unflattened ExportedProgram's
     modules are all ``InterpreterModule``), else as the hook saw it."""
+    if not capture.module:
+        return capture.module_type
     depth = len(capture.module.split("."))
     recorded = [s.module_types[depth - 1] for s in ops if len(s.module_types) >= depth]
     return recorded[0] if recorded else capture.module_type
@@ -397,12 +406,21 @@ def _blame(result: ConversionLocalization, comparison: ModuleComparison, capture
             disagreeing.append(var)
     if not disagreeing:
         result.verdict = "module"
-        ops = comparison.ops
+        ops = _own_ops(comparison, result.modules)
     else:
         result.verdict = "before module"
         agreed = {m.var for m in result.modules if m.agrees}
         ops = _upstream_ops(disagreeing, producers, agreed, scope_map)
     result.suspect_ops = [f"{op} ({scope_map.for_op(op).op_type})" for op in ops]
+
+
+def _own_ops(comparison: ModuleComparison, modules: list[ModuleComparison]) -> list[str]:
+    """The module's ops less those of its submodules that agree (its own code, and what
+    diverging submodules computed)."""
+    prefix = f"{comparison.module}." if comparison.module else ""
+    agreeing = {op for m in modules if m.agrees and m.module != comparison.module
+                and m.module.startswith(prefix) for op in m.ops}
+    return [op for op in comparison.ops if op not in agreeing]
 
 
 def _upstream_ops(vars_: list[str], producers, agreed: set[str], scope_map: ScopeMap

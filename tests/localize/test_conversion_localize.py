@@ -73,6 +73,18 @@ class RootCall(nn.Module):
         return self.body(F.hardswish(self.stem(x)))
 
 
+class TailCall(nn.Module):
+    """hardswish called in the root's own forward, after the last module."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.body = Block(nn.ReLU())
+
+    def forward(self, x):
+        return F.hardswish(self.body(self.stem(x)))
+
+
 def _convert(model: nn.Module):
     return ct.convert(torch.jit.trace(model, X), inputs=[ct.TensorType(name="x", shape=X.shape)],
                       convert_to="mlprogram", compute_precision=ct.precision.FLOAT32,
@@ -87,12 +99,13 @@ def _seeded(cls) -> nn.Module:
 @pytest.fixture(scope="module")
 def models():
     """(net, net converted right, net converted with the wrong hardswish, RootCall, its
-    wrong conversion); the registry is restored before any test runs."""
-    net, root = _seeded(Net), _seeded(RootCall)
+    wrong conversion, TailCall, its wrong conversion); the registry is restored before any
+    test runs."""
+    net, root, tail = _seeded(Net), _seeded(RootCall), _seeded(TailCall)
     right = _convert(net)
     with wrong_hardswish():
-        wrong, root_wrong = _convert(net), _convert(root)
-    return net, right, wrong, root, root_wrong
+        wrong, root_wrong, tail_wrong = _convert(net), _convert(root), _convert(tail)
+    return net, right, wrong, root, root_wrong, tail, tail_wrong
 
 
 def test_the_wrong_converter_is_gone_after_the_fixture(models):
@@ -100,7 +113,7 @@ def test_the_wrong_converter_is_gone_after_the_fixture(models):
 
 
 def test_wrong_formula_is_localised_to_its_module(models):
-    net, _, wrong, _, _ = models
+    net, _, wrong, *_ = models
     found = localize_conversion(net, wrong, tensors(2), TOLERANCE)
     assert found.verdict == "module" and found.origin == "torchscript"
     assert found.suspect.module == "features.1.act"
@@ -119,15 +132,16 @@ def test_wrong_formula_is_localised_to_its_module(models):
 
 
 def test_correct_conversion_has_no_divergent_module(models):
-    net, right, _, _, _ = models
+    net, right, *_ = models
     found = localize_conversion(net, right, tensors(2), TOLERANCE)
     assert found.suspect is None and found.verdict == "none"
     assert all(m.agrees for m in found.modules), [m.describe() for m in found.modules]
-    assert found.summary().startswith("no module diverges: 12 of 12 module(s) compared")
+    assert found.summary().startswith("no module diverges: 13 of 13 module(s) compared")
+    assert found.modules[-1].module == "" and found.modules[-1].label == "(root) (Net)"
 
 
 def test_a_bug_in_the_roots_own_code_names_the_ops_between_modules(models):
-    _, _, _, root, root_wrong = models
+    _, _, _, root, root_wrong, *_ = models
     found = localize_conversion(root, root_wrong, tensors(2), TOLERANCE)
     assert found.verdict == "before module"
     assert found.suspect.module == "body.conv"  # first module after the root's hardswish
@@ -137,12 +151,13 @@ def test_a_bug_in_the_roots_own_code_names_the_ops_between_modules(models):
 
 
 def test_a_saved_model_localises_through_its_sidecar(models, tmp_path):
-    net, _, wrong, _, _ = models
+    net, _, wrong, *_ = models
     package = tmp_path / "Net.mlpackage"
     wrong.save(str(package))
     without = localize_conversion(net, str(package), tensors(1), TOLERANCE)
-    assert without.suspect is None and without.origin == "none"
-    assert all(m.agrees is None for m in without.modules) and without.notes
+    assert without.origin == "none" and without.notes
+    assert all(m.agrees is None for m in without.modules[:-1])  # no op names a module
+    assert without.suspect.module == ""  # only the whole model is compared
     write_sidecar(wrong, package)
     found = localize_conversion(net, str(package), tensors(1), TOLERANCE)
     assert found.suspect.module == "features.1.act" and found.origin == "torchscript"
@@ -167,3 +182,12 @@ def test_torch_export_conversion_is_localised_from_module_or_exported_program():
         assert (found.suspect.module, found.suspect.module_type) == ("features.1.act",
                                                                      "Hardswish")
         assert found.verdict == "module"
+
+
+def test_a_bug_after_the_last_module_names_the_roots_own_ops(models):
+    *_, tail, tail_wrong = models
+    found = localize_conversion(tail, tail_wrong, tensors(2), TOLERANCE)
+    assert found.verdict == "module"
+    assert (found.suspect.module, found.suspect.module_type) == ("", "TailCall")
+    assert all(m.agrees for m in found.modules[:-1])  # stem, body and its children
+    assert [op.split(" ")[1] for op in found.suspect_ops] == ["(silu)"]
