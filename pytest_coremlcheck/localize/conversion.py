@@ -120,7 +120,7 @@ class ConversionLocalization:
                     f"compared within {self.budget.describe()}")
         ops = ", ".join(self.suspect_ops[:6]) + (" …" if len(self.suspect_ops) > 6 else "")
         ops = ops or "none recorded"
-        inputs = "; ".join(f"{v} SNR {_db(s)} dB" for v, s in self.inputs) or "program inputs"
+        inputs = "; ".join(f"{v} SNR {_db(s)} dB" for v, s in self.inputs)
         if self.verdict == "before module" and not self.suspect_ops:
             return (f"{self.suspect.label} diverges (SNR {_db(self.suspect.snr_db)} dB) but the "
                     f"model's inputs already disagree with what the source receives ({inputs}): "
@@ -128,9 +128,11 @@ class ConversionLocalization:
         if self.verdict == "before module":
             return (f"{self.suspect.label} diverges (SNR {_db(self.suspect.snr_db)} dB) but its "
                     f"inputs already disagree ({inputs}): look at converted ops {ops}")
+        agree = f"while its inputs agree ({inputs})" if inputs else \
+            "(its inputs could not be compared)"
         return (f"first divergent module: {self.suspect.label}, SNR "
-                f"{_db(self.suspect.snr_db)} dB (budget {self.budget.describe()}) while its "
-                f"inputs agree ({inputs}); converted ops: {ops}")
+                f"{_db(self.suspect.snr_db)} dB (budget {self.budget.describe()}) {agree}; "
+                f"converted ops: {ops}")
 
     def to_dict(self) -> dict:
         return {"summary": self.summary(), "verdict": self.verdict, "origin": self.origin,
@@ -183,7 +185,8 @@ def localize_conversion(source, converted, inputs, tolerance=None, *, scopes: Sc
     if not any(s.module for s in scope_map.ops):
         result.notes.append("the converted model carries no source scopes (a saved model "
                             "without its .scopes.json sidecar, or an unsupported converter)")
-    _compare(result, captures, scope_map, recordings)
+    model_inputs = [[np.asarray(s.source[name]) for name in order] for s in samples]
+    _compare(result, captures, scope_map, recordings, model_inputs)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -296,7 +299,7 @@ def _functional_model(model):
 
 
 def _compare(result: ConversionLocalization, captures: list[_Capture], scope_map: ScopeMap,
-             recordings) -> None:
+             recordings, model_inputs: list[list[np.ndarray]]) -> None:
     first = recordings[0]
     producers = {v: r for r in first.ops for v in r.outputs}
     consumers: dict[str, list[str]] = {}
@@ -309,7 +312,14 @@ def _compare(result: ConversionLocalization, captures: list[_Capture], scope_map
                                      result.budget)
         result.modules.append(comparison)
         if comparison.agrees is False and result.suspect is None:
-            _blame(result, comparison, capture, scope_map, recordings, producers)
+            _blame(result, comparison, _by_input(capture.inputs) + _by_input(model_inputs),
+                   scope_map, recordings, producers)
+
+
+def _by_input(per_sample: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Per-sample input lists regrouped per input: [input 0 over the samples, ...]."""
+    count = min((len(inputs) for inputs in per_sample), default=0)
+    return [[inputs[i] for inputs in per_sample] for i in range(count)]
 
 
 def _module_ops(scope_map: ScopeMap, module: str) -> list[OpScope]:
@@ -384,25 +394,24 @@ def _value(recording, var: str) -> np.ndarray | None:
         return None
 
 
-def _blame(result: ConversionLocalization, comparison: ModuleComparison, capture: _Capture,
-           scope_map: ScopeMap, recordings, producers) -> None:
-    """Make ``comparison`` the suspect, checking the values its ops read from outside."""
+def _blame(result: ConversionLocalization, comparison: ModuleComparison,
+           source_inputs: list[list[np.ndarray]], scope_map: ScopeMap, recordings,
+           producers) -> None:
+    """Make ``comparison`` the suspect, checking the values its ops read from outside against
+    ``source_inputs`` (the module's inputs, then the model's; each over the samples)."""
     result.suspect = comparison
     names = set(comparison.ops)
     external = list(dict.fromkeys(
         v for op in comparison.ops for v in recordings[0].op(op).input_vars
         if producers.get(v) is None or producers[v].name not in names))
-    source_inputs = [inputs[0] for inputs in capture.inputs if inputs]
     disagreeing = []
     for var in external:
-        if not source_inputs:
-            break
-        match = _match([var], source_inputs, recordings)
+        match = next((m for source in source_inputs
+                      if (m := _match([var], source, recordings)) is not None), None)
         if match is None:
             continue
-        snr = match[2].snr_db
-        result.inputs.append((var, snr))
-        if not result.budget.holds(snr, match[2].cosine):
+        result.inputs.append((var, match[2].snr_db))
+        if not result.budget.holds(match[2].snr_db, match[2].cosine):
             disagreeing.append(var)
     if not disagreeing:
         result.verdict = "module"

@@ -149,3 +149,17 @@ def test_a_saved_neuralnetwork_gets_its_colour_layout_by_a_spec_edit(source, set
                             settings=settings)
     assert search.fix.changes == {"color_layout": "RGB"}
     assert search.fix.route == "model spec edited" and search.fix.after.passed
+
+
+def test_conversion_localisation_points_at_the_image_input(source):
+    from pytest_coremlcheck.convert.on_the_fly import quiet
+    from pytest_coremlcheck.localize import localize_conversion
+
+    with quiet():
+        converted = ct.convert(torch.jit.trace(source, torch.rand(1, 3, 32, 32)),
+                               skip_model_load=True, **_convert(color_layout=ct.colorlayout.RGB))
+    found = localize_conversion(source, converted, images(IMAGES), TOLERANCE)
+    assert found.suspect.module == "conv" and found.verdict == "before module"
+    assert found.suspect_ops == [] and [v for v, _ in found.inputs] == ["image"]
+    assert "the model's inputs already disagree" in found.summary()
+    assert "find_image_fix" in found.summary()

@@ -77,6 +77,7 @@ def test_torchscript_ops_carry_module_paths_and_types(traced):
                                    "features.1.act", "features.2", "", "head"]
 
 
+@pytest.mark.slow
 def test_torch_export_ops_get_module_paths_from_stack_traces():
     exported = torch.export.export(_net(), (X,)).run_decompositions({})
     model = ct.convert(exported, **FP32)
