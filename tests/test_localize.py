@@ -96,6 +96,7 @@ def test_the_verified_fix_keeps_exactly_those_ops_in_fp32(overflowing):
     assert sorted(loc.ops[[e.name for e in loc.ops].index(n)].op_type for n in fix.targets) \
         == ["pow", "reduce_mean"]
     assert not fix.before.passed  # wrong on purpose: the plain fp16 conversion fails
+    assert "did not match" not in fix.description  # both ops are fp32 in the re-conversion
 
 
 def test_hazards_in_program_order_with_downstream_symptoms(overflowing):
@@ -158,6 +159,8 @@ def test_no_fix_helps_when_the_declared_fp16_output_cannot_hold_the_value(tmp_pa
     assert not loc.before.passed
     assert len(loc.fixes) >= 2 and loc.verified_fix is None
     assert all(not f.verified and f.after is not None for f in loc.fixes)
+    # the output cast is inserted after the selector runs: the fix says it did not match
+    assert "did not match" in loc.fixes[0].description
     # each selector is its own conversion-cache entry: the attempts measure different models
     assert len({f.after.worst_snr_db for f in loc.fixes}) == len(loc.fixes)
     assert len(list(tmp_path.glob("*/model.mlpackage"))) == 1 + len(loc.fixes)
@@ -274,3 +277,22 @@ def test_finfo_min_mask_gets_the_sentinel_hint_and_a_verified_fix():
     assert loc.verified_fix is not None and loc.verified_fix.targets == [first.op]
     # the hint's own advice: the same model with a -1e4 sentinel passes in plain fp16
     assert_equivalent(_attention(-1e4), None, feeds(TOKENS), TOL, convert=TOKENS_CONVERT)
+
+
+@pytest.mark.slow  # converts the model (1-4 s)
+def test_an_fp32_program_has_nothing_to_localise():
+    convert = {**CONVERT, "compute_precision": ct.precision.FLOAT32}
+    loc = localize(_net(400.0), inputs=feeds(SAMPLES), convert=convert, tolerance=TOL)
+    assert loc.kind == "fp32" and loc.before.passed and loc.ops == [] and loc.fixes == []
+    assert "nothing to localise" in loc.summary()
+    assert loc.to_dict()["timing"]["extra_runs"] == len(SAMPLES)  # the check, no recording
+
+
+@pytest.mark.slow  # converts the model (1-4 s)
+def test_a_failure_not_from_fp16_says_so():
+    # wrong on purpose: a tolerance no conversion meets; fp16 compute adds nothing beyond it
+    strict = Tolerance(min_snr_db=30, atol=0.0)
+    loc = localize(_net(1.0), inputs=feeds(SAMPLES), convert=CONVERT, tolerance=strict,
+                   fix=False)
+    assert not loc.before.passed and loc.suspects == []
+    assert "does not come from fp16 compute" in loc.summary()

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..reference.mil.hazards import FP16_MAX, FP16_MIN_NORMAL
+from ..reference.mil.recording import source_module
 
 
 @dataclass
@@ -131,20 +132,6 @@ class OpError:
                 "message": self.describe()}
 
 
-def source_module(scopes: dict) -> str:
-    """The module an op came from: TorchScript scopes give ``blocks.1.norm (RMSNorm)`` (module
-    names without the last entry, the value's name; the type of the innermost module); other
-    scopes are listed as ``source=a/b``; empty when there are none."""
-    names = scopes.get("torchscript_module_name")
-    types = scopes.get("torchscript_module_type")
-    if names and types:
-        path = ".".join(names[:-1]) or "(top level)"
-        kind = f" ({types[-2]})" if len(types) > 1 else ""
-        return f"{path}{kind}"
-    return "; ".join(f"{k}={'/'.join(v)}" for k, v in scopes.items()
-                     if k != "coremltools_graph_pass")
-
-
 def _db(value: float) -> str:
     return f"{value:.1f} dB" if math.isfinite(value) else ("inf" if value > 0 else "-inf")
 
@@ -153,34 +140,32 @@ def _json(value: float):
     return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
 
 
-def var_errors(pairs) -> dict[str, VarError]:
-    """Var name -> VarError over ``pairs`` of (recording under test, reference recording),
-    one pair per sample; vars are matched by name, float values only."""
-    errors: dict[str, VarError] = {}
-    for tested, reference in pairs:
-        ref_values = dict(reference.inputs)
-        for record in reference.ops:
-            ref_values.update(record.values)
-        values = dict(tested.inputs)
-        for record in tested.ops:
-            values.update(record.values)
-        for name, value in values.items():
-            other = ref_values.get(name)
-            if other is None or value.dtype.kind != "f" or other.shape != value.shape:
-                continue
-            errors.setdefault(name, VarError()).add(value, other)
-    return errors
+def add_errors(errors: dict[str, VarError], tested, reference) -> None:
+    """Add one sample to ``errors`` (var name -> VarError): ``tested`` is the recording under
+    test, ``reference`` the reference recording; vars are matched by name, floats only."""
+    ref_values = dict(reference.inputs)
+    for record in reference.ops:
+        ref_values.update(record.values)
+    values = dict(tested.inputs)
+    for record in tested.ops:
+        values.update(record.values)
+    for name, value in values.items():
+        other = ref_values.get(name)
+        if other is None or value.dtype.kind != "f" or other.shape != value.shape:
+            continue
+        errors.setdefault(name, VarError()).add(value, other)
 
 
-def op_errors(pairs, base_weights: dict[str, dict[str, str]] | None = None) -> list[OpError]:
-    """Every op of the tested program with float outputs, in program order.
+def op_errors(tested, reference, errors: dict[str, VarError],
+              base_weights: dict[str, dict[str, str]] | None = None) -> list[OpError]:
+    """Every op of the tested program with float outputs, in program order; ``tested`` and
+    ``reference`` are recordings of one sample (only their ops are read), ``errors`` the
+    VarErrors over every sample.
 
     ``base_weights``: op name -> {input key: const op name} in the reference program (for a
     compressed variant: which base weight each ``constexpr_*`` input replaced)."""
-    errors = var_errors(pairs)
-    tested = pairs[0][0]
     # a compressed variant keeps the base's op names but not the scopes of its conversion
-    scopes = {r.name: r.scopes for r in pairs[0][1].ops}
+    scopes = {r.name: r.scopes for r in reference.ops}
     found = []
     for index, record in enumerate(tested.ops):
         outs = [(errors[v].rel, v) for v in record.outputs if v in errors]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..reference.mil.hazards import FP16_MAX, KINDS
-from .errors import source_module
+from ..reference.mil.recording import source_module
 
 #: Share of an output's values that must be fp16 subnormals to report an underflow.
 UNDERFLOW_SHARE = 0.1

@@ -114,6 +114,10 @@ class Localisation:
     conversions: int = 0
 
     @property
+    def _cause(self) -> str:
+        return "fp16 compute" if self.kind == "fp16" else "weight compression"
+
+    @property
     def verified_fix(self) -> Fix | None:
         return next((f for f in self.fixes if f.verified), None)
 
@@ -128,27 +132,33 @@ class Localisation:
         if self.kind == "fp32":
             return "localisation: the program computes in fp32 and is not compressed; " \
                    "nothing to localise"
-        head = f"localisation ({self.kind}): check {self.before.describe()}"
-        if not self.suspects and not self.hazards:
-            return f"{head}; nothing suspect (no op adds error beyond {self.budget_db:g} dB)"
+        parts = [f"localisation ({self.kind}): check {self.before.describe()}"]
+        suspect = None
         if self.suspect_weights:
             weight, reader = self.suspect_weights[0]
             suspect = f"weight {weight!r} (read by {_op_label(reader)})"
-        else:
-            suspect = _op_label(self.ranking[0]) if self.ranking else "no op"
+        elif self.ranking:
+            suspect = _op_label(self.ranking[0])
+        quiet = not self.suspects and all(h.kind == "fp16_underflow" for h in self.hazards)
+        if quiet:
+            parts.append(f"nothing suspect (no op adds error beyond {self.budget_db:.1f} dB)")
+        elif suspect:
+            parts.append(f"top suspect {suspect}")
         fix = self.verified_fix
         if fix is not None:
-            return f"{head}; top suspect {suspect}; verified fix: {fix.code} " \
-                   f"(SNR {_db(fix.before.worst_snr_db)} → {_db(fix.after.worst_snr_db)})"
-        if self.fixes:
+            parts.append(f"verified fix: {fix.code} (SNR {_db(fix.before.worst_snr_db)} → "
+                         f"{_db(fix.after.worst_snr_db)})")
+        elif self.fixes:
             where = self.look_at.describe() if self.look_at else suspect
-            return f"{head}; top suspect {suspect}; no verified fix " \
-                   f"({len(self.fixes)} tried); look at {where}"
-        return f"{head}; top suspect {suspect}"
+            parts.append(f"no verified fix ({len(self.fixes)} tried); look at {where}")
+        if quiet and fix is None and not self.before.passed:
+            parts.append(f"the failure does not come from {self._cause}: compare the "
+                         "converted model with its source instead")
+        return "; ".join(parts)
 
     def report(self) -> str:
         """The full text: ranking, hazards, weights, fixes with their code, hints, cost."""
-        lines = [self.summary(), f"budget: {self.budget_db:g} dB (relative L2 "
+        lines = [self.summary(), f"budget: {self.budget_db:.1f} dB (relative L2 "
                  f"{10.0 ** (-self.budget_db / 20.0):.3g})"]
         if self.first_over_budget is not None:
             lines.append(f"first op over budget: {self.first_over_budget.describe()}")

@@ -21,7 +21,7 @@ from ..reference.mil.hazards import FP16_MAX
 from ..result import CheckError
 from ..sources import as_source
 from ..tolerance import Tolerance
-from .errors import op_errors, ranked, var_errors
+from .errors import add_errors, op_errors, ranked
 from .fixes import (
     Fp32Ops,
     compress,
@@ -54,17 +54,17 @@ def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | N
     leaving the worst weights uncompressed are tried. With ``base`` (the model ``converted``
     was compressed from, e.g. a variant chain's fp16 model) and no ``compression``, the variant
     is ranked against it and no fix is tried (there is no config to change). Each fix is
-    re-checked against
-    ``source`` on ``inputs`` with ``tolerance`` (the reference executor); only a passing
-    re-run is *verified*. ``max_samples`` samples are recorded; ``top`` ops are ranked.
-    ``result``: the check's own ``EquivalenceResult`` for the model, when already run.
+    re-checked against ``source`` on ``inputs`` with ``tolerance`` (the reference executor);
+    only a passing re-run is *verified*. ``max_samples`` samples are recorded; ``top`` ops
+    are ranked. ``result``: the check's own ``EquivalenceResult`` for the model under test
+    (the variant, with ``compression``), when already run.
     """
-    started = time.perf_counter()
-    session = _Session(source, inputs, convert, tolerance, fp16_mode, cache_dir)
-    tested = converted if converted is not None else session.convert(convert)
     if base is not None and compression is not None:
         raise CheckError("localize: pass either base= (a variant already compressed) or "
                          "compression= (a config to compress the model with), not both")
+    started = time.perf_counter()
+    session = _Session(source, inputs, tolerance, fp16_mode, cache_dir)
+    tested = converted if converted is not None else session.convert(convert)
     if base is None:
         base = tested
     if compression is not None:
@@ -73,13 +73,13 @@ def localize(source, converted=None, *, inputs=None, convert: dict[str, Any] | N
     if result is None:
         result = session.check(tested)
     before = CheckOutcome.of(result)
-    kind = "compression" if tested is not base else compute_precision(
-        load_model(tested).spec)
-    loc = Localisation(kind, load_model(tested).name, before, budget_db(result))
+    loaded = load_model(tested)
+    kind = "compression" if tested is not base else compute_precision(loaded.spec)
+    loc = Localisation(kind, loaded.name, before, budget_db(result))
     if kind == "fp32":
         return _finish(loc, session, started)
-    pairs, base_weights = _record(session, tested, base, kind, fp16_mode, max_samples)
-    _measure(loc, pairs, base_weights, top)
+    errors, first, base_weights = _record(session, tested, base, kind, fp16_mode, max_samples)
+    _measure(loc, errors, first, base_weights, top)
     if fix and not before.passed and (kind == "fp16" or compression is not None):
         if kind == "fp16":
             _fp32_fixes(loc, session, convert, converted is not None)
@@ -109,16 +109,15 @@ def _budget(tol: Tolerance) -> float:
 class _Session:
     """What re-checking needs: the source, the samples, the tolerance and the cache."""
 
-    def __init__(self, source, inputs, convert, tolerance, fp16_mode, cache_dir):
+    def __init__(self, source, inputs, tolerance, fp16_mode, cache_dir):
         self.source, self.inputs, self.tolerance = source, inputs, tolerance
         self.src = as_source(source)
         self.input_source = as_input_source(inputs)
-        self.base_convert = convert
         self.settings = CheckSettings(backend="reference", fp16_mode=fp16_mode,
                                       cache=ConversionCache(cache_dir, "on"))
         self.extra_runs = 0
         self.conversions = 0
-        self.samples_per_check = 0
+        self._samples = None
 
     def convert(self, kwargs: dict | None):
         """``source`` converted with ``kwargs`` through the conversion path and its cache."""
@@ -143,35 +142,48 @@ class _Session:
         return results[0]
 
     def samples(self, model) -> list:
-        return self.input_source.materialize(describe(load_model(model).spec.description.input))
+        """The check's samples, keyed by ``model``'s inputs (built once: every model tried
+        has the same inputs)."""
+        if self._samples is None:
+            features = describe(load_model(model).spec.description.input)
+            self._samples = self.input_source.materialize(features)
+        return self._samples
 
 
 def _record(session, tested, base, kind, fp16_mode, max_samples):
-    """(recording under test, reference recording) per sample, and for a compressed variant
-    which base const each op input read."""
-    samples = session.samples(tested)[:max_samples]
+    """Record each sample under test and in the reference run, one sample at a time (only its
+    errors are kept): (VarErrors, the first sample's two recordings without their values,
+    and for a compressed variant which base const each op input read)."""
     under_test = ReferenceModel(tested, fp16_mode=fp16_mode)
     reference = ReferenceModel(base, fp16_mode="fp32" if kind == "fp16" else fp16_mode)
-    pairs = [(under_test.record(s.coreml), reference.record(s.coreml)) for s in samples]
-    session.extra_runs += 2 * len(samples)
+    errors: dict = {}
+    first = None
+    for sample in session.samples(tested)[:max_samples]:
+        pair = under_test.record(sample.coreml), reference.record(sample.coreml)
+        add_errors(errors, *pair)
+        session.extra_runs += 2
+        if first is None:
+            first = pair
+            for record in first[0].ops + first[1].ops:
+                record.values = {}
     base_weights = None
     if kind == "compression":
         base_weights = {r.name: {k: c.op for k, c in r.constants.items()}
-                        for r in pairs[0][1].ops}
-    return pairs, base_weights
+                        for r in first[1].ops}
+    return errors, first, base_weights
 
 
-def _measure(loc: Localisation, pairs, base_weights, top: int) -> None:
-    loc.ops = op_errors(pairs, base_weights)
+def _measure(loc: Localisation, errors, first, base_weights, top: int) -> None:
+    tested, reference = first
+    loc.ops = op_errors(tested, reference, errors, base_weights)
     loc.ranking = ranked(loc.ops)[:top]
     budget = 10.0 ** (-loc.budget_db / 20.0)
     loc.first_over_budget = next((e for e in loc.ops if e.rel > budget), None)
-    errors = var_errors(pairs)
-    loc.hazards = program_hazards(pairs[0][0], errors)
-    hint = mask_sentinel_hint(pairs[0][0], loc.hazards)
+    loc.hazards = program_hazards(tested, errors)
+    hint = mask_sentinel_hint(tested, loc.hazards)
     if hint:
         loc.hints.append(hint)
-    outputs = pairs[0][0].output_names
+    outputs = tested.output_names
     loc.hints += [f"program output {e.output!r} is declared fp16 but reaches |x| = "
                   f"{errors[e.output].peak_ref:.4g} > 65504: no op kept in fp32 helps; declare "
                   f"it fp32 (outputs=[ct.TensorType(name={e.output!r}, dtype=np.float32)])"

@@ -29,7 +29,8 @@ class ReferenceModel:
     (every layer output rounded to fp16, like the GPU / Neural Engine path). ``bundle_dirs``
     maps the bundles a linked model's search path names to directories: ``"main"`` for
     ``$BUNDLE_MAIN``, a bundle identifier for ``$BUNDLE_IDENTIFIER(id)``. ``predict`` takes
-    and returns what ``MLModel.predict`` does: numpy arrays, PIL images for image features.
+    and returns what ``MLModel.predict`` does: numpy arrays, PIL images for image features;
+    ``record`` (ML programs) also returns every op's output in program order.
     """
 
     def __init__(

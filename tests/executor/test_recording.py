@@ -102,7 +102,7 @@ def test_scopes_from_the_in_memory_conversion(fp32_model, tmp_path, x):
     pow_op = next(r for r in recording.ops if r.op_type == "pow")
     assert pow_op.scopes["torchscript_module_type"][:2] == ["Block", "pow"]
     assert pow_op.scopes["torchscript_module_name"][0] == "block"
-    assert "torchscript_module_name=block/" in pow_op.location
+    assert pow_op.location == "block (Block)"
     # a saved program keeps no scopes: the record says nothing rather than guessing
     path = tmp_path / "net.mlpackage"
     fp32_model.save(str(path))
@@ -166,3 +166,11 @@ def test_control_flow_records_the_outer_op_only():
     cond = recording.ops[-1]
     np.testing.assert_array_equal(cond.values[cond.outputs[0]], [2, 4, 6])
     assert recording.ops[1].values[recording.ops[1].outputs[0]].dtype == np.bool_
+
+
+def test_hazards_of_an_in_memory_conversion_name_the_source_module(fp16_model):
+    model = ReferenceModel(fp16_model, watch_hazards=True)
+    model.predict({"x": np.full((1, 8), 1e3, np.float32)})  # relu(...)² > 65504
+    overflow = next(h for h in model.hazards if h.kind == "fp16_overflow")
+    assert overflow.op_type == "pow" and overflow.location == "block (Block)"
+    assert "[block (Block)]" in overflow.describe()

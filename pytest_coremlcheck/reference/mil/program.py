@@ -34,23 +34,19 @@ class Node:
     blocks: list[Block] = field(default_factory=list)
     executor: BlockRunner | None = None
     mil_op: object = None
+    #: scopes from the in-memory program when the loaded one has none (``attach_scopes``)
+    scopes: dict = field(default_factory=dict)
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
         return self.executor.run(self.blocks[index], values)
 
-    #: scopes from the in-memory program when the loaded one has none (``attach_scopes``)
-    scopes: dict = field(default_factory=dict)
-
     @property
     def location(self) -> str:
-        """Where the converter says this op came from, when it recorded it."""
-        scopes = getattr(self.mil_op, "scopes", None) or self.scopes
-        parts = []
-        for scope_type, values in scopes.items():
-            label = getattr(scope_type, "name", str(scope_type)).lower()
-            parts.append(f"{label}={'/'.join(map(str, values))}")
-        return "; ".join(parts)
+        """The source module the converter says this op came from, when it recorded it."""
+        from .recording import scopes_of, source_module
+
+        return source_module(scopes_of(self.mil_op) or self.scopes)
 
 
 @dataclass

@@ -57,8 +57,8 @@ class OpRecord:
 
     @property
     def location(self) -> str:
-        """The scopes as one line, e.g. ``torchscript_module_name=block/norm/12``."""
-        return "; ".join(f"{k}={'/'.join(map(str, v))}" for k, v in self.scopes.items())
+        """The source module, e.g. ``block (Block)`` (``source_module``)."""
+        return source_module(self.scopes)
 
     def to_dict(self) -> dict:
         """Everything but the values (names, shapes and dtypes of those instead)."""
@@ -132,7 +132,7 @@ class Recorder:
                     var.name, producer.name if producer is not None else var.name,
                     producer.op_type if producer is not None else "const",
                     _peak(step.inputs[key]))
-        scopes = _scopes_of(mil_op) or self.scopes.get(node.name, {})
+        scopes = scopes_of(mil_op) or self.scopes.get(node.name, {})
         self._current = OpRecord(node.name, node.op_type, list(node.output_names), inputs,
                                  constants, list(step.fp16), scopes)
         self.ops.append(self._current)
@@ -175,7 +175,7 @@ def program_scopes(mil_program) -> dict[str, dict[str, list[str]]]:
 
     def visit(block):
         for op in block.operations:
-            scopes = _scopes_of(op)
+            scopes = scopes_of(op)
             if scopes:
                 found[op.name] = scopes
             for nested in op.blocks:
@@ -186,7 +186,22 @@ def program_scopes(mil_program) -> dict[str, dict[str, list[str]]]:
     return found
 
 
-def _scopes_of(mil_op) -> dict[str, list[str]]:
+def source_module(scopes: dict) -> str:
+    """The module an op came from: TorchScript scopes give ``blocks.1.norm (RMSNorm)`` (module
+    names without the last entry, the value's name; the type of the innermost module); other
+    scopes are listed as ``source=a/b``; empty when there are none."""
+    names = scopes.get("torchscript_module_name")
+    types = scopes.get("torchscript_module_type")
+    if names and types:
+        path = ".".join(names[:-1]) or "(top level)"
+        kind = f" ({types[-2]})" if len(types) > 1 else ""
+        return f"{path}{kind}"
+    return "; ".join(f"{k}={'/'.join(v)}" for k, v in scopes.items()
+                     if k != "coremltools_graph_pass")
+
+
+def scopes_of(mil_op) -> dict[str, list[str]]:
+    """An op's scopes keyed by lower-case source name (``torchscript_module_name``, ...)."""
     scopes = getattr(mil_op, "scopes", None) or {}
     return {getattr(k, "name", str(k)).lower(): [str(v) for v in values]
             for k, values in scopes.items()}
