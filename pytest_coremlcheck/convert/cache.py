@@ -2,8 +2,10 @@
 
 Key: SHA-256 over the source model's weights and graph, the conversion arguments, the variant
 and the coremltools / torch / tensorflow versions. Entries are ``<key>/model.mlpackage`` plus
-``<key>/meta.json``; a per-key file lock makes concurrent builders (pytest-xdist workers) build
-once, and an entry appears atomically (built in a temporary directory, then renamed).
+``<key>/meta.json`` (and ``<key>/model.mlpackage.scopes.json``: which source module each op came
+from, kept from the in-memory program before it is lost in saving, ``localize.scopes``); a
+per-key file lock makes concurrent builders (pytest-xdist workers) build once, and an entry
+appears atomically (built in a temporary directory, then renamed).
 """
 
 from __future__ import annotations
@@ -60,9 +62,12 @@ def _load(entry: Path):
 
 
 def _store(entry: Path, model, notes: list[str]) -> None:
+    from ..localize.scopes import write_sidecar
+
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
     try:
         model.save(str(staging / "model.mlpackage"))
+        write_sidecar(model, staging / "model.mlpackage")  # the in-memory scopes, else lost
         (staging / "meta.json").write_text(json.dumps({"notes": notes}))
         if entry.exists():
             shutil.rmtree(entry)
