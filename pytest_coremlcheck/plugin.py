@@ -16,7 +16,7 @@ from .convert.cache import ConversionCache
 from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
-from .settings import CheckSettings
+from .settings import CheckSettings, parse_bundle_dirs
 from .store import CheckStore, store_key
 from .tolerance import Tolerance
 
@@ -222,14 +222,8 @@ def _conversion_cache(config: pytest.Config, mode: str, directory: str) -> Conve
 
 
 def _bundle_dirs(config: pytest.Config) -> dict[str, str] | None:
-    """ini ``coreml_bundle_dirs`` lines ``name=path`` as {name: absolute path}."""
-    out = {}
-    for line in config.getini("coreml_bundle_dirs"):
-        name, sep, path = line.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise ValueError(f"coreml_bundle_dirs: expected 'name=path', got {line!r}")
-        out[name.strip()] = str((Path(config.rootpath) / path.strip()).resolve())
-    return out or None
+    """ini ``coreml_bundle_dirs`` (see ``settings.parse_bundle_dirs``)."""
+    return parse_bundle_dirs(config.getini("coreml_bundle_dirs"), Path(config.rootpath))
 
 
 def _artifacts_dir(config: pytest.Config) -> Path | None:

@@ -36,3 +36,15 @@ class CheckSettings:
     lint: Callable[[Any], tuple[list, list]] | None = None
     #: called with (stage, done, total) as conversions and samples finish (see progress.py)
     progress: ProgressCallback | None = None
+
+
+def parse_bundle_dirs(lines: list[str], root: Path) -> dict[str, str] | None:
+    """ini ``coreml_bundle_dirs`` lines ``name=path`` as {name: absolute path}, paths relative
+    to ``root`` (the rootdir); None when there are none. ValueError names a bad line."""
+    out = {}
+    for line in lines:
+        name, sep, path = line.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"coreml_bundle_dirs: expected 'name=path', got {line!r}")
+        out[name.strip()] = str((Path(root) / path.strip()).resolve())
+    return out or None

@@ -80,12 +80,17 @@ class _LintSettings:
 def _bundle_dirs(config: pytest.Config) -> tuple[Path, ...]:
     """Directories from the main plugin's ini ``coreml_bundle_dirs`` (``name=path`` lines),
     when it is registered, so linked models are searched where the checks look for them."""
+    from ..settings import parse_bundle_dirs
+
     try:
         lines = config.getini("coreml_bundle_dirs")
     except ValueError:  # the main plugin is not active
         return ()
-    root = Path(config.rootpath)
-    return tuple(root / line.partition("=")[2].strip() for line in lines if "=" in line)
+    try:
+        dirs = parse_bundle_dirs(lines, Path(config.rootpath))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return tuple(Path(p) for p in (dirs or {}).values())
 
 
 def _settings(config: pytest.Config) -> _LintSettings:
