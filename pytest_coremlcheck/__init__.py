@@ -12,16 +12,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin stays cheap
+    from .compare.tolerance import Tolerance
     from .errors import CheckError, EquivalenceError
     from .inputs import feeds, images, tensors
     from .result import EquivalenceResult, ResultSet
-    from .tolerance import Tolerance
     from .update_check import UpdateCheck, check_update, keras_trainer, torch_trainer
 
 #: public name -> the module that defines it
 _LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError": "errors",
          "EquivalenceError": "errors", "EquivalenceResult": "result", "ResultSet": "result",
-         "Tolerance": "tolerance", "UpdateCheck": "update_check",
+         "Tolerance": "compare.tolerance", "UpdateCheck": "update_check",
          "check_update": "update_check", "keras_trainer": "update_check",
          "torch_trainer": "update_check"}
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from . import notices
+from .compare.tolerance import Tolerance
 from .convert.cache import ConversionCache
 from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .settings import CheckSettings, parse_bundle_dirs
 from .store import CheckStore, store_key
-from .tolerance import Tolerance
 
 # Loading the plugin imports only what configuring a run needs (no numpy, torch or report
 # templates): the check, conversions and reports are imported when a test first uses them.

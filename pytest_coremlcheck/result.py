@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compare.metric_table import NAMES, show
+from .compare.metrics import OutputMetrics, json_number
+from .compare.tolerance import Tolerance
 from .errors import CheckError, EquivalenceError, guarded  # noqa: F401  (their old path)
-from .metric_table import NAMES, show
-from .metrics import OutputMetrics, json_number
-from .tolerance import Tolerance
 
 
 @dataclass

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from .convert.cache import ConversionCache
 
 if TYPE_CHECKING:
+    from .compare.tolerance import Tolerance
     from .progress import ProgressCallback
-    from .tolerance import Tolerance
 
 
 @dataclass

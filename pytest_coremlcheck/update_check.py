@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .compare.tolerance import Tolerance
 from .result import CheckError, EquivalenceResult, OutputResult
-from .tolerance import Tolerance
 
 WEIGHTS_TOLERANCE = Tolerance(min_snr_db=80.0)
 PREDICTIONS_TOLERANCE = Tolerance(min_snr_db=60.0)
@@ -121,7 +121,7 @@ def check_update(converted, update: UpdateCheck, *, name: str = "update") -> Equ
 def _verdict(name: str, pairs, tol: Tolerance) -> OutputResult:
     """Metrics and verdict of (converted, source) array pairs (``compare`` imports PIL, so
     it loads on first use)."""
-    from .compare import _verdict as verdict
+    from .compare.verdict import _verdict as verdict
 
     return verdict(name, pairs, tol, False)
 

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from pytest_coremlcheck import metric_table
-from pytest_coremlcheck.metrics import OutputMetrics
+from pytest_coremlcheck.compare import metric_table
+from pytest_coremlcheck.compare.metrics import OutputMetrics
+from pytest_coremlcheck.compare.tolerance import Tolerance
 from pytest_coremlcheck.report import html, markdown
 from pytest_coremlcheck.report.summary import summary_table
-from pytest_coremlcheck.tolerance import Tolerance
 
 
 def test_every_limited_metric_is_a_tolerance_field_and_an_output_metric():

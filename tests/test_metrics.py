@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pytest_coremlcheck import metrics
+from pytest_coremlcheck.compare import metrics
 
 
 def test_hand_computed_values():

@@ -19,11 +19,11 @@ import fp32_floor_architectures as bench  # noqa: E402
 
 from pytest_coremlcheck import Tolerance, tensors  # noqa: E402
 from pytest_coremlcheck.check import run_check  # noqa: E402
-from pytest_coremlcheck.noise_floor import NoiseFloor, floor_db, limit_for  # noqa: E402
+from pytest_coremlcheck.compare.noise_floor import NoiseFloor, floor_db, limit_for  # noqa: E402
+from pytest_coremlcheck.compare.tolerance import default_for_precision  # noqa: E402
 from pytest_coremlcheck.report import markdown  # noqa: E402
 from pytest_coremlcheck.report.summary import summary_lines  # noqa: E402
 from pytest_coremlcheck.store import CheckStore  # noqa: E402
-from pytest_coremlcheck.tolerance import default_for_precision  # noqa: E402
 
 SHAPE = (1, 8, 16)
 

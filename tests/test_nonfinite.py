@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_coremlcheck import Tolerance, assert_equivalent, metrics, tensors
-from pytest_coremlcheck.compare import violations
+from pytest_coremlcheck import Tolerance, assert_equivalent, tensors
+from pytest_coremlcheck.compare import metrics
+from pytest_coremlcheck.compare.verdict import violations
 from pytest_coremlcheck.errors import CheckError, EquivalenceError
 from pytest_coremlcheck.result import OutputResult, format_table
 

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from pytest_coremlcheck import metrics
-from pytest_coremlcheck.compare import violations
-from pytest_coremlcheck.tolerance import Tolerance
+from pytest_coremlcheck.compare import metrics
+from pytest_coremlcheck.compare.tolerance import Tolerance
+from pytest_coremlcheck.compare.verdict import violations
 
 
 def _image_pair():

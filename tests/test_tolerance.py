@@ -5,14 +5,15 @@ import re
 import numpy as np
 import pytest
 
-from pytest_coremlcheck import Tolerance, metrics
-from pytest_coremlcheck.compare import tightest_passing, violations
-from pytest_coremlcheck.tolerance import (
+from pytest_coremlcheck import Tolerance
+from pytest_coremlcheck.compare import metrics
+from pytest_coremlcheck.compare.tolerance import (
     ToleranceError,
     default_for_precision,
     split_tolerance,
     with_default,
 )
+from pytest_coremlcheck.compare.verdict import tightest_passing, violations
 
 
 def test_only_set_fields_are_checked():

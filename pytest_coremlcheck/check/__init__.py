@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..compare.tolerance import Tolerance
 from ..errors import guarded
 from ..progress import no_progress
 from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
-from ..tolerance import Tolerance
 from .plan import make_plan
 from .results import Timings, model_results
 from .run import build, run_converted, run_source

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..compare.tolerance import Tolerance, split_tolerance
 from ..convert.chain import BuiltModel
 from ..convert.variants import Variant, resolve
 from ..errors import CheckError, guarded
@@ -16,7 +17,6 @@ from ..shapes import label as shape_label
 from ..shapes import shape_configs, with_shapes
 from ..sources import Source, as_source
 from ..sources.composed import ComposedSource
-from ..tolerance import Tolerance, split_tolerance
 
 
 @dataclass

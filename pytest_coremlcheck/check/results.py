@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..artifacts import image_writer
-from ..classifier_outputs import describe_classifier
-from ..compare import as_array, check_output_names, compare_outputs, compare_steps
+from ..compare.classifier import describe_classifier
+from ..compare.tolerance import Tolerance, default_for_precision, with_default
+from ..compare.verdict import as_array, check_output_names, compare_outputs, compare_steps
 from ..convert.chain import BuiltModel
 from ..convert.variants import Variant
 from ..gates.hashing import model_hash
@@ -16,7 +17,6 @@ from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..settings import CheckSettings
 from ..sources.composed import ComposedSource
-from ..tolerance import Tolerance, default_for_precision, with_default
 from .plan import CheckPlan
 from .run import ConvertedRun, SourceRun
 from .stages import stage_results

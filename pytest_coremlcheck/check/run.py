@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from ..compare.noise_floor import NoiseFloor
+from ..compare.noise_floor import measure as measure_floor
 from ..convert.cache import ConversionCache
 from ..convert.chain import BuiltModel, ChainInputs, build_models
 from ..errors import CheckError, InternalError, guarded, internal_error, is_internal
 from ..gates.hashing import inputs_hash
 from ..inputs import Sample
-from ..noise_floor import NoiseFloor
-from ..noise_floor import measure as measure_floor
 from ..progress import ProgressCallback, counted
 from ..reference.errors import ReferenceError_
 from ..runtimes import Runtime

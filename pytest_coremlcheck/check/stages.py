@@ -3,14 +3,14 @@ stage, both fed exactly what the converted stage received (reference executor)."
 
 from __future__ import annotations
 
-from ..compare import as_array, compare_outputs
+from ..compare.tolerance import Tolerance
+from ..compare.verdict import as_array, compare_outputs
 from ..convert.chain import BuiltModel
 from ..errors import CheckError, guarded
 from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..runtimes import Runtime
 from ..sources.composed import ComposedSource
-from ..tolerance import Tolerance
 from .plan import Case
 
 

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..compare.tolerance import Tolerance
 from ..errors import CheckError
-from ..tolerance import Tolerance
 
 #: Deployment-target spec versions (iOS15 = 6 … iOS18 = 9).
 TARGET_NAMES = {6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}

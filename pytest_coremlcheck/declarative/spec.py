@@ -22,13 +22,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..compare.tolerance import Tolerance
 from ..convert.variants import resolve
 from ..errors import CheckError
 from ..inputs.base import InputSource
 from ..inputs.spec import inputs_from_spec, names_code
 from ..pyref import Lazy
 from ..sources.loader import check_source_spec
-from ..tolerance import Tolerance
 from .convert_args import convert_kwargs
 
 try:

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics
-from ..compare import violations
+from ..compare import metrics
+from ..compare.tolerance import Tolerance
+from ..compare.verdict import violations
 from ..fileio import read_json, write_atomic
-from ..tolerance import Tolerance
 from .fileformat import check_header
 
 FORMAT = "coremlcheck-golden"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..tolerance import Tolerance
+from ..compare.tolerance import Tolerance
 from .baseline import (
     DEFAULT_LIMITS,
     Baseline,

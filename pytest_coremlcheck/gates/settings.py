@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..tolerance import Tolerance
+    from ..compare.tolerance import Tolerance
     from .baseline import Baseline
 
 

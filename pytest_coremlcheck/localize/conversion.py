@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import ShapeMismatch, compute
+from ..compare.metrics import ShapeMismatch, compute
 from .scopes import OpScope, ScopeMap, export_scopes, keras_scopes, scopes_for
 
 #: the budget when the tolerance sets no SNR: a formula error measures below it, float32

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..check import CheckSettings, run_check
+from ..compare.tolerance import Tolerance
 from ..convert.cache import ConversionCache
 from ..convert.chain import ChainInputs, converted_model
 from ..convert.on_the_fly import conversion_features
@@ -20,7 +21,6 @@ from ..reference.features import describe
 from ..reference.loading import load_model
 from ..reference.mil.hazards import FP16_MAX
 from ..sources import as_source
-from ..tolerance import Tolerance
 from .errors import add_errors, op_errors, ranked
 from .fixes import (
     Fp32Ops,

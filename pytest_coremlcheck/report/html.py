@@ -29,8 +29,8 @@ import jinja2
 from markupsafe import Markup, escape
 from PIL import Image
 
-from .. import metric_table
 from ..artifacts import GAIN_KEY
+from ..compare import metric_table
 from .json_report import build, json_default
 from .labels import verdict as row_verdict
 from .loss_curves import loss_curves

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..metrics import json_number
+from ..compare.metrics import json_number
 from .labels import check_label
 
 SCHEMA_VERSION = 1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .. import metric_table
+from ..compare import metric_table
 
 KEY_METRICS = tuple(m.name for m in metric_table.METRICS if m.key)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ..metric_table import LIMITED
+from ..compare.metric_table import LIMITED
 
 #: tolerance field -> (metric it limits, "min" or "max", unit)
 FIELDS = {

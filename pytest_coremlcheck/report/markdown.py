@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import metric_table
+from ..compare import metric_table
 from .json_report import METRIC_DOCS
 from .labels import check_label
 

@@ -3,7 +3,7 @@ dicts (test, output, backend, metrics, verdict) and a count line."""
 
 from __future__ import annotations
 
-from .. import metric_table
+from ..compare import metric_table
 from . import terminal
 from .labels import check_label, verdict
 

@@ -12,10 +12,10 @@ from coremltools.models import datatypes
 from coremltools.models.neural_network import NeuralNetworkBuilder
 from PIL import Image
 
-from pytest_coremlcheck.classifier_outputs import dictionary_view, label_result
+from pytest_coremlcheck.compare.classifier import dictionary_view, label_result
+from pytest_coremlcheck.compare.tolerance import Tolerance
 from pytest_coremlcheck.lint import lint
 from pytest_coremlcheck.reference import ReferenceModel
-from pytest_coremlcheck.tolerance import Tolerance
 
 WILD = Path("/work/shared/wild-models")
 RNG = np.random.default_rng(7)

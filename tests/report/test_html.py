@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pytest_coremlcheck import metric_table
+from pytest_coremlcheck.compare import metric_table
 from pytest_coremlcheck.report import write_report
 from pytest_coremlcheck.report.html import histogram_bars
 

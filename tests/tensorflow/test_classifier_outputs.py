@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from pytest_coremlcheck.classifier_outputs import label_result, probability_vector
-from pytest_coremlcheck.tolerance import Tolerance
+from pytest_coremlcheck.compare.classifier import label_result, probability_vector
+from pytest_coremlcheck.compare.tolerance import Tolerance
 
 LABELS = ["cat", "dog", "fox"]
 

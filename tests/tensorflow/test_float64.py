@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_coremlcheck.noise_floor import measure
+from pytest_coremlcheck.compare.noise_floor import measure
 from pytest_coremlcheck.sources import SourceError
 from pytest_coremlcheck.sources.tensorflow import TensorFlowSource
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...classifier_outputs import class_labels
+from ...compare.classifier import class_labels
 from .. import catalog
 from ..rule import Problem, Requirement, rule
 from ..spec import array_dtype_name, color_space_name

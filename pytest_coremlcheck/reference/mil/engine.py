@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import torch
 from coremltools.converters.mil.mil import types
@@ -10,12 +12,16 @@ from ..engine import Engine
 from ..errors import ModelLoadError
 from ..loading import LoadedModel
 from . import device_risk, dtypes
-from . import ops as _ops  # noqa: F401  (registers the op implementations)
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
 from .program import ProgramCompiler
 from .recording import Recorder, Recording, program_scopes, to_numpy
 from .weights import reading_weights
+
+# Registers the op implementations. Through sys.modules, not ``from . import ops``: a
+# ``ops`` attribute left on the package by an earlier import (pytester restores sys.modules
+# between in-process runs) would register into an older registry.
+import_module(f"{__package__}.ops")
 
 #: How an fp16 program's run is named in reports, per FP16 mode.
 MODE_LABELS = {"typed": "fp16-typed", "fp16-accumulate": "fp16-accumulate",

@@ -12,6 +12,8 @@ the GPU / Neural Engine paths store them.
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import torch
 
@@ -22,9 +24,13 @@ from ..image import color_space
 from ..loading import LoadedModel
 from . import classifier as _classifier
 from . import declared, preprocessing, shapes
-from . import layers as _layers  # noqa: F401  (registers the layer implementations)
 from .network import Compiler, round_fp16
 from .updatable import format_summary, training_summary
+
+# Registers the layer implementations. Through sys.modules, not ``from . import layers``: a
+# ``layers`` attribute left on the package by an earlier import (pytester restores sys.modules
+# between in-process runs) would register into an older registry.
+import_module(f"{__package__}.layers")
 
 PRECISIONS = ("fp32", "fp16")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..errors import CheckError
+from ..reference.image import image_to_array
+from ..result import OutputResult
 from . import metrics
-from .classifier_outputs import ClassifierOutputs, dictionary_view, label_result, probability_vector
-from .errors import CheckError
+from .classifier import ClassifierOutputs, dictionary_view, label_result, probability_vector
 from .metric_table import LIMITED
 from .metrics import OutputMetrics
-from .reference.image import image_to_array
-from .result import OutputResult
 from .tolerance import Tolerance
 
 
