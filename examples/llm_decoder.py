@@ -3,11 +3,13 @@
 RMSNorm, rotary position embeddings, grouped-query attention and a SwiGLU MLP; the key/value
 cache lives in two buffers (``k_cache``, ``v_cache``) that the conversion turns into Core ML
 states (``ct.StateType``, iOS 18). Core ML states are fp16, so the cache is fp16 on both
-sides: keys and values are rounded to fp16 when stored and computed in float32. Weights are random (seeded): projections ~ N(0, 1/fan_in),
-so every residual branch adds unit-scale activations, and the output head gives logits with a
-standard deviation of about ``logit_scale`` — peaked like a trained model's, not uniform.
+sides: keys and values are rounded to fp16 when stored and computed in float32. Weights are
+random (seeded): projections ~ N(0, 1/fan_in), so every residual branch adds unit-scale
+activations, and the output head gives logits with a standard deviation of about
+``logit_scale`` — peaked like a trained model's, not uniform.
 
-Inputs follow the common Core ML LLM convention: ``input_ids`` (1, seq) int32 and
+Inputs follow the common Core ML LLM convention (``decoder_feeds``, which is
+``pytest_coremlcheck.decode.causal_lm_feeds``): ``input_ids`` (1, seq) int32 and
 ``causal_mask`` (1, 1, seq, end) float32 (0 where a position may attend, -1e4 elsewhere); the
 tokens are written to cache positions ``end - seq`` to ``end - 1``. ``logits`` is
 (1, seq, vocab). ``convert_decoder`` saves a multifunction ``.mlpackage`` with ``prefill``
@@ -17,6 +19,7 @@ tokens are written to cache positions ``end - seq`` to ``end - 1``. ``logits`` i
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-MASKED = -1e4  # added to the attention scores of positions a token may not see
+from pytest_coremlcheck.decode import causal_lm_feeds as decoder_feeds
 
 
 def build_decoder(vocab: int = 64, dim: int = 32, layers: int = 2, heads: int = 4,
@@ -143,20 +146,6 @@ class Decoder(nn.Module):
         return self.head(self.norm(x))
 
 
-def causal_mask(seq: int, end: int) -> np.ndarray:
-    """(1, 1, seq, end) float32: row i (position end-seq+i) sees positions ≤ end-seq+i."""
-    rows = np.arange(end - seq, end)[:, None]
-    mask = np.where(np.arange(end)[None, :] <= rows, 0.0, MASKED).astype(np.float32)
-    return mask[None, None]
-
-
-def decoder_feeds(tokens, start: int) -> dict[str, np.ndarray]:
-    """The feeds of one call: ``tokens`` at positions ``start`` … ``start + len - 1``."""
-    tokens = np.asarray(tokens, dtype=np.int32).reshape(1, -1)
-    return {"input_ids": tokens, "causal_mask": causal_mask(tokens.shape[1],
-                                                            start + tokens.shape[1])}
-
-
 def convert_decoder(model: Decoder, path, *, int4: bool = False, fp16: bool = False,
                     block_size: int = 32):
     """Save ``model`` as a multifunction ``.mlpackage`` at ``path`` and return the path.
@@ -166,30 +155,66 @@ def convert_decoder(model: Decoder, path, *, int4: bool = False, fp16: bool = Fa
     one scale per block of ``block_size`` along the input axis; ``fp16`` computes in fp16
     (the program is FP32 otherwise). The model's cache is empty again afterwards.
     """
+    variant = ("fp16" if fp16 else "fp32") + ("-int4" if int4 else "")
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        made = convert_decoder_variants(model, tmp, (variant,), fp16=fp16,
+                                        block_size=block_size)
+        shutil.move(str(made[variant]), str(path))
+    return path
+
+
+def convert_decoder_variants(model: Decoder, out_dir, variants=("fp32", "int4"), *,
+                             fp16: bool = False, block_size: int = 32,
+                             weight_threshold: int = 2048) -> dict[str, Path]:
+    """Convert each function once and save one multifunction package per variant.
+
+    Variants: ``"fp32"``/``"fp16"`` (the converted program; ``fp16`` picks which) and
+    ``"int4"`` (that program with int4 per-block weights, ``quantize_int4``). Returns
+    variant -> path (``out_dir/decoder-<variant>.mlpackage``).
+    """
     import coremltools as ct
+
+    out_dir = Path(out_dir)
+    max_seq = model.config["max_seq"]
+    shapes = {"prefill": ct.RangeDim(1, max_seq, default=4), "decode": 1}
+    functions = {name: _convert_function(model, seq, fp16) for name, seq in shapes.items()}
+    paths = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in variants:
+            parts = {}
+            for name, mlmodel in functions.items():
+                if variant == "int4":
+                    mlmodel = quantize_int4(mlmodel, block_size, weight_threshold)
+                parts[name] = Path(tmp) / f"{variant}-{name}.mlpackage"
+                mlmodel.save(str(parts[name]))
+            paths[variant] = out_dir / f"decoder-{variant}.mlpackage"
+            _save_multifunction(parts, paths[variant])
+    return paths
+
+
+def quantize_int4(mlmodel, block_size: int = 32, weight_threshold: int = 2048):
+    """int4 symmetric weights, one scale per ``block_size`` inputs, for every weight of more
+    than ``weight_threshold`` values (coremltools' default 2048; smaller ones stay float)."""
     from coremltools.optimize import coreml as cto
 
-    path = Path(path)
-    max_seq = model.config["max_seq"]
-    with tempfile.TemporaryDirectory() as tmp:
-        parts = {}
-        for function, seq in (("prefill", ct.RangeDim(1, max_seq, default=4)), ("decode", 1)):
-            mlmodel = _convert_function(model, seq, fp16)
-            if int4:
-                op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4",
-                                                 granularity="per_block",
-                                                 block_size=block_size)
-                mlmodel = cto.linear_quantize_weights(
-                    mlmodel, cto.OptimizationConfig(global_config=op))
-            parts[function] = Path(tmp) / f"{function}.mlpackage"
-            mlmodel.save(str(parts[function]))
-        descriptor = ct.utils.MultiFunctionDescriptor()
-        for function, part in parts.items():
-            descriptor.add_function(str(part), src_function_name="main",
-                                    target_function_name=function)
-        descriptor.default_function_name = "decode"
-        ct.utils.save_multifunction(descriptor, str(path))
-    return path
+    op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4",
+                                     granularity="per_block", block_size=block_size,
+                                     weight_threshold=weight_threshold)
+    return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+
+
+def _save_multifunction(parts: dict[str, Path], path: Path) -> None:
+    """One package whose functions are ``parts`` (name -> single-function package);
+    ``decode`` is the default function. Identical weights are stored once."""
+    import coremltools as ct
+
+    descriptor = ct.utils.MultiFunctionDescriptor()
+    for function, part in parts.items():
+        descriptor.add_function(str(part), src_function_name="main",
+                                target_function_name=function)
+    descriptor.default_function_name = "decode"
+    ct.utils.save_multifunction(descriptor, str(path))
 
 
 def _convert_function(model: Decoder, seq, fp16: bool):
