@@ -163,7 +163,8 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
     ``source(**feeds)`` (torch tensors) returns the logits (1, n, vocab) — a tensor, or a
     tuple/dict holding it first / under ``output`` — and keeps its own cache; ``reset`` (default:
     ``source.reset_cache`` when it has one) empties it first. ``converted`` (an ``.mlpackage``
-    path or ``MLModel``) runs its ``prefill`` function on the prompt, then ``decode`` once per
+    path, an ``MLModel``, or ``DecoderFunctions`` loaded once for several loops) runs its
+    ``prefill`` function on the prompt, then ``decode`` once per
     step, both on one state from ``make_state()``; a model without functions runs its one
     function for both. ``feeds(tokens, start)`` builds both sides' inputs
     (``causal_lm_feeds``). Free-running (default), each side is fed the token it picked;
@@ -181,7 +182,10 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
     if steps < 0:
         raise CheckError(f"decode check: steps must be ≥ 0, got {steps}")
     user = guarded("tolerance", lambda: _as_tolerance(tolerance))
-    models = _converted_functions(converted, prefill, decode, fp16_mode)
+    if not isinstance(converted, DecoderFunctions):
+        converted = DecoderFunctions(converted, prefill=prefill, decode=decode,
+                                     fp16_mode=fp16_mode)
+    models = converted.models
     precision = decode_precision(models["prefill"].spec)
     limits = with_default(user, _default(precision))
     step_limits = replace(limits, min_top1=None)
@@ -259,6 +263,17 @@ def _run_source(source, feeds: dict[str, np.ndarray], output: str) -> np.ndarray
 def _next_token(logits: np.ndarray) -> int:
     """Greedy: arg-max over the vocabulary of the last position."""
     return int(np.asarray(logits).reshape(-1, logits.shape[-1])[-1].argmax())
+
+
+class DecoderFunctions:
+    """A converted decoder's ``prefill`` and ``decode`` functions, loaded once by the reference
+    executor (``models``: role -> ``ReferenceModel``); pass it as ``converted`` to run several
+    loops without loading the model again. A model without functions runs its one function
+    for both roles."""
+
+    def __init__(self, converted, *, prefill: str | None = "prefill",
+                 decode: str | None = "decode", fp16_mode: str = "typed"):
+        self.models = _converted_functions(converted, prefill, decode, fp16_mode)
 
 
 def _converted_functions(converted, prefill, decode, fp16_mode) -> dict:

@@ -17,8 +17,7 @@ import pytest
 import torch
 
 from pytest_coremlcheck import CheckError, EquivalenceError, Tolerance
-from pytest_coremlcheck.decode import causal_lm_feeds, decode_check, run_decode
-from pytest_coremlcheck.reference import ReferenceModel
+from pytest_coremlcheck.decode import DecoderFunctions, causal_lm_feeds, decode_check, run_decode
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
 import llm_decoder  # noqa: E402
@@ -41,6 +40,12 @@ def packages(decoder, tmp_path_factory):
                                                 ("fp32", "int4"), weight_threshold=256)
 
 
+@pytest.fixture(scope="module")
+def loaded(packages):
+    """Both packages loaded once by the reference executor, for every loop of the module."""
+    return {variant: DecoderFunctions(path) for variant, path in packages.items()}
+
+
 def greedy_without_cache(model, prompt, count):
     """Greedy tokens of ``model`` re-computing the whole sequence each time (fresh cache)."""
     tokens = list(prompt)
@@ -54,16 +59,16 @@ def greedy_without_cache(model, prompt, count):
     return tokens[len(prompt):]
 
 
-def converted_greedy_check(package, prompt, generated):
+def converted_greedy_check(functions, prompt, generated):
     """Arg-max tokens of the converted ``prefill`` function over prompt + generated[:-1]."""
-    model = ReferenceModel(package, function_name="prefill")
+    model = functions.models["prefill"]
     sequence = list(prompt) + list(generated[:-1])
     logits = model.predict(causal_lm_feeds(sequence, 0), state=model.make_state())["logits"]
     return [int(t) for t in logits[0, len(prompt) - 1:].argmax(-1)]
 
 
-def test_package_is_stateful_multifunction_with_int4_weights(packages):
-    spec = ReferenceModel(packages["fp32"]).spec
+def test_package_is_stateful_multifunction_with_int4_weights(loaded):
+    spec = loaded["fp32"].models["prefill"].spec
     functions = {f.name: f for f in spec.description.functions}
     assert set(functions) == {"prefill", "decode"}
     assert spec.description.defaultFunctionName == "decode"
@@ -75,15 +80,15 @@ def test_package_is_stateful_multifunction_with_int4_weights(packages):
     assert list(decode_ids.shape) == [1, 1]
     prefill_ids = functions["prefill"].input[0].type.multiArrayType
     assert prefill_ids.shapeRange.sizeRanges[1].upperBound == 48
-    int4 = ReferenceModel(packages["int4"]).spec.mlProgram.functions
+    int4 = loaded["int4"].models["decode"].spec.mlProgram.functions
     for name in ("prefill", "decode"):
         ops = [op for block in int4[name].block_specializations.values()
                for op in block.operations if op.type == "constexpr_blockwise_shift_scale"]
         assert len(ops) == 2 * 7 + 2  # q, k, v, o, gate, up, down per layer; embedding, head
 
 
-def test_fp32_program_generates_the_source_tokens(decoder, packages):
-    result = decode_check(decoder, packages["fp32"], PROMPT, steps=STEPS)
+def test_fp32_program_generates_the_source_tokens(decoder, loaded):
+    result = decode_check(decoder, loaded["fp32"], PROMPT, steps=STEPS)
     expected = greedy_without_cache(decoder, PROMPT, STEPS + 1)
     assert result.source_tokens == expected
     assert result.converted_tokens == expected
@@ -100,11 +105,11 @@ def test_fp32_program_generates_the_source_tokens(decoder, packages):
     assert any("identical over 11 step(s)" in n for n in result.notes)
 
 
-def test_int4_reports_its_first_divergent_step(decoder, packages):
-    result = run_decode(decoder, packages["int4"], PROMPT, steps=STEPS, tolerance=INT4_LIMITS)
+def test_int4_reports_its_first_divergent_step(decoder, loaded):
+    result = run_decode(decoder, loaded["int4"], PROMPT, steps=STEPS, tolerance=INT4_LIMITS)
     assert result.source_tokens == greedy_without_cache(decoder, PROMPT, STEPS + 1)
     converted = result.converted_tokens
-    assert converted_greedy_check(packages["int4"], PROMPT, converted) == converted
+    assert converted_greedy_check(loaded["int4"], PROMPT, converted) == converted
     differ = [i for i, (a, b) in enumerate(zip(result.source_tokens, converted)) if a != b]
     assert result.first_divergent_step == (differ[0] if differ else None)
     assert result.steps[0].metrics.snr_db < 60  # int4 weights, not the FP32 program
@@ -115,8 +120,8 @@ def test_int4_reports_its_first_divergent_step(decoder, packages):
         assert len(result.compared_steps) == STEPS + 1
 
 
-def test_int4_teacher_forcing_compares_every_step(decoder, packages):
-    result = run_decode(decoder, packages["int4"], PROMPT, steps=STEPS, tolerance=INT4_LIMITS,
+def test_int4_teacher_forcing_compares_every_step(decoder, loaded):
+    result = run_decode(decoder, loaded["int4"], PROMPT, steps=STEPS, tolerance=INT4_LIMITS,
                         teacher_forcing=True)
     assert len(result.compared_steps) == STEPS + 1
     fed = [s.converted_input for s in result.steps[1:]]
@@ -142,35 +147,35 @@ class CorruptsCache:
         return logits
 
 
-def test_broken_cache_update_fails_naming_the_step(decoder, packages):
+def test_broken_cache_update_fails_naming_the_step(decoder, loaded):
     with pytest.raises(EquivalenceError) as caught:
-        decode_check(CorruptsCache(decoder, at=6), packages["fp32"], PROMPT, steps=STEPS)
+        decode_check(CorruptsCache(decoder, at=6), loaded["fp32"], PROMPT, steps=STEPS)
     message = str(caught.value)
     assert message.startswith("logits step 3 (decode, position 7): SNR"), message
     result = caught.value.result
     assert [s.index for s in result.steps if s.metrics.snr_db > 100] == [0, 1, 2]
 
 
-def test_source_with_a_different_weight_fails(decoder, packages):
+def test_source_with_a_different_weight_fails(decoder, loaded):
     other = copy.deepcopy(decoder)
     with torch.no_grad():
         other.blocks[1].down.weight[0] *= 1.01
     with pytest.raises(EquivalenceError, match=r"^logits step 0 \(prefill, position 0\): SNR"):
-        decode_check(other, packages["fp32"], PROMPT, steps=2)
+        decode_check(other, loaded["fp32"], PROMPT, steps=2)
 
 
-def test_zero_steps_compares_nothing_and_fails(decoder, packages):
+def test_zero_steps_compares_nothing_and_fails(decoder, loaded):
     with pytest.raises(EquivalenceError, match="nothing was compared: no decode step ran"):
-        decode_check(decoder, packages["fp32"], PROMPT, steps=0)
+        decode_check(decoder, loaded["fp32"], PROMPT, steps=0)
 
 
-def test_divergent_tokens_fail_the_fp32_default(decoder, packages):
+def test_divergent_tokens_fail_the_fp32_default(decoder, loaded):
     """A source whose top token differs after the prompt: top-1 agreement below 1 fails."""
     other = copy.deepcopy(decoder)
     first = greedy_without_cache(decoder, PROMPT, 1)[0]
     with torch.no_grad():
         other.head.weight[first] *= 0.5
-    result = run_decode(other, packages["fp32"], PROMPT, steps=3,
+    result = run_decode(other, loaded["fp32"], PROMPT, steps=3,
                         tolerance=Tolerance(min_snr_db=1.0, min_top1=1.0))
     assert result.first_divergent_step == 0
     assert any(f.startswith("step 0 (prefill, position 0): top-1 token") for f in
