@@ -98,7 +98,7 @@ def test_fp32_program_generates_the_source_tokens(decoder, loaded):
     assert [s.function for s in result.steps] == ["prefill"] + ["decode"] * STEPS
     assert [s.position for s in result.steps] == [0] + list(range(5, 5 + STEPS))
     assert min(s.metrics.snr_db for s in result.steps) > 100
-    assert result.tolerance.min_top1 == 1.0 and result.tolerance.min_snr_db == 85.0
+    assert result.tolerance.min_top1 == 1.0 and result.tolerance.min_snr_db == 60.0
     decode = json.loads(json.dumps(result.to_dict()))["decode"]
     assert decode["mode"] == "free-running" and decode["first_divergent_step"] is None
     assert decode["converted_tokens"] == expected and len(decode["steps"]) == STEPS + 1
@@ -118,6 +118,44 @@ def test_int4_reports_its_first_divergent_step(decoder, loaded):
         assert any(f"first divergent step: step {differ[0]} " in n for n in result.notes)
     else:
         assert len(result.compared_steps) == STEPS + 1
+
+
+def dequantized_copy(decoder, package):
+    """A copy of ``decoder`` holding the int4 package's weights, dequantized in numpy from the
+    stored int4 values and scales: w = (data − offset) · scale, one scale per block."""
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
+
+    mlmodel = ct.models.MLModel(str(package), skip_model_load=True)
+    spec = mlmodel.get_spec()
+    program = load_milproto(spec, spec.specificationVersion, mlmodel.weights_dir)
+    copied = copy.deepcopy(decoder)
+    params = {name.replace(".", "_"): p for name, p in copied.named_parameters()}
+    replaced = set()
+    for op in program.functions["decode"].operations:
+        if op.op_type != "constexpr_blockwise_shift_scale":
+            continue
+        data = op.data.val.astype(np.float64)
+        if op.offset is not None:
+            data = data - op.offset.val
+        scale = op.scale.val.astype(np.float64)
+        for axis in range(data.ndim):
+            scale = np.repeat(scale, data.shape[axis] // scale.shape[axis], axis=axis)
+        key = max((k for k in params if op.outputs[0].name.startswith(k)), key=len)
+        with torch.no_grad():
+            params[key].copy_(torch.from_numpy(data * scale))
+        replaced.add(key)
+    assert len(replaced) == 2 * 7 + 2
+    return copied
+
+
+def test_int4_program_matches_its_dequantized_weights(decoder, packages, loaded):
+    """The executor's int4 arithmetic: against torch holding the numpy-dequantized weights, the
+    int4 program is an FP32 program (same tokens, the FP32 default tolerance)."""
+    source = dequantized_copy(decoder, packages["int4"])
+    result = decode_check(source, loaded["int4"], PROMPT, steps=STEPS)
+    assert result.first_divergent_step is None and result.precision == "fp32"
+    assert min(s.metrics.snr_db for s in result.steps) > 80
 
 
 def test_int4_teacher_forcing_compares_every_step(decoder, loaded):
@@ -159,7 +197,7 @@ def test_broken_cache_update_fails_naming_the_step(decoder, loaded):
 def test_source_with_a_different_weight_fails(decoder, loaded):
     other = copy.deepcopy(decoder)
     with torch.no_grad():
-        other.blocks[1].down.weight[0] *= 1.01
+        other.blocks[1].down.weight[0] *= 1.1
     with pytest.raises(EquivalenceError, match=r"^logits step 0 \(prefill, position 0\): SNR"):
         decode_check(other, loaded["fp32"], PROMPT, steps=2)
 
