@@ -22,6 +22,8 @@ from pytest_coremlcheck.decode import DecoderFunctions, causal_lm_feeds, decode_
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
 import llm_decoder  # noqa: E402
 
+from tests.decoder_helpers import dequantized_copy, greedy_without_cache  # noqa: E402
+
 PROMPT = [5, 9, 3, 7, 11]
 STEPS = 10
 INT4_LIMITS = Tolerance(min_snr_db=5.0, min_cosine=0.5)
@@ -44,19 +46,6 @@ def packages(decoder, tmp_path_factory):
 def loaded(packages):
     """Both packages loaded once by the reference executor, for every loop of the module."""
     return {variant: DecoderFunctions(path) for variant, path in packages.items()}
-
-
-def greedy_without_cache(model, prompt, count):
-    """Greedy tokens of ``model`` re-computing the whole sequence each time (fresh cache)."""
-    tokens = list(prompt)
-    for _ in range(count):
-        model.reset_cache()
-        feeds = causal_lm_feeds(tokens, 0)
-        with torch.no_grad():
-            logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
-        tokens.append(int(logits[0, -1].argmax()))
-    model.reset_cache()
-    return tokens[len(prompt):]
 
 
 def converted_greedy_check(functions, prompt, generated):
@@ -120,39 +109,11 @@ def test_int4_reports_its_first_divergent_step(decoder, loaded):
         assert len(result.compared_steps) == STEPS + 1
 
 
-def dequantized_copy(decoder, package):
-    """A copy of ``decoder`` holding the int4 package's weights, dequantized in numpy from the
-    stored int4 values and scales: w = (data − offset) · scale, one scale per block."""
-    import coremltools as ct
-    from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
-
-    mlmodel = ct.models.MLModel(str(package), skip_model_load=True)
-    spec = mlmodel.get_spec()
-    program = load_milproto(spec, spec.specificationVersion, mlmodel.weights_dir)
-    copied = copy.deepcopy(decoder)
-    params = {name.replace(".", "_"): p for name, p in copied.named_parameters()}
-    replaced = set()
-    for op in program.functions["decode"].operations:
-        if op.op_type != "constexpr_blockwise_shift_scale":
-            continue
-        data = op.data.val.astype(np.float64)
-        if op.offset is not None:
-            data = data - op.offset.val
-        scale = op.scale.val.astype(np.float64)
-        for axis in range(data.ndim):
-            scale = np.repeat(scale, data.shape[axis] // scale.shape[axis], axis=axis)
-        key = max((k for k in params if op.outputs[0].name.startswith(k)), key=len)
-        with torch.no_grad():
-            params[key].copy_(torch.from_numpy(data * scale))
-        replaced.add(key)
-    assert len(replaced) == 2 * 7 + 2
-    return copied
-
-
 def test_int4_program_matches_its_dequantized_weights(decoder, packages, loaded):
     """The executor's int4 arithmetic: against torch holding the numpy-dequantized weights, the
     int4 program is an FP32 program (same tokens, the FP32 default tolerance)."""
-    source = dequantized_copy(decoder, packages["int4"])
+    source, replaced = dequantized_copy(decoder, packages["int4"])
+    assert len(replaced) == 2 * 7 + 2
     result = decode_check(source, loaded["int4"], PROMPT, steps=STEPS)
     assert result.first_divergent_step is None and result.precision == "fp32"
     assert min(s.metrics.snr_db for s in result.steps) > 80
@@ -248,7 +209,7 @@ def test_fixture_records_the_loop_in_the_reports(pytester, packages):
             coreml_decode_check(model, {str(packages["fp32"])!r}, [5, 9, 3], steps=2)
     """)
     run = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--coreml-report=r.json",
-                                       "--coreml-report=r.md")
+                                       "--coreml-report=r.md", "--coreml-report=r.html")
     run.assert_outcomes(passed=1)
     entry = json.loads((pytester.path / "r.json").read_text())
     text = json.dumps(entry)
@@ -256,3 +217,4 @@ def test_fixture_records_the_loop_in_the_reports(pytester, packages):
     markdown = (pytester.path / "r.md").read_text()
     assert "logits step 2 (decode, position 4)" in markdown
     assert "generated tokens identical over 3 step(s)" in markdown
+    assert "logits step 2 (decode, position 4)" in (pytester.path / "r.html").read_text()

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from pytest_coremlcheck import Tolerance
-from pytest_coremlcheck.decode import DecoderFunctions, causal_lm_feeds, decode_check, run_decode
+from pytest_coremlcheck.decode import DecoderFunctions, decode_check, run_decode
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
 import llm_decoder  # noqa: E402
+
+from tests.decoder_helpers import dequantized_copy, greedy_without_cache  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -35,25 +36,17 @@ def decoder():
 
 
 @pytest.fixture(scope="module")
-def loaded(decoder, tmp_path_factory):
+def packages(decoder, tmp_path_factory):
     started = time.perf_counter()
     paths = llm_decoder.convert_decoder_variants(decoder, tmp_path_factory.mktemp("llm"),
                                                  ("fp32", "int4"))
     print(f"\nconverted fp32 + int4 in {time.perf_counter() - started:.0f} s")
-    return {variant: DecoderFunctions(path) for variant, path in paths.items()}
+    return paths
 
 
-def greedy_without_cache(model, prompt, count):
-    """Greedy tokens re-computing the whole sequence each step (fresh cache every time)."""
-    tokens = list(prompt)
-    for _ in range(count):
-        model.reset_cache()
-        feeds = causal_lm_feeds(tokens, 0)
-        with torch.no_grad():
-            logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
-        tokens.append(int(logits[0, -1].argmax()))
-    model.reset_cache()
-    return tokens[len(prompt):]
+@pytest.fixture(scope="module")
+def loaded(packages):
+    return {variant: DecoderFunctions(path) for variant, path in packages.items()}
 
 
 def table_row(variant: str, result) -> str:
@@ -89,3 +82,13 @@ def test_int4_reports_where_its_tokens_first_differ(decoder, loaded, teacher_for
     elif differ:
         assert len(result.compared_steps) == differ[0] + 1
     print(table_row("int4 (block 32)", result))
+
+
+def test_int4_program_matches_its_dequantized_weights(decoder, packages, loaded):
+    """Against torch holding the numpy-dequantized int4 weights, the int4 program decodes
+    the same tokens within the FP32 default."""
+    source, replaced = dequantized_copy(decoder, packages["int4"])
+    assert len(replaced) == 8 * 7 + 2
+    result = decode_check(source, loaded["int4"], PROMPT, steps=STEPS)
+    assert result.first_divergent_step is None
+    print(table_row("int4 vs its dequantized weights", result))
