@@ -194,14 +194,17 @@ def convert_decoder_variants(model: Decoder, out_dir, variants=("fp32", "int4"),
 
 
 def quantize_int4(mlmodel, block_size: int = 32, weight_threshold: int = 2048):
-    """int4 symmetric weights, one scale per ``block_size`` inputs, for every weight of more
-    than ``weight_threshold`` values (coremltools' default 2048; smaller ones stay float)."""
+    """int4 symmetric weights, one scale per ``block_size`` inputs, for the weights of the
+    ``linear`` layers and the embedding (``gather``) of more than ``weight_threshold`` values
+    (coremltools' default 2048; smaller ones stay float). Other constants, such as the rotary
+    cos/sin tables, stay float: a global config would quantize them too."""
     from coremltools.optimize import coreml as cto
 
     op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4",
                                      granularity="per_block", block_size=block_size,
                                      weight_threshold=weight_threshold)
-    return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+    config = cto.OptimizationConfig(op_type_configs={"linear": op, "gather": op})
+    return cto.linear_quantize_weights(mlmodel, config)
 
 
 def _save_multifunction(parts: dict[str, Path], path: Path) -> None:

@@ -46,7 +46,9 @@ def dequantized_copy(decoder, package):
         scale = op.scale.val.astype(np.float64)
         for axis in range(data.ndim):
             scale = np.repeat(scale, data.shape[axis] // scale.shape[axis], axis=axis)
-        key = max((k for k in params if op.outputs[0].name.startswith(k)), key=len)
+        keys = [k for k in params if op.outputs[0].name.startswith(k)]
+        assert keys, f"int4 constant {op.outputs[0].name!r} is no parameter of the decoder"
+        key = max(keys, key=len)
         with torch.no_grad():
             params[key].copy_(torch.from_numpy(data * scale))
         replaced.add(key)
