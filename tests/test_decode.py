@@ -196,20 +196,32 @@ def test_causal_lm_feeds():
     assert mask[0, 0].tolist() == [[0, 0, 0, 0, -1e4], [0, 0, 0, 0, 0]]
 
 
-def test_fixture_records_the_loop_in_the_reports(pytester, packages):
+class SharedDecoder:
+    """Hands the module's loaded fp32 package to the inner pytest run as a fixture."""
+
+    def __init__(self, functions):
+        self.functions = functions
+
+    @pytest.fixture
+    def fp32_decoder(self):
+        return self.functions
+
+
+def test_fixture_records_the_loop_in_the_reports(pytester, loaded):
     examples = Path(__file__).parent.parent / "examples"
     pytester.makepyfile(f"""
         import sys
         sys.path.insert(0, {str(examples)!r})
         import llm_decoder
 
-        def test_loop(coreml_decode_check):
+        def test_loop(coreml_decode_check, fp32_decoder):
             model = llm_decoder.build_decoder(vocab=64, dim=32, layers=2, heads=4,
                                               kv_heads=2, hidden=64, max_seq=48, seed=0)
-            coreml_decode_check(model, {str(packages["fp32"])!r}, [5, 9, 3], steps=2)
+            coreml_decode_check(model, fp32_decoder, [5, 9, 3], steps=2)
     """)
     run = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--coreml-report=r.json",
-                                       "--coreml-report=r.md", "--coreml-report=r.html")
+                                       "--coreml-report=r.md", "--coreml-report=r.html",
+                                       plugins=[SharedDecoder(loaded["fp32"])])
     run.assert_outcomes(passed=1)
     entry = json.loads((pytester.path / "r.json").read_text())
     text = json.dumps(entry)
