@@ -218,13 +218,24 @@ def test_fixture_records_the_loop_in_the_reports(pytester, loaded):
             model = llm_decoder.build_decoder(vocab=64, dim=32, layers=2, heads=4,
                                               kv_heads=2, hidden=64, max_seq=48, seed=0)
             coreml_decode_check(model, fp32_decoder, [5, 9, 3], steps=2)
+
+        def test_no_step(coreml_decode_check, fp32_decoder):
+            model = llm_decoder.build_decoder(vocab=64, dim=32, layers=2, heads=4,
+                                              kv_heads=2, hidden=64, max_seq=48, seed=0)
+            coreml_decode_check(model, fp32_decoder, [5, 9, 3], steps=0)
+
+        def test_cannot_run(coreml_decode_check):
+            coreml_decode_check(None, "missing.mlpackage", [5, 9, 3])
     """)
     run = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--coreml-report=r.json",
                                        "--coreml-report=r.md", "--coreml-report=r.html",
                                        plugins=[SharedDecoder(loaded["fp32"])])
-    run.assert_outcomes(passed=1)
-    entry = json.loads((pytester.path / "r.json").read_text())
-    text = json.dumps(entry)
+    run.assert_outcomes(passed=1, failed=2)
+    run.stdout.fnmatch_lines(["*nothing was compared: no decode step ran*(steps=0)*",
+                              "*coreml_decode_check could not run: converted model:*missing*"])
+    entries = json.loads((pytester.path / "r.json").read_text())
+    text = json.dumps(entries)
+    assert text.count('"decode": {') == 2 and "could not run" in text
     assert '"first_divergent_step": null' in text and '"mode": "free-running"' in text
     markdown = (pytester.path / "r.md").read_text()
     assert "logits step 2 (decode, position 4)" in markdown
