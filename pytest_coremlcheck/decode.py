@@ -193,7 +193,7 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
     if not isinstance(converted, DecoderFunctions):
         converted = DecoderFunctions(converted, prefill=prefill, decode=decode,
                                      fp16_mode=fp16_mode)
-    models = converted.models
+    models, names = converted.models, converted.names
     precision = decode_precision(models["prefill"].spec)
     fp16_state = any(f.dtype == np.float16 for f in models["prefill"].states)
     limits = with_default(user, _default(precision, fp16_state))
@@ -204,13 +204,13 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
     started = time.perf_counter()
     timings = {"source_s": 0.0, "converted_s": 0.0}
     state = guarded(models["prefill"].name, models["prefill"].make_state)
-    loop = _Loop(source, models, state, feeds, output, timings)
+    loop = _Loop(source, converted, state, feeds, output, timings)
     records, diverged = [], False
     source_in, converted_in, position = prompt, prompt, 0
     for index in range(steps + 1):
         function = "prefill" if index == 0 else "decode"
         src_logits, conv_logits = loop.step(function, source_in, converted_in, position)
-        step = DecodeStep(index, loop.names[function], position, list(source_in),
+        step = DecodeStep(index, names[function], position, list(source_in),
                           list(converted_in), _next_token(src_logits),
                           _next_token(conv_logits))
         if not diverged or teacher_forcing:
@@ -222,18 +222,17 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
         source_in = [step.source_token]
         converted_in = [step.source_token if teacher_forcing else step.converted_token]
     timings["total_s"] = time.perf_counter() - started
-    return _result(records, prompt, teacher_forcing, limits, step_limits, precision, models,
-                   source, output, name, timings, steps)
+    return _result(records, prompt, teacher_forcing, limits, step_limits, precision,
+                   converted, source, output, name, timings, steps)
 
 
 class _Loop:
     """Runs one step on each side: the source through its callable, the converted model
     through the function's ``ReferenceModel`` on the shared state."""
 
-    def __init__(self, source, models, state, feeds, output, timings):
-        self.source, self.models, self.state = source, models, state
+    def __init__(self, source, functions: DecoderFunctions, state, feeds, output, timings):
+        self.source, self.functions, self.state = source, functions, state
         self.feeds, self.output, self.timings = feeds, output, timings
-        self.names = {k: m.function for k, m in models.items()}
 
     def step(self, function, source_in, converted_in, position):
         where = f"{function} at position {position}"
@@ -244,14 +243,14 @@ class _Loop:
         src = guarded(f"source at {where}", lambda: _run_source(self.source, src_feeds,
                                                                self.output))
         t1 = time.perf_counter()
-        model = self.models[function]
-        conv = guarded(f"{model.name} function {model.function!r} at {where}",
+        model, name = self.functions.models[function], self.functions.names[function]
+        conv = guarded(f"{model.name} function {name!r} at {where}",
                        lambda: model.predict(conv_feeds, state=self.state))
         self.timings["source_s"] += t1 - t0
         self.timings["converted_s"] += time.perf_counter() - t1
         if self.output not in conv:
             raise CheckError(f"{model.name}: no output {self.output!r}; the function "
-                             f"{model.function!r} outputs {', '.join(conv)}")
+                             f"{name!r} outputs {', '.join(conv)}")
         return src, np.asarray(conv[self.output], dtype=np.float32)
 
 
@@ -276,23 +275,23 @@ def _next_token(logits: np.ndarray) -> int:
 
 class DecoderFunctions:
     """A converted decoder's ``prefill`` and ``decode`` functions, loaded once by the reference
-    executor (``models``: role -> ``ReferenceModel``); pass it as ``converted`` to run several
-    loops without loading the model again. A model without functions runs its one function
-    for both roles."""
+    executor (``models``: role -> ``ReferenceModel``; ``names``: role -> function name). Pass
+    it as ``converted`` to run several loops without loading the model again. A model without
+    functions runs its one function for both roles."""
 
     def __init__(self, converted, *, prefill: str | None = "prefill",
                  decode: str | None = "decode", fp16_mode: str = "typed"):
-        self.models = _converted_functions(converted, prefill, decode, fp16_mode)
+        self.models, self.names = _converted_functions(converted, prefill, decode, fp16_mode)
 
 
-def _converted_functions(converted, prefill, decode, fp16_mode) -> dict:
-    """``ReferenceModel`` per role (``prefill``, ``decode``); each records its ``function``."""
+def _converted_functions(converted, prefill, decode, fp16_mode) -> tuple[dict, dict]:
+    """Role (``prefill``, ``decode``) -> ``ReferenceModel``, and role -> function name."""
     from .reference import ReferenceModel
     from .reference.loading import load_model
 
     loaded = guarded("converted model", lambda: load_model(converted))
     functions = [f.name for f in loaded.spec.description.functions]
-    out = {}
+    models, names = {}, {}
     for role, function in (("prefill", prefill), ("decode", decode)):
         if functions and function not in functions:
             raise CheckError(f"{loaded.name}: no function {function!r} for {role}; the model "
@@ -304,9 +303,8 @@ def _converted_functions(converted, prefill, decode, fp16_mode) -> dict:
             raise CheckError(f"{loaded.name}: function {function or 'main'!r} declares no "
                              "state; a decode loop needs the cache in Core ML states "
                              "(ct.StateType)")
-        model.function = function or "main"
-        out[role] = model
-    return out
+        models[role], names[role] = model, function or "main"
+    return models, names
 
 
 def decode_precision(spec) -> str:
@@ -350,8 +348,8 @@ def _as_tolerance(tolerance) -> Tolerance:
 
 
 def _result(records: list[DecodeStep], prompt, teacher_forcing, limits: Tolerance,
-            step_limits: Tolerance, precision, models, source, output, name,
-            timings, steps) -> DecodeResult:
+            step_limits: Tolerance, precision, functions: DecoderFunctions, source, output,
+            name, timings, steps) -> DecodeResult:
     rows = {}
     for step in records:
         if step.metrics is None:
@@ -360,11 +358,11 @@ def _result(records: list[DecodeStep], prompt, teacher_forcing, limits: Toleranc
         rows[label] = OutputResult(label, step.metrics, step_limits,
                                    violations(label, step.metrics, step_limits),
                                    tightest_passing(step.metrics))
-    model = models["decode"]
+    model, names = functions.models["decode"], functions.names
     result = DecodeResult(
         name=name or f"decode loop {model.name}", backend="reference", platform=model.platform,
         tolerance=limits, output_results=rows, source=type(source).__name__,
-        model=f"{model.name} (functions {models['prefill'].function}, {model.function})",
+        model=f"{model.name} (functions {names['prefill']}, {names['decode']})",
         inputs=f"prompt of {len(prompt)} token(s) + {steps} decode step(s), greedy",
         precision=precision, timings=timings, prompt=prompt,
         teacher_forcing=teacher_forcing, steps=records)
