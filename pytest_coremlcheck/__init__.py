@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin stays cheap
     from .compare.tolerance import Tolerance
+    from .decode import decode_check, run_decode
     from .errors import CheckError, EquivalenceError
     from .inputs import feeds, images, tensors
     from .result import EquivalenceResult, ResultSet
@@ -23,7 +24,7 @@ _LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError
          "EquivalenceError": "errors", "EquivalenceResult": "result", "ResultSet": "result",
          "Tolerance": "compare.tolerance", "UpdateCheck": "update_check",
          "check_update": "update_check", "keras_trainer": "update_check",
-         "torch_trainer": "update_check"}
+         "torch_trainer": "update_check", "decode_check": "decode", "run_decode": "decode"}
 
 __all__ = [
     "Tolerance",
@@ -39,6 +40,8 @@ __all__ = [
     "check_update",
     "torch_trainer",
     "keras_trainer",
+    "decode_check",
+    "run_decode",
 ]
 __version__ = "0.1.0"
 

@@ -385,6 +385,40 @@ def coreml_update_check(request: pytest.FixtureRequest):
     return check
 
 
+@pytest.fixture
+def coreml_decode_check(request: pytest.FixtureRequest, coreml_check):
+    """Callable: ``coreml_decode_check(source, converted, prompt, *, steps=32,
+    teacher_forcing=False, tolerance=None, ...)`` — ``pytest_coremlcheck.decode.run_decode``'s
+    arguments. Runs a greedy decode loop on both sides, records the result for the report and
+    fails the test naming the first failing step. Returns the ``DecodeResult``.
+    """
+    from .decode import run_decode
+    from .report.junit import junit_properties
+
+    node = request.node
+
+    def check(source, converted, prompt, **kw):
+        __tracebackhide__ = True
+        marker_tolerance, _ = marker_options(node)
+        kw["tolerance"] = Tolerance.layered(marker_tolerance, Tolerance.from_mapping(
+            kw["tolerance"]) if isinstance(kw.get("tolerance"), dict) else kw.get("tolerance"))
+        kw.setdefault("name", node.name)
+        try:
+            result = run_decode(source, converted, prompt, **kw)
+        except CheckError as exc:
+            node.stash[entries_key].append(_error_entry(kw["name"], str(exc)))
+            pytest.fail(f"coreml_decode_check could not run: {exc}\n{_call_site(1)}".rstrip(),
+                        pytrace=False)
+        entry = result.to_dict()
+        node.stash[entries_key].append(entry)
+        node.user_properties.extend(junit_properties(entry))
+        if not result.passed:
+            raise EquivalenceError(result)
+        return result
+
+    return check
+
+
 def _call_site(depth: int) -> str:
     """``  at path:line: code`` of the frame ``depth`` levels above the caller (the test's
     ``coreml_check(...)`` line), the path relative to the working directory when inside it;

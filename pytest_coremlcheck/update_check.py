@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from .compare.tolerance import Tolerance
-from .result import CheckError, EquivalenceResult, OutputResult
+from .errors import CheckError
+from .result import EquivalenceResult, OutputResult
 
 WEIGHTS_TOLERANCE = Tolerance(min_snr_db=80.0)
 PREDICTIONS_TOLERANCE = Tolerance(min_snr_db=60.0)
