@@ -1,8 +1,10 @@
 """Compile a MIL function into a flat list of steps once, then run it with torch.
 
 Compilation resolves each op's implementation (by op type and opset version), binds const
-inputs to pre-converted torch tensors, materialises ``constexpr_*`` weights once, and
-computes when each intermediate value can be freed. Running is a tight loop over the steps.
+inputs to pre-converted torch tensors and computes when each intermediate value can be freed.
+Compressed weights (``constexpr_*`` ops) stay compressed: each is decoded when an op reads it
+and dropped after that op, unless the ``WeightCache`` keeps it. Running is a tight loop over
+the steps. The compiled blocks keep no reference to the loaded MIL program.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from ..errors import ExecutionError, UnsupportedOpError
 from . import dtypes
 from .fp16 import Fp16Mode
 from .registry import lookup, opset_of
+from .weights import PackedInts, packed_of
 
-#: A step input binding: ("var", name) | ("const", value) | ("tuple", [bindings]).
+#: A step input binding: ("var", name) | ("const", value) | ("lazy", Deferred or PackedInts,
+#: whose ``value()`` decodes it) | ("tuple", [bindings]).
 Binding = tuple
 
 
@@ -33,7 +37,8 @@ class Node:
     output_dtypes: list  # MIL element types (None for non-tensors)
     blocks: list[Block] = field(default_factory=list)
     executor: BlockRunner | None = None
-    mil_op: object = None
+    #: the converter's scopes of the op (scope type -> values), when it recorded them
+    scopes: dict = field(default_factory=dict)
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
@@ -42,9 +47,8 @@ class Node:
     @property
     def location(self) -> str:
         """Where the converter says this op came from, when it recorded it."""
-        scopes = getattr(self.mil_op, "scopes", None) or {}
         parts = []
-        for scope_type, values in scopes.items():
+        for scope_type, values in self.scopes.items():
             label = getattr(scope_type, "name", str(scope_type)).lower()
             parts.append(f"{label}={'/'.join(map(str, values))}")
         return "; ".join(parts)
@@ -102,31 +106,97 @@ class BlockRunner:
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
             outs = result if isinstance(result, (tuple, list)) else (result,)
-            for index, (name, value, storage, round_fp16, shape, kind) in enumerate(zip(
-                step.node.output_names, outs, step.storage, step.round_fp16, step.shapes,
-                step.kinds
-            )):
-                if isinstance(value, torch.Tensor):
-                    dtype = value.dtype
-                    if dtype is not storage:  # the storage dtype is of the declared category
-                        if kind is not None and dtype not in kind:
-                            raise ExecutionError(_declared_mismatch(self.model_name, step,
-                                                                    index, value))
-                        if storage is not None:
-                            value = value.to(storage)
-                    if shape is not None and value.shape != shape and not _fits(value.shape,
-                                                                                 shape):
-                        raise ExecutionError(_declared_mismatch(self.model_name, step, index,
-                                                                value))
-                    if watch is not None:
-                        watch.inspect(step.node, name, value, step.fp16[index])
-                    if round_fp16:
-                        value = value.to(torch.float16).to(torch.float32)
-                env[name] = value
+            for index, (name, value) in enumerate(zip(step.node.output_names, outs)):
+                env[name] = _store(self.model_name, step, index, value, watch)
             for name in step.release:
                 env.pop(name, None)
-        return [_resolve(env, ("var", name)) if name not in block.consts else block.consts[name]
-                for name in block.output_names]
+        return [_resolve(env, _output_binding(block, name)) for name in block.output_names]
+
+
+def _output_binding(block: Block, name: str) -> Binding:
+    if name not in block.consts:
+        return ("var", name)
+    value = block.consts[name]
+    return ("lazy", value) if isinstance(value, (Deferred, PackedInts)) else ("const", value)
+
+
+def _store(model_name: str, step: Step, index: int, value, watch):
+    """Output ``index`` of ``step`` as the environment keeps it: in its storage dtype after
+    checking its category and shape against the declaration, inspected by ``watch``, rounded
+    to fp16 when declared fp16 (in the modes that round)."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    dtype = value.dtype
+    storage = step.storage[index]
+    if dtype is not storage:  # the storage dtype is of the declared category
+        kind = step.kinds[index]
+        if kind is not None and dtype not in kind:
+            raise ExecutionError(_declared_mismatch(model_name, step, index, value))
+        if storage is not None:
+            value = value.to(storage)
+    shape = step.shapes[index]
+    if shape is not None and value.shape != shape and not _fits(value.shape, shape):
+        raise ExecutionError(_declared_mismatch(model_name, step, index, value))
+    if watch is not None:
+        watch.inspect(step.node, step.node.output_names[index], value, step.fp16[index])
+    if step.round_fp16[index]:
+        value = value.to(torch.float16).to(torch.float32)
+    return value
+
+
+class WeightCache:
+    """Decoded compressed weights kept between reads, up to ``limit`` bytes in all.
+
+    The first weights decoded stay and later ones are decoded at every read: a program reads
+    its weights in the same order on every run, so evicting the least recently used would
+    evict each weight just before its next read.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self.kept: dict[int, torch.Tensor] = {}
+
+    def get(self, key: int):
+        return self.kept.get(key)
+
+    def offer(self, key: int, value) -> None:
+        """Keep ``value`` when it fits within the limit."""
+        size = value.element_size() * value.numel() if isinstance(value, torch.Tensor) else 0
+        if self.used + size <= self.limit:
+            self.kept[key] = value
+            self.used += size
+
+
+class Deferred:
+    """Output ``index`` of a compiled ``constexpr_*`` step: the compressed weight, decoded by
+    ``value()`` from its compressed inputs each time an op reads it (or kept by ``cache``)."""
+
+    __slots__ = ("step", "index", "cache", "model_name")
+
+    def __init__(self, step: Step, index: int, cache: WeightCache, model_name: str):
+        self.step, self.index, self.cache, self.model_name = step, index, cache, model_name
+
+    def value(self):
+        key = id(self)
+        kept = self.cache.get(key)
+        if kept is not None:
+            return kept
+        step = self.step
+        node = step.node
+        ins = {key: _resolve(None, binding) for key, binding in step.inputs.items()}
+        try:
+            result = step.impl(ins, node)
+        except ExecutionError:
+            raise
+        except Exception as exc:
+            raise ExecutionError(
+                f"{self.model_name}: op {node.name!r} ({node.op_type}, opset {node.opset}) "
+                f"failed: {type(exc).__name__}: {exc}") from exc
+        outs = result if isinstance(result, (tuple, list)) else (result,)
+        value = _store(self.model_name, step, self.index, outs[self.index], None)
+        self.cache.offer(key, value)
+        return value
 
 
 #: torch dtypes per category of MIL element type: values are stored in their category's
@@ -180,16 +250,20 @@ def _resolve(env, binding):
         return env[value]
     if kind == "const":
         return value
+    if kind == "lazy":
+        return value.value()
     return tuple(_resolve(env, b) for b in value)
 
 
 class ProgramCompiler:
     """Turns a coremltools MIL function into compiled blocks."""
 
-    def __init__(self, model_name: str, fp16_mode: Fp16Mode):
+    def __init__(self, model_name: str, fp16_mode: Fp16Mode, cache_bytes: int = 0):
         self.model_name = model_name
         self.fp16_mode = fp16_mode
         self.runner = BlockRunner(model_name)
+        #: decoded compressed weights kept between reads (``cache_bytes`` at most)
+        self.weights = WeightCache(cache_bytes)
 
     def compile_block(self, mil_block, consts: dict[str, object] | None = None) -> Block:
         consts = dict(consts or {})
@@ -198,7 +272,9 @@ class ProgramCompiler:
             if op.op_type == "const":
                 consts[op.outputs[0].name] = self._const_value(op)
             elif op.op_type.startswith("constexpr_"):
-                consts.update(self._materialize(self._compile_op(op, consts)))
+                step = self._compile_op(op, consts)
+                for index, name in enumerate(step.node.output_names):
+                    consts[name] = Deferred(step, index, self.weights, self.model_name)
             else:
                 steps.append(self._compile_op(op, consts))
         outputs = [v.name for v in mil_block.outputs]
@@ -223,7 +299,7 @@ class ProgramCompiler:
             output_names=[v.name for v in op.outputs],
             output_dtypes=[dtypes.element_type(v) for v in op.outputs],
             executor=self.runner,
-            mil_op=op,
+            scopes=dict(getattr(op, "scopes", None) or {}),
         )
         node.blocks = [self.compile_block(b, consts) for b in op.blocks]
         bindings = {}
@@ -244,14 +320,13 @@ class ProgramCompiler:
             raise ExecutionError(f"{self.model_name}: const {op.name!r} has no value")
         return _const_to_runtime(value, dtypes.element_type(op.outputs[0]))
 
-    def _materialize(self, step: Step) -> dict[str, object]:
-        """Run a ``constexpr_*`` op once, at load: its inputs are all consts."""
-        values = self.runner.run(Block([], [step], step.node.output_names, {}), [])
-        self.runner.env.clear()
-        return dict(zip(step.node.output_names, values))
-
 
 def _const_to_runtime(value, mil_dtype):
+    """A const's value as ops read it: a torch tensor in its storage dtype, a Python value, or
+    the ``PackedInts`` of a sub-byte weight (unpacked when read)."""
+    packed = packed_of(value)
+    if packed is not None:
+        return packed
     if isinstance(value, (str, bool)) or value is None:
         return value
     if isinstance(value, np.ndarray) and value.dtype.kind in "US":
@@ -269,10 +344,12 @@ def _binding(var, consts) -> Binding:
     if isinstance(var, (list, tuple)):
         return ("tuple", [_binding(v, consts) for v in var])
     if var.name in consts:
-        return ("const", consts[var.name])
-    if var.op is not None and var.op.op_type == "const":
-        return ("const", _const_to_runtime(var.val, dtypes.element_type(var)))
-    return ("var", var.name)
+        value = consts[var.name]
+    elif var.op is not None and var.op.op_type == "const":
+        value = _const_to_runtime(var.val, dtypes.element_type(var))
+    else:
+        return ("var", var.name)
+    return ("lazy", value) if isinstance(value, (Deferred, PackedInts)) else ("const", value)
 
 
 def _plan_releases(block: Block) -> None:
