@@ -17,8 +17,9 @@ from coremltools.converters.mil.mil import types
 
 from ..errors import ExecutionError, UnsupportedOpError
 from . import dtypes
-from .fp16 import Fp16Mode
+from .fp16 import MOVES_VALUES, Fp16Mode
 from .registry import lookup, opset_of
+from .rowwise import ROW_READERS
 from .weights import PackedInts, packed_of
 
 #: A step input binding: ("var", name) | ("const", value) | ("lazy", Deferred or PackedInts,
@@ -94,7 +95,15 @@ class BlockRunner:
         for name, value in zip(block.input_names, values):
             env[name] = value
         for step in block.steps:
-            ins = {key: _resolve(env, binding) for key, binding in step.inputs.items()}
+            ins = {}
+            for key, binding in step.inputs.items():
+                kind = binding[0]
+                if kind == "var":
+                    ins[key] = env[binding[1]]
+                elif kind == "const":
+                    ins[key] = binding[1]
+                else:
+                    ins[key] = _resolve(env, binding)
             try:
                 result = step.impl(ins, step.node)
             except ExecutionError:
@@ -170,12 +179,24 @@ class WeightCache:
 
 class Deferred:
     """Output ``index`` of a compiled ``constexpr_*`` step: the compressed weight, decoded by
-    ``value()`` from its compressed inputs each time an op reads it (or kept by ``cache``)."""
+    ``value()`` from its compressed inputs each time an op reads it (or kept by ``cache``).
+    ``rows(index)`` decodes rows of axis 0 only, for block-wise quantised weights
+    (``row_decodable``)."""
 
-    __slots__ = ("step", "index", "cache", "model_name")
+    __slots__ = ("step", "index", "cache", "model_name", "shape", "numel", "row_decodable")
 
     def __init__(self, step: Step, index: int, cache: WeightCache, model_name: str):
         self.step, self.index, self.cache, self.model_name = step, index, cache, model_name
+        self.shape = step.shapes[index]
+        known = self.shape is not None and None not in self.shape
+        self.numel = int(np.prod(self.shape, dtype=np.int64)) if known else None
+        self.row_decodable = known and _row_decodable(step)
+
+    def decoded_whole(self) -> bool:
+        """Whether ``value()`` is (or, with room in the cache, will be) kept decoded."""
+        if self.cache.get(id(self)) is not None:
+            return True
+        return self.numel is not None and self.cache.used + 4 * self.numel <= self.cache.limit
 
     def value(self):
         key = id(self)
@@ -183,20 +204,62 @@ class Deferred:
         if kept is not None:
             return kept
         step = self.step
-        node = step.node
         ins = {key: _resolve(None, binding) for key, binding in step.inputs.items()}
+        outs = self._decode(ins)
+        value = _store(self.model_name, step, self.index, outs[self.index], None)
+        self.cache.offer(key, value)
+        return value
+
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        """Rows ``index`` (int64) of axis 0 of the decoded weight, decoding only those rows:
+        the data's rows and the rows of scale / offset covering them (row r is in block
+        ``r // (rows / scale.shape[0])``)."""
+        kept = self.cache.get(id(self))
+        if kept is not None:
+            return kept[index]
+        inputs = self.step.inputs
+        data = inputs["data"][1]
+        ins = {"data": data.rows(index).value() if isinstance(data, PackedInts) else data[index]}
+        for key in ("scale", "offset"):
+            if key in inputs:
+                param = inputs[key][1]
+                ins[key] = param.index_select(0, index // (self.shape[0] // param.shape[0]))
+        value = self._decode(ins)[0]
+        storage = self.step.storage[0]
+        if storage is not None and value.dtype is not storage:
+            value = value.to(storage)
+        if self.step.round_fp16[0]:
+            value = value.to(torch.float16).to(torch.float32)
+        return value
+
+    def _decode(self, ins: dict) -> tuple:
+        node = self.step.node
         try:
-            result = step.impl(ins, node)
+            result = self.step.impl(ins, node)
         except ExecutionError:
             raise
         except Exception as exc:
             raise ExecutionError(
                 f"{self.model_name}: op {node.name!r} ({node.op_type}, opset {node.opset}) "
                 f"failed: {type(exc).__name__}: {exc}") from exc
-        outs = result if isinstance(result, (tuple, list)) else (result,)
-        value = _store(self.model_name, step, self.index, outs[self.index], None)
-        self.cache.offer(key, value)
-        return value
+        return result if isinstance(result, (tuple, list)) else (result,)
+
+
+def _row_decodable(step: Step) -> bool:
+    """A block-wise quantised weight of rank ≥ 2 from const inputs, its packed data (if
+    packed) a whole number of bytes per row."""
+    inputs = step.inputs
+    if step.node.op_type != "constexpr_blockwise_shift_scale" or "data" not in inputs:
+        return False
+    kind, data = inputs["data"]
+    if isinstance(data, PackedInts):
+        if len(data.shape) < 2 or (int(np.prod(data.shape[1:])) * data.nbits) % 8:
+            return False
+    elif kind != "const" or not isinstance(data, torch.Tensor) or data.dim() < 2:
+        return False
+    return all(inputs[key][0] == "const" and isinstance(inputs[key][1], torch.Tensor)
+               and inputs[key][1].dim() == len(data.shape)
+               for key in ("scale", "offset") if key in inputs)
 
 
 #: torch dtypes per category of MIL element type: values are stored in their category's
@@ -306,10 +369,16 @@ class ProgramCompiler:
         for key, var in op.inputs.items():
             bindings[key] = _binding(var, consts)
         storage = [dtypes.storage_dtype(t) for t in node.output_dtypes]
-        rounds = self.fp16_mode.rounds_outputs
+        rounds = self.fp16_mode.rounds_outputs and op.op_type not in MOVES_VALUES
         round_fp16 = [rounds and dtypes.is_fp16(t) for t in node.output_dtypes]
         fp16 = [dtypes.is_fp16(t) for t in node.output_dtypes]
         impl = self.fp16_mode.wrap(impl, node)
+        if op.op_type in ROW_READERS:  # a compressed weight read by rows stays unresolved
+            key, wrap = ROW_READERS[op.op_type]
+            kind, value = bindings.get(key, (None, None))
+            if kind == "lazy" and isinstance(value, Deferred) and value.row_decodable:
+                bindings[key] = ("const", value)
+                impl = wrap(impl)
         shapes = [_declared_shape(v) for v in op.outputs]
         kinds = [_kind(t) for t in node.output_dtypes]
         return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds)

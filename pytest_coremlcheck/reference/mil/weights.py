@@ -135,6 +135,13 @@ class PackedInts:
         view.packed = self
         return view
 
+    def rows(self, index) -> PackedInts:
+        """Rows ``index`` (int64 tensor) of axis 0, still packed; each row must be a whole
+        number of bytes."""
+        per_row = self.raw.size // self.shape[0]
+        raw = self.raw.reshape(self.shape[0], per_row)[index.numpy()].reshape(-1)
+        return PackedInts(raw, self.nbits, self.signed, (len(index),) + self.shape[1:])
+
     def value(self):
         """The unpacked integers as a torch tensor (int8 when signed, else uint8)."""
         import torch
@@ -143,8 +150,11 @@ class PackedInts:
         raw = torch.from_numpy(self.raw)
         if 8 % self.nbits == 0:
             mask = (1 << self.nbits) - 1
-            fields = [(raw >> shift) & mask for shift in range(0, 8, self.nbits)]
-            flat = torch.stack(fields, dim=1).reshape(-1)[:count]
+            per_byte = 8 // self.nbits
+            flat = torch.empty((raw.numel(), per_byte), dtype=torch.uint8)
+            for field in range(per_byte):
+                torch.bitwise_and(raw >> (field * self.nbits), mask, out=flat[:, field])
+            flat = flat.reshape(-1)[:count]
         else:
             bits = np.unpackbits(self.raw, bitorder="little")[: count * self.nbits]
             weights = 1 << np.arange(self.nbits, dtype=np.uint16)
