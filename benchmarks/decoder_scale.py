@@ -7,6 +7,9 @@ sequence length), compress every weight to int4 per block of 32 (symmetric) and 
 process per size, with one torch thread:
 
 - weight bytes: the int4 data plus scales as stored in ``weights/weight.bin``;
+- two weight modes: ``compressed`` (no weight cache: each weight decoded when an op reads it,
+  by rows or row chunks) and ``cached`` (``COREMLCHECK_WEIGHT_CACHE_MB`` large enough to keep
+  every decoded weight after its first read);
 - peak RSS: resident set size (sampled every 0.5 ms) above the RSS before the Core ML model was
   loaded, while it loads and runs every prefill and decode step (the torch source is loaded
   first and sits in the baseline);
@@ -227,8 +230,12 @@ class PeakSampler:
         self.peak = max(self.peak, rss_bytes())
 
 
-def measure(config: Config, path: str, out) -> None:
+MODES = {"compressed": "0", "cached": "1000000"}
+
+
+def measure(config: Config, path: str, mode: str, out) -> None:
     """Time and measure one converted decoder against its torch source (child process)."""
+    os.environ["COREMLCHECK_WEIGHT_CACHE_MB"] = MODES[mode]
     import coremltools  # noqa: F401  (imports are not the model's memory)
     import numpy as np
     import torch
@@ -282,7 +289,7 @@ def measure(config: Config, path: str, out) -> None:
     weight_bytes = (Path(path) / "Data/com.apple.CoreML/weights/weight.bin").stat().st_size
     medians = {side: {k: statistics.median(v) for k, v in times.items()}
                for side, times in sides.items()}
-    out.put({"config": asdict(config), "parameters": config.parameters,
+    out.put({"config": asdict(config), "mode": mode, "parameters": config.parameters,
              "weight_bytes": weight_bytes, "peak_rss": sampler.peak - before, "load_s": load,
              "medians": medians})
 
@@ -309,11 +316,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="tiny,125M", help="comma-separated, from "
                         + ", ".join(SIZES))
+    parser.add_argument("--modes", default="compressed,cached", help="comma-separated, from "
+                        + ", ".join(MODES))
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/coremlcheck-bench"))
     args = parser.parse_args()
-    print("| model | parameters | weight bytes (int4) | peak RSS | RSS / weights | load | "
-          "prefill ratio | decode ratio | tokens/s torch | tokens/s executor |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | weights | parameters | weight bytes (int4) | peak RSS | RSS / weight bytes "
+          "| load | prefill ratio | decode ratio | tokens/s torch | tokens/s executor |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes.split(","):
         config = SIZES[size]
         path = str(Path(args.cache) / f"decoder-{size}-int4.mlpackage")
@@ -321,16 +330,20 @@ def main() -> None:
             Path(args.cache).mkdir(parents=True, exist_ok=True)
             seconds = run_child(convert_child, config, path)
             print(f"<!-- {size}: converted and compressed in {seconds:.0f} s -->")
-        r = run_child(measure, config, path)
-        m = r["medians"]
-        print(f"| {size} | {r['parameters'] / 1e6:.0f} M | {r['weight_bytes'] / 1e6:.0f} MB | "
-              f"{r['peak_rss'] / 1e6:.0f} MB | {r['peak_rss'] / r['weight_bytes']:.2f}× | "
-              f"{r['load_s']:.1f} s | "
-              f"{m['coreml']['prefill'] / m['torch']['prefill']:.2f}× | "
-              f"{m['coreml']['decode'] / m['torch']['decode']:.2f}× | "
-              f"{1 / m['torch']['decode']:.1f} | {1 / m['coreml']['decode']:.1f} |",
-              flush=True)
-        print("<!-- " + json.dumps(r) + " -->", flush=True)
+        for mode in args.modes.split(","):
+            report(size, run_child(measure, config, path, mode))
+
+
+def report(size: str, r: dict) -> None:
+    """One table row, and the raw measurement as an HTML comment."""
+    m = r["medians"]
+    print(f"| {size} | {r['mode']} | {r['parameters'] / 1e6:.0f} M | "
+          f"{r['weight_bytes'] / 1e6:.0f} MB | {r['peak_rss'] / 1e6:.0f} MB | "
+          f"{r['peak_rss'] / r['weight_bytes']:.2f}× | {r['load_s']:.1f} s | "
+          f"{m['coreml']['prefill'] / m['torch']['prefill']:.2f}× | "
+          f"{m['coreml']['decode'] / m['torch']['decode']:.2f}× | "
+          f"{1 / m['torch']['decode']:.1f} | {1 / m['coreml']['decode']:.1f} |", flush=True)
+    print("<!-- " + json.dumps(r) + " -->", flush=True)
 
 
 if __name__ == "__main__":

@@ -118,14 +118,18 @@ class PackedInts:
     is bits ``[i·nbits, (i+1)·nbits)`` of the little-endian bit stream; signed fields are two's
     complement. ``value()`` unpacks them into an int8 (signed) or uint8 tensor of ``shape``."""
 
-    __slots__ = ("raw", "nbits", "signed", "shape")
+    __slots__ = ("raw", "nbits", "signed", "shape", "count")
 
     def __init__(self, raw: np.ndarray, nbits: int, signed: bool, shape: tuple[int, ...]):
-        self.raw, self.nbits, self.signed, self.shape = raw, nbits, signed, tuple(shape)
+        import torch
+
+        self.raw = torch.from_numpy(raw)
+        self.nbits, self.signed, self.shape = nbits, signed, tuple(shape)
+        self.count = int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def nbytes(self) -> int:
-        return self.raw.nbytes
+        return self.raw.numel()
 
     def placeholder(self, dtype: np.dtype) -> np.ndarray:
         """A read-only zero-stride array of the declared shape and of ``dtype`` (coremltools'
@@ -138,28 +142,34 @@ class PackedInts:
     def rows(self, index) -> PackedInts:
         """Rows ``index`` (int64 tensor) of axis 0, still packed; each row must be a whole
         number of bytes."""
-        per_row = self.raw.size // self.shape[0]
-        raw = self.raw.reshape(self.shape[0], per_row)[index.numpy()].reshape(-1)
-        return PackedInts(raw, self.nbits, self.signed, (len(index),) + self.shape[1:])
+        raw = self.raw.reshape(self.shape[0], -1).index_select(0, index).reshape(-1)
+        return PackedInts(raw.numpy(), self.nbits, self.signed, (len(index),) + self.shape[1:])
 
     def value(self):
         """The unpacked integers as a torch tensor (int8 when signed, else uint8)."""
         import torch
 
-        count = int(np.prod(self.shape, dtype=np.int64))
-        raw = torch.from_numpy(self.raw)
+        if self.nbits == 4:  # two fields per byte: low nibble first
+            raw = self.raw.view(torch.int8) if self.signed else self.raw
+            flat = torch.empty((raw.numel(), 2), dtype=raw.dtype)
+            if self.signed:  # arithmetic shifts sign-extend
+                torch.bitwise_left_shift(raw, 4, out=flat[:, 0]).bitwise_right_shift_(4)
+            else:
+                torch.bitwise_and(raw, 15, out=flat[:, 0])
+            torch.bitwise_right_shift(raw, 4, out=flat[:, 1])
+            return flat.reshape(-1)[: self.count].reshape(self.shape)
         if 8 % self.nbits == 0:
             mask = (1 << self.nbits) - 1
             per_byte = 8 // self.nbits
-            flat = torch.empty((raw.numel(), per_byte), dtype=torch.uint8)
+            flat = torch.empty((self.raw.numel(), per_byte), dtype=torch.uint8)
             for field in range(per_byte):
-                torch.bitwise_and(raw >> (field * self.nbits), mask, out=flat[:, field])
-            flat = flat.reshape(-1)[:count]
+                torch.bitwise_and(self.raw >> (field * self.nbits), mask, out=flat[:, field])
+            flat = flat.reshape(-1)[: self.count]
         else:
-            bits = np.unpackbits(self.raw, bitorder="little")[: count * self.nbits]
+            bits = np.unpackbits(self.raw.numpy(), bitorder="little")[: self.count * self.nbits]
             weights = 1 << np.arange(self.nbits, dtype=np.uint16)
             flat = torch.from_numpy(
-                (bits.reshape(count, self.nbits) * weights).sum(1).astype(np.uint8))
+                (bits.reshape(self.count, self.nbits) * weights).sum(1).astype(np.uint8))
         if self.signed:  # sign-extend: move the field's top bit to bit 7, shift back
             spare = 8 - self.nbits
             flat = (flat << spare).view(torch.int8) >> spare

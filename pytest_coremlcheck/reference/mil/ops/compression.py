@@ -98,14 +98,15 @@ def _per_block(param: torch.Tensor, shape) -> tuple[list[int], torch.Tensor]:
 def shift_scale(data: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor | None):
     """``out[i] = scale[i // block] · (data[i] − offset[i // block])`` for every index i.
 
-    Computed in float32 in place on one decoded copy, with scale and offset broadcast over
-    their blocks (never repeated to the data's size).
+    Computed in float32 (integers converted exactly) with scale and offset broadcast over
+    their blocks, never repeated to the data's size; one new tensor, updated in place.
     """
     blocked, scale = _per_block(_float(scale), data.shape)
-    values = data.to(torch.float32, copy=True).reshape(blocked)
+    values = data.reshape(blocked)
     if offset is not None:
-        values.sub_(_per_block(_float(offset), data.shape)[1])
-    return values.mul_(scale).reshape(data.shape)
+        values = torch.sub(values.to(torch.float32), _per_block(_float(offset), data.shape)[1])
+        return values.mul_(scale).reshape(data.shape)
+    return torch.mul(values, scale).reshape(data.shape)
 
 
 @register("constexpr_blockwise_shift_scale", versions=("iOS18",))
