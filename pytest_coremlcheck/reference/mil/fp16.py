@@ -37,7 +37,7 @@ MODES = ("typed", "fp16-accumulate", "device-risk", "fp32")
 MOVES_VALUES = frozenset({
     "reshape", "transpose", "slice_by_index", "slice_by_size", "concat", "expand_dims",
     "squeeze", "tile", "gather", "gather_along_axis", "read_state", "slice_update", "split",
-    "stack", "identity", "reverse", "flatten2d",
+    "stack", "identity", "reverse", "flatten2d", "coreml_update_state",
 })
 #: Elements per partial sum in ``fp16-accumulate`` mode.
 ACCUMULATE_CHUNK = 16

@@ -40,6 +40,8 @@ class Node:
     executor: BlockRunner | None = None
     #: the converter's scopes of the op (scope type -> values), when it recorded them
     scopes: dict = field(default_factory=dict)
+    #: whether every fp16-declared value the op reads is fp16-exact (the modes that round)
+    fp16_exact: bool = False
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
@@ -363,6 +365,7 @@ class ProgramCompiler:
             output_dtypes=[dtypes.element_type(v) for v in op.outputs],
             executor=self.runner,
             scopes=dict(getattr(op, "scopes", None) or {}),
+            fp16_exact=self.fp16_mode.rounds_outputs,
         )
         node.blocks = [self.compile_block(b, consts) for b in op.blocks]
         bindings = {}
