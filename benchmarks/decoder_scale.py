@@ -12,7 +12,10 @@ process per size, with one torch thread:
   every decoded weight after its first read);
 - peak RSS: resident set size (sampled every 0.5 ms) above the RSS before the Core ML model was
   loaded, while it loads and runs every prefill and decode step (the torch source is loaded
-  first and sits in the baseline);
+  first and sits in the baseline). The children run with ``MALLOC_MMAP_THRESHOLD_=1048576`` so
+  that glibc returns freed buffers over 1 MB to the system instead of keeping them in its heap;
+- target: 1.5 × the weight bytes + the largest activation working set, taken as two prefill
+  logits tensors (``2 · PROMPT · vocab · 4`` bytes) plus two copies of the KV cache in float32;
 - prefill: median wall time of a ``PROMPT``-token prefill, reference executor / torch source;
 - decode: median wall time of one decode step (one token, ``STEPS`` steps after the prompt),
   reference executor / torch source; tokens per second for both sides;
@@ -286,11 +289,14 @@ def measure(config: Config, path: str, mode: str, out) -> None:
         for _ in range(ROUNDS):
             torch_round(sides["torch"])
             coreml_round(sides["coreml"])
+    kv_bytes = 2 * config.layers * config.kv_heads * config.context * config.head_dim * 4
+    working_set = 2 * PROMPT * config.vocab * 4 + 2 * kv_bytes
     weight_bytes = (Path(path) / "Data/com.apple.CoreML/weights/weight.bin").stat().st_size
     medians = {side: {k: statistics.median(v) for k, v in times.items()}
                for side, times in sides.items()}
     out.put({"config": asdict(config), "mode": mode, "parameters": config.parameters,
-             "weight_bytes": weight_bytes, "peak_rss": sampler.peak - before, "load_s": load,
+             "weight_bytes": weight_bytes, "working_set": working_set,
+             "peak_rss": sampler.peak - before, "load_s": load,
              "medians": medians})
 
 
@@ -320,8 +326,9 @@ def main() -> None:
                         + ", ".join(MODES))
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/coremlcheck-bench"))
     args = parser.parse_args()
-    print("| model | weights | parameters | weight bytes (int4) | peak RSS | RSS / weight bytes "
-          "| load | prefill ratio | decode ratio | tokens/s torch | tokens/s executor |")
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = "1048576"
+    print("| model | weights | parameters | weight bytes (int4) | peak RSS | target | load | "
+          "prefill ratio | decode ratio | tokens/s torch | tokens/s executor |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes.split(","):
         config = SIZES[size]
@@ -339,7 +346,7 @@ def report(size: str, r: dict) -> None:
     m = r["medians"]
     print(f"| {size} | {r['mode']} | {r['parameters'] / 1e6:.0f} M | "
           f"{r['weight_bytes'] / 1e6:.0f} MB | {r['peak_rss'] / 1e6:.0f} MB | "
-          f"{r['peak_rss'] / r['weight_bytes']:.2f}× | {r['load_s']:.1f} s | "
+          f"{(1.5 * r['weight_bytes'] + r['working_set']) / 1e6:.0f} MB | {r['load_s']:.1f} s | "
           f"{m['coreml']['prefill'] / m['torch']['prefill']:.2f}× | "
           f"{m['coreml']['decode'] / m['torch']['decode']:.2f}× | "
           f"{1 / m['torch']['decode']:.1f} | {1 / m['coreml']['decode']:.1f} |", flush=True)
