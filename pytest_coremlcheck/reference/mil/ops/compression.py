@@ -98,15 +98,14 @@ def _per_block(param: torch.Tensor, shape) -> tuple[list[int], torch.Tensor]:
 def shift_scale(data: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor | None):
     """``out[i] = scale[i // block] · (data[i] − offset[i // block])`` for every index i.
 
-    Computed in float32 (integers converted exactly) with scale and offset broadcast over
-    their blocks, never repeated to the data's size; one new tensor, updated in place.
+    Computed in float32 (integers converted exactly) on one new tensor, updated in place, with
+    scale and offset broadcast over their blocks (never repeated to the data's size).
     """
     blocked, scale = _per_block(_float(scale), data.shape)
-    values = data.reshape(blocked)
+    values = data.to(torch.float32, copy=True).reshape(blocked)
     if offset is not None:
-        values = torch.sub(values.to(torch.float32), _per_block(_float(offset), data.shape)[1])
-        return values.mul_(scale).reshape(data.shape)
-    return torch.mul(values, scale).reshape(data.shape)
+        values.sub_(_per_block(_float(offset), data.shape)[1])
+    return values.mul_(scale).reshape(data.shape)
 
 
 @register("constexpr_blockwise_shift_scale", versions=("iOS18",))
