@@ -2,9 +2,10 @@
 
 ``gather`` along axis 0 (an embedding table) decodes the rows its indices pick; ``linear``
 decodes its weight in chunks of output rows (at most ``CHUNK_BYTES`` decoded at a time) and
-concatenates the partial results: ``y[..., r0:r1] = x · W[r0:r1]ᵀ + b[r0:r1]``, each output
-element the same dot product as with the whole weight. A weight the ``WeightCache`` keeps, or
-has room for, is decoded whole instead. Row decoding applies to block-wise quantised weights
+concatenates the partial results: ``y[..., r0:r1] = x · W[r0:r1]ᵀ + b[r0:r1]``. A weight the
+``WeightCache`` keeps, or has room for, is decoded whole and multiplied in the same chunks
+(BLAS may pick another kernel for another number of rows, so the chunks are the same either
+way). Row decoding applies to block-wise quantised weights
 (``constexpr_blockwise_shift_scale``); other compressed weights are decoded whole.
 """
 
@@ -20,21 +21,25 @@ CHUNK_BYTES = 4 << 20
 
 
 def linear_by_rows(impl):
-    """``linear`` whose ``weight`` input is a row-decodable ``Deferred``."""
+    """``linear`` whose ``weight`` input is a row-decodable ``Deferred``: computed in the same
+    chunks of output rows whether the weight is decoded whole (kept by the cache) or by
+    chunks, so the result does not depend on the cache."""
 
     def run(ins, node):
         weight = ins["weight"]
         rows, row_size = weight.shape[0], weight.numel // weight.shape[0]
         step = max(1, CHUNK_BYTES // (4 * row_size))
-        if rows <= step or weight.decoded_whole():
+        if rows <= step:
             return impl(dict(ins, weight=weight.value()), node)
+        whole = weight.value() if weight.decoded_whole() else None
         bias = ins.get("bias")
         parts = []
         for start in range(0, rows, step):
-            index = torch.arange(start, min(rows, start + step))
-            part = dict(ins, weight=weight.rows(index))
+            stop = min(rows, start + step)
+            part = dict(ins, weight=whole[start:stop] if whole is not None
+                        else weight.rows(torch.arange(start, stop)))
             if bias is not None and bias.dim() > 0:
-                part["bias"] = bias[start:start + step]
+                part["bias"] = bias[start:stop]
             parts.append(impl(part, node))
         return torch.cat(parts, dim=-1)
 
