@@ -54,6 +54,7 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/executor_vs_torch.py --threads 1
+	$(BIN)/python benchmarks/decoder_scale.py --sizes 125M
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

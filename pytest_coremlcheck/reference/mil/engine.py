@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -29,8 +31,27 @@ MODE_LABELS = {"typed": "fp16-typed", "fp16-accumulate": "fp16-accumulate",
                "fp32": "fp16 program run in fp32"}
 
 
+#: Environment variable: megabytes of decoded compressed weights kept between reads.
+CACHE_VARIABLE = "COREMLCHECK_WEIGHT_CACHE_MB"
+
+
+def weight_cache_bytes() -> int:
+    """The weight cache limit in bytes: ``$COREMLCHECK_WEIGHT_CACHE_MB`` megabytes, 0 unset."""
+    text = os.environ.get(CACHE_VARIABLE, "").strip()
+    if not text:
+        return 0
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes >= 0:
+        raise ModelLoadError(f"{CACHE_VARIABLE}={text!r}: expected a number of megabytes ≥ 0")
+    return int(megabytes * 1e6)
+
+
 class MilEngine(Engine):
-    """Loads the program once (parse, weight decode, compile) and runs it per prediction."""
+    """Loads the program once (parse, compile; compressed weights stay compressed) and runs it
+    per prediction."""
 
     records = True
 
@@ -42,9 +63,11 @@ class MilEngine(Engine):
             raise ModelLoadError(f"{self.name}: no function {name!r}; the program has "
                                  f"{', '.join(sorted(program.functions))}")
         function = program.functions[name]
-        #: the program's inputs (name -> MIL var), checked against the description at load
-        self.program_inputs = dict(function.inputs)
-        self.compiler = ProgramCompiler(self.name, Fp16Mode(fp16_mode))
+        #: the program's input types (name -> an object with the var's ``sym_type``), checked
+        #: against the description at load; not the vars, which would keep the program alive
+        self.program_inputs = {name: SimpleNamespace(sym_type=var.sym_type)
+                               for name, var in function.inputs.items()}
+        self.compiler = ProgramCompiler(self.name, Fp16Mode(fp16_mode), weight_cache_bytes())
         self.block = self.compiler.compile_block(function)
         self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
         self.state_names = [v.name for v in function.inputs.values()

@@ -31,6 +31,14 @@ import torch
 from . import device_risk
 
 MODES = ("typed", "fp16-accumulate", "device-risk", "fp32")
+#: Ops whose outputs are some of their inputs' values, moved (same element type in and out).
+#: An fp16 input is already fp16-exact (program inputs, states and consts are, and every op
+#: output is rounded), so rounding these ops' outputs would change nothing and is skipped.
+MOVES_VALUES = frozenset({
+    "reshape", "transpose", "slice_by_index", "slice_by_size", "concat", "expand_dims",
+    "squeeze", "tile", "gather", "gather_along_axis", "read_state", "slice_update", "split",
+    "stack", "identity", "reverse", "flatten2d", "coreml_update_state",
+})
 #: Elements per partial sum in ``fp16-accumulate`` mode.
 ACCUMULATE_CHUNK = 16
 _ACCUMULATING_OPS = ("conv", "conv_transpose", "linear", "matmul")

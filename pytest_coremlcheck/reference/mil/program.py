@@ -1,8 +1,10 @@
 """Compile a MIL function into a flat list of steps once, then run it with torch.
 
 Compilation resolves each op's implementation (by op type and opset version), binds const
-inputs to pre-converted torch tensors, materialises ``constexpr_*`` weights once, and
-computes when each intermediate value can be freed. Running is a tight loop over the steps.
+inputs to pre-converted torch tensors and computes when each intermediate value can be freed.
+Compressed weights (``constexpr_*`` ops) stay compressed: each is decoded when an op reads it
+and dropped after that op, unless the ``WeightCache`` keeps it. Running is a tight loop over
+the steps. The compiled blocks keep no reference to the loaded MIL program.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from coremltools.converters.mil.mil import types
 from ...errors import internal_error, is_internal
 from ..errors import ExecutionError, UnsupportedOpError
 from . import dtypes
-from .fp16 import Fp16Mode
+from .fp16 import MOVES_VALUES, Fp16Mode
+from .recording import scopes_of
 from .registry import lookup, opset_of
+from .rowwise import ROW_READERS
+from .weights import PackedInts, packed_of
 
-#: A step input binding: ("var", name) | ("const", value) | ("tuple", [bindings]).
+#: A step input binding: ("var", name) | ("const", value) | ("lazy", Deferred or PackedInts,
+#: whose ``value()`` decodes it) | ("tuple", [bindings]).
 Binding = tuple
 
 
@@ -34,9 +40,14 @@ class Node:
     output_dtypes: list  # MIL element types (None for non-tensors)
     blocks: list[Block] = field(default_factory=list)
     executor: BlockRunner | None = None
-    mil_op: object = None
-    #: scopes from the in-memory program when the loaded one has none (``attach_scopes``)
+    #: input key -> (var name, producing op's name, its op type) of inputs that are not
+    #: variables at run time (constants), for recordings; the MIL program is not kept
+    const_inputs: dict = field(default_factory=dict)
+    #: the converter's scopes of the op (source name -> values), from the loaded program or
+    #: the in-memory one (``attach_scopes``)
     scopes: dict = field(default_factory=dict)
+    #: whether every fp16-declared value the op reads is fp16-exact (the modes that round)
+    fp16_exact: bool = False
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
@@ -45,9 +56,9 @@ class Node:
     @property
     def location(self) -> str:
         """The source module the converter says this op came from, when it recorded it."""
-        from .recording import scopes_of, source_module
+        from .recording import source_module
 
-        return source_module(scopes_of(self.mil_op) or self.scopes)
+        return source_module(self.scopes)
 
 
 @dataclass
@@ -94,7 +105,15 @@ class BlockRunner:
         for name, value in zip(block.input_names, values):
             env[name] = value
         for step in block.steps:
-            ins = {key: _resolve(env, binding) for key, binding in step.inputs.items()}
+            ins = {}
+            for key, binding in step.inputs.items():
+                kind = binding[0]
+                if kind == "var":
+                    ins[key] = env[binding[1]]
+                elif kind == "const":
+                    ins[key] = binding[1]
+                else:
+                    ins[key] = _resolve(env, binding)
             try:
                 result = step.impl(ins, step.node)
             except ExecutionError:
@@ -111,33 +130,165 @@ class BlockRunner:
             outs = result if isinstance(result, (tuple, list)) else (result,)
             if recorder is not None:
                 recorder.begin(step)
-            for index, (name, value, storage, round_fp16, shape, kind) in enumerate(zip(
-                step.node.output_names, outs, step.storage, step.round_fp16, step.shapes,
-                step.kinds
-            )):
-                if isinstance(value, torch.Tensor):
-                    dtype = value.dtype
-                    if dtype is not storage:  # the storage dtype is of the declared category
-                        if kind is not None and dtype not in kind:
-                            raise ExecutionError(_declared_mismatch(self.model_name, step,
-                                                                    index, value))
-                        if storage is not None:
-                            value = value.to(storage)
-                    if shape is not None and value.shape != shape and not _fits(value.shape,
-                                                                                 shape):
-                        raise ExecutionError(_declared_mismatch(self.model_name, step, index,
-                                                                value))
-                    if watch is not None:
-                        watch.inspect(step.node, name, value, step.fp16[index])
-                    if round_fp16:
-                        value = value.to(torch.float16).to(torch.float32)
+            for index, (name, value) in enumerate(zip(step.node.output_names, outs)):
+                value = _store(self.model_name, step, index, value, watch)
                 if recorder is not None:
                     recorder.add(name, value)
                 env[name] = value
             for name in step.release:
                 env.pop(name, None)
-        return [_resolve(env, ("var", name)) if name not in block.consts else block.consts[name]
-                for name in block.output_names]
+        return [_resolve(env, _output_binding(block, name)) for name in block.output_names]
+
+
+def _const_inputs(op) -> dict[str, tuple[str, str, str]]:
+    """(var name, producer name, producer op type) per single-var input of ``op``."""
+    out = {}
+    for key, var in op.inputs.items():
+        if not isinstance(var, (list, tuple)):
+            producer = var.op
+            out[key] = (var.name, producer.name if producer is not None else var.name,
+                        producer.op_type if producer is not None else "const")
+    return out
+
+
+def _output_binding(block: Block, name: str) -> Binding:
+    if name not in block.consts:
+        return ("var", name)
+    value = block.consts[name]
+    return ("lazy", value) if isinstance(value, (Deferred, PackedInts)) else ("const", value)
+
+
+def _store(model_name: str, step: Step, index: int, value, watch):
+    """Output ``index`` of ``step`` as the environment keeps it: in its storage dtype after
+    checking its category and shape against the declaration, inspected by ``watch``, rounded
+    to fp16 when declared fp16 (in the modes that round)."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    dtype = value.dtype
+    storage = step.storage[index]
+    if dtype is not storage:  # the storage dtype is of the declared category
+        kind = step.kinds[index]
+        if kind is not None and dtype not in kind:
+            raise ExecutionError(_declared_mismatch(model_name, step, index, value))
+        if storage is not None:
+            value = value.to(storage)
+    shape = step.shapes[index]
+    if shape is not None and value.shape != shape and not _fits(value.shape, shape):
+        raise ExecutionError(_declared_mismatch(model_name, step, index, value))
+    if watch is not None:
+        watch.inspect(step.node, step.node.output_names[index], value, step.fp16[index])
+    if step.round_fp16[index]:
+        value = value.to(torch.float16).to(torch.float32)
+    return value
+
+
+class WeightCache:
+    """Decoded compressed weights kept between reads, up to ``limit`` bytes in all.
+
+    The first weights decoded stay and later ones are decoded at every read: a program reads
+    its weights in the same order on every run, so evicting the least recently used would
+    evict each weight just before its next read.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self.kept: dict[int, torch.Tensor] = {}
+
+    def get(self, key: int):
+        return self.kept.get(key)
+
+    def offer(self, key: int, value) -> None:
+        """Keep ``value`` when it fits within the limit."""
+        size = value.element_size() * value.numel() if isinstance(value, torch.Tensor) else 0
+        if self.used + size <= self.limit:
+            self.kept[key] = value
+            self.used += size
+
+
+class Deferred:
+    """Output ``index`` of a compiled ``constexpr_*`` step: the compressed weight, decoded by
+    ``value()`` from its compressed inputs each time an op reads it (or kept by ``cache``).
+    ``rows(index)`` decodes rows of axis 0 only, for block-wise quantised weights
+    (``row_decodable``)."""
+
+    __slots__ = ("step", "index", "cache", "model_name", "shape", "numel", "row_decodable")
+
+    def __init__(self, step: Step, index: int, cache: WeightCache, model_name: str):
+        self.step, self.index, self.cache, self.model_name = step, index, cache, model_name
+        self.shape = step.shapes[index]
+        known = self.shape is not None and None not in self.shape
+        self.numel = int(np.prod(self.shape, dtype=np.int64)) if known else None
+        self.row_decodable = known and _row_decodable(step)
+
+    def decoded_whole(self) -> bool:
+        """Whether ``value()`` is (or, with room in the cache, will be) kept decoded."""
+        if self.cache.get(id(self)) is not None:
+            return True
+        return self.numel is not None and self.cache.used + 4 * self.numel <= self.cache.limit
+
+    def value(self):
+        key = id(self)
+        kept = self.cache.get(key)
+        if kept is not None:
+            return kept
+        step = self.step
+        ins = {key: _resolve(None, binding) for key, binding in step.inputs.items()}
+        outs = self._decode(ins)
+        value = _store(self.model_name, step, self.index, outs[self.index], None)
+        self.cache.offer(key, value)
+        return value
+
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        """Rows ``index`` (int64) of axis 0 of the decoded weight, decoding only those rows:
+        the data's rows and the rows of scale / offset covering them (row r is in block
+        ``r // (rows / scale.shape[0])``)."""
+        kept = self.cache.get(id(self))
+        if kept is not None:
+            return kept[index]
+        inputs = self.step.inputs
+        data = inputs["data"][1]
+        ins = {"data": data.rows(index).value() if isinstance(data, PackedInts) else data[index]}
+        for key in ("scale", "offset"):
+            if key in inputs:
+                param = inputs[key][1]
+                ins[key] = param.index_select(0, index // (self.shape[0] // param.shape[0]))
+        value = self._decode(ins)[0]
+        storage = self.step.storage[0]
+        if storage is not None and value.dtype is not storage:
+            value = value.to(storage)
+        if self.step.round_fp16[0]:
+            value = value.to(torch.float16).to(torch.float32)
+        return value
+
+    def _decode(self, ins: dict) -> tuple:
+        node = self.step.node
+        try:
+            result = self.step.impl(ins, node)
+        except ExecutionError:
+            raise
+        except Exception as exc:
+            raise ExecutionError(
+                f"{self.model_name}: op {node.name!r} ({node.op_type}, opset {node.opset}) "
+                f"failed: {type(exc).__name__}: {exc}") from exc
+        return result if isinstance(result, (tuple, list)) else (result,)
+
+
+def _row_decodable(step: Step) -> bool:
+    """A block-wise quantised weight of rank ≥ 2 from const inputs, its packed data (if
+    packed) a whole number of bytes per row."""
+    inputs = step.inputs
+    if step.node.op_type != "constexpr_blockwise_shift_scale" or "data" not in inputs:
+        return False
+    kind, data = inputs["data"]
+    if isinstance(data, PackedInts):
+        if len(data.shape) < 2 or (int(np.prod(data.shape[1:])) * data.nbits) % 8:
+            return False
+    elif kind != "const" or not isinstance(data, torch.Tensor) or data.dim() < 2:
+        return False
+    return all(inputs[key][0] == "const" and isinstance(inputs[key][1], torch.Tensor)
+               and inputs[key][1].dim() == len(data.shape)
+               for key in ("scale", "offset") if key in inputs)
 
 
 #: torch dtypes per category of MIL element type: values are stored in their category's
@@ -191,16 +342,20 @@ def _resolve(env, binding):
         return env[value]
     if kind == "const":
         return value
+    if kind == "lazy":
+        return value.value()
     return tuple(_resolve(env, b) for b in value)
 
 
 class ProgramCompiler:
     """Turns a coremltools MIL function into compiled blocks."""
 
-    def __init__(self, model_name: str, fp16_mode: Fp16Mode):
+    def __init__(self, model_name: str, fp16_mode: Fp16Mode, cache_bytes: int = 0):
         self.model_name = model_name
         self.fp16_mode = fp16_mode
         self.runner = BlockRunner(model_name)
+        #: decoded compressed weights kept between reads (``cache_bytes`` at most)
+        self.weights = WeightCache(cache_bytes)
 
     def compile_block(self, mil_block, consts: dict[str, object] | None = None) -> Block:
         consts = dict(consts or {})
@@ -209,7 +364,9 @@ class ProgramCompiler:
             if op.op_type == "const":
                 consts[op.outputs[0].name] = self._const_value(op)
             elif op.op_type.startswith("constexpr_"):
-                consts.update(self._materialize(self._compile_op(op, consts)))
+                step = self._compile_op(op, consts)
+                for index, name in enumerate(step.node.output_names):
+                    consts[name] = Deferred(step, index, self.weights, self.model_name)
             else:
                 steps.append(self._compile_op(op, consts))
         outputs = [v.name for v in mil_block.outputs]
@@ -234,17 +391,25 @@ class ProgramCompiler:
             output_names=[v.name for v in op.outputs],
             output_dtypes=[dtypes.element_type(v) for v in op.outputs],
             executor=self.runner,
-            mil_op=op,
+            scopes=scopes_of(op),
+            const_inputs=_const_inputs(op),
+            fp16_exact=self.fp16_mode.rounds_outputs,
         )
         node.blocks = [self.compile_block(b, consts) for b in op.blocks]
         bindings = {}
         for key, var in op.inputs.items():
             bindings[key] = _binding(var, consts)
         storage = [dtypes.storage_dtype(t) for t in node.output_dtypes]
-        rounds = self.fp16_mode.rounds_outputs
+        rounds = self.fp16_mode.rounds_outputs and op.op_type not in MOVES_VALUES
         round_fp16 = [rounds and dtypes.is_fp16(t) for t in node.output_dtypes]
         fp16 = [dtypes.is_fp16(t) for t in node.output_dtypes]
         impl = self.fp16_mode.wrap(impl, node)
+        if op.op_type in ROW_READERS:  # a compressed weight read by rows stays unresolved
+            key, wrap = ROW_READERS[op.op_type]
+            kind, value = bindings.get(key, (None, None))
+            if kind == "lazy" and isinstance(value, Deferred) and value.row_decodable:
+                bindings[key] = ("const", value)
+                impl = wrap(impl)
         shapes = [_declared_shape(v) for v in op.outputs]
         kinds = [_kind(t) for t in node.output_dtypes]
         return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds)
@@ -255,14 +420,13 @@ class ProgramCompiler:
             raise ExecutionError(f"{self.model_name}: const {op.name!r} has no value")
         return _const_to_runtime(value, dtypes.element_type(op.outputs[0]))
 
-    def _materialize(self, step: Step) -> dict[str, object]:
-        """Run a ``constexpr_*`` op once, at load: its inputs are all consts."""
-        values = self.runner.run(Block([], [step], step.node.output_names, {}), [])
-        self.runner.env.clear()
-        return dict(zip(step.node.output_names, values))
-
 
 def _const_to_runtime(value, mil_dtype):
+    """A const's value as ops read it: a torch tensor in its storage dtype, a Python value, or
+    the ``PackedInts`` of a sub-byte weight (unpacked when read)."""
+    packed = packed_of(value)
+    if packed is not None:
+        return packed
     if isinstance(value, (str, bool)) or value is None:
         return value
     if isinstance(value, np.ndarray) and value.dtype.kind in "US":
@@ -280,10 +444,12 @@ def _binding(var, consts) -> Binding:
     if isinstance(var, (list, tuple)):
         return ("tuple", [_binding(v, consts) for v in var])
     if var.name in consts:
-        return ("const", consts[var.name])
-    if var.op is not None and var.op.op_type == "const":
-        return ("const", _const_to_runtime(var.val, dtypes.element_type(var)))
-    return ("var", var.name)
+        value = consts[var.name]
+    elif var.op is not None and var.op.op_type == "const":
+        value = _const_to_runtime(var.val, dtypes.element_type(var))
+    else:
+        return ("var", var.name)
+    return ("lazy", value) if isinstance(value, (Deferred, PackedInts)) else ("const", value)
 
 
 def _plan_releases(block: Block) -> None:

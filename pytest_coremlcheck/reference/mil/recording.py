@@ -124,15 +124,10 @@ class Recorder:
             names = list(_var_names(binding))
             if names:
                 inputs[key] = names
-        mil_op = node.mil_op
-        for key, var in (getattr(mil_op, "inputs", None) or {}).items():
-            if key not in inputs and not isinstance(var, (list, tuple)):
-                producer = var.op
-                constants[key] = Constant(
-                    var.name, producer.name if producer is not None else var.name,
-                    producer.op_type if producer is not None else "const",
-                    _peak(step.inputs[key]))
-        scopes = scopes_of(mil_op) or self.scopes.get(node.name, {})
+        for key, (var, producer, producer_type) in node.const_inputs.items():
+            if key not in inputs:
+                constants[key] = Constant(var, producer, producer_type, _peak(step.inputs[key]))
+        scopes = node.scopes or self.scopes.get(node.name, {})
         self._current = OpRecord(node.name, node.op_type, list(node.output_names), inputs,
                                  constants, list(step.fp16), scopes)
         self.ops.append(self._current)

@@ -6,8 +6,10 @@ uint32 data type, uint64 size in bytes, uint64 data offset``, reserved words) fo
 data. A const's ``blobFileValue`` names the file and the offset of its metadata record.
 
 Whole-byte constants (fp16, fp32, int8…uint32) are read straight into an array of their final
-dtype (one allocation per constant); sub-byte ones (int4, uint1…uint6) are checked here and
-then decoded by coremltools.
+dtype (one allocation per constant). Sub-byte ones (int4, uint1…uint6) stay packed as stored
+(``PackedInts``, ``ceil(count · nbits / 8)`` bytes) and are unpacked only when an op reads them;
+the loaded program holds a zero-stride placeholder of the declared shape that carries them.
+uint1 masks are the exception: the loader reads their values, so coremltools unpacks them.
 """
 
 from __future__ import annotations
@@ -91,6 +93,94 @@ class WeightFiles:
             return np.zeros(shape, dtype)
         return np.fromfile(path, dtype=dtype, count=count, offset=data_offset).reshape(shape)
 
+    def read_packed(self, blob, const: str, valuetype) -> np.ndarray:
+        """A sub-byte constant kept packed: a placeholder array carrying its ``PackedInts``."""
+        from coremltools.converters.mil.mil import types
+
+        path, data_offset, nbytes = self.record(blob, const)
+        primitive = valuetype.get_primitive() if types.is_tensor(valuetype) else valuetype
+        shape = tuple(int(d) for d in valuetype.get_shape()) if types.is_tensor(valuetype) else ()
+        nbits = primitive.get_bitwidth()
+        count = int(np.prod(shape, dtype=np.int64))
+        expected = -(-count * nbits // 8)
+        if nbytes != expected:
+            raise ModelLoadError(
+                f"{self.where}: {_short(path)}: const {const!r} at offset {blob.offset} holds "
+                f"{nbytes} bytes, its type {types.builtin_to_string(primitive)}{list(shape)} "
+                f"needs {expected}")
+        raw = np.fromfile(path, dtype=np.uint8, count=nbytes, offset=data_offset)
+        packed = PackedInts(raw, nbits, not primitive.is_unsigned(), shape)
+        return packed.placeholder(np.dtype(types.nptype_from_builtin(primitive)))
+
+
+class PackedInts:
+    """``count`` sub-byte integers of ``nbits`` bits packed LSB first (MILBlob layout): field i
+    is bits ``[i·nbits, (i+1)·nbits)`` of the little-endian bit stream; signed fields are two's
+    complement. ``value()`` unpacks them into an int8 (signed) or uint8 tensor of ``shape``."""
+
+    __slots__ = ("raw", "nbits", "signed", "shape", "count")
+
+    def __init__(self, raw: np.ndarray, nbits: int, signed: bool, shape: tuple[int, ...]):
+        import torch
+
+        self.raw = torch.from_numpy(raw)
+        self.nbits, self.signed, self.shape = nbits, signed, tuple(shape)
+        self.count = int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.raw.numel()
+
+    def placeholder(self, dtype: np.dtype) -> np.ndarray:
+        """A read-only zero-stride array of the declared shape and of ``dtype`` (coremltools'
+        int8 / uint8 carrying the sub-byte type), holding this object as ``.packed``: what the
+        loaded program keeps instead of the values."""
+        view = np.broadcast_to(np.zeros((), dtype), self.shape).view(_Placeholder)
+        view.packed = self
+        return view
+
+    def rows(self, index) -> PackedInts:
+        """Rows ``index`` (int64 tensor) of axis 0, still packed; each row must be a whole
+        number of bytes."""
+        raw = self.raw.reshape(self.shape[0], -1).index_select(0, index).reshape(-1)
+        return PackedInts(raw.numpy(), self.nbits, self.signed, (len(index),) + self.shape[1:])
+
+    def value(self):
+        """The unpacked integers as a torch tensor (int8 when signed, else uint8)."""
+        import torch
+
+        if self.nbits == 4:  # two fields per byte: low nibble first
+            raw = self.raw.view(torch.int8) if self.signed else self.raw
+            flat = torch.empty((raw.numel(), 2), dtype=raw.dtype)
+            if self.signed:  # arithmetic shifts sign-extend
+                torch.bitwise_left_shift(raw, 4, out=flat[:, 0]).bitwise_right_shift_(4)
+            else:
+                torch.bitwise_and(raw, 15, out=flat[:, 0])
+            torch.bitwise_right_shift(raw, 4, out=flat[:, 1])
+            return flat.reshape(-1)[: self.count].reshape(self.shape)
+        if 8 % self.nbits == 0:
+            mask = (1 << self.nbits) - 1
+            per_byte = 8 // self.nbits
+            flat = torch.empty((self.raw.numel(), per_byte), dtype=torch.uint8)
+            for field in range(per_byte):
+                torch.bitwise_and(self.raw >> (field * self.nbits), mask, out=flat[:, field])
+            flat = flat.reshape(-1)[: self.count]
+        else:
+            bits = np.unpackbits(self.raw.numpy(), bitorder="little")[: self.count * self.nbits]
+            weights = 1 << np.arange(self.nbits, dtype=np.uint16)
+            flat = torch.from_numpy(
+                (bits.reshape(self.count, self.nbits) * weights).sum(1).astype(np.uint8))
+        if self.signed:  # sign-extend: move the field's top bit to bit 7, shift back
+            spare = 8 - self.nbits
+            flat = (flat << spare).view(torch.int8) >> spare
+        return flat.reshape(self.shape)
+
+
+class _Placeholder(np.ndarray):
+    """A zero-stride array standing in for packed sub-byte values (see ``PackedInts``)."""
+
+    packed: PackedInts | None = None
+
 
 
 def check_file(path: Path, where: str) -> int:
@@ -153,6 +243,8 @@ def reading_weights(weights_dir: str | None, where: str):
         valuetype = milproto.proto_to_types(value_spec.type)
         dtype, shape = _layout(valuetype)
         if dtype is None:
+            if _is_sub_byte(valuetype):
+                return files.read_packed(value_spec.blobFileValue, current[0], valuetype)
             files.record(value_spec.blobFileValue, current[0])
             return original_value(context, value_spec)
         return files.read(value_spec.blobFileValue, current[0], dtype, shape)
@@ -176,6 +268,20 @@ def _layout(valuetype) -> tuple[np.dtype | None, tuple[int, ...]]:
         return None, ()
     shape = tuple(int(d) for d in valuetype.get_shape())
     return np.dtype(types.nptype_from_builtin(primitive)), shape
+
+
+def _is_sub_byte(valuetype) -> bool:
+    """Whether a blob of ``valuetype`` stays packed: sub-byte, except uint1, whose values
+    (sparsity masks) coremltools' loader reads to type the ops using them."""
+    from coremltools.converters.mil.mil import types
+
+    primitive = valuetype.get_primitive() if types.is_tensor(valuetype) else valuetype
+    return types.is_sub_byte(primitive) and primitive.get_bitwidth() > 1
+
+
+def packed_of(value) -> PackedInts | None:
+    """The packed integers a loaded constant's placeholder carries, else None."""
+    return getattr(value, "packed", None) if isinstance(value, _Placeholder) else None
 
 
 def _whole_byte_types():

@@ -84,21 +84,28 @@ def constexpr_sparse_to_dense_ios16(ins, node):
 # --------------------------------------------------------------------------- iOS18
 
 
-def _blockwise(param: torch.Tensor, shape) -> torch.Tensor:
-    """Repeat each entry of ``param`` over its block: block[i] = shape[i] / param.shape[i]."""
-    for axis, (size, n) in enumerate(zip(shape, param.shape)):
-        if n != size:
-            param = torch.repeat_interleave(param, size // n, dim=axis)
-    return param
+def _per_block(param: torch.Tensor, shape) -> tuple[list[int], torch.Tensor]:
+    """``param`` viewed to broadcast over blocks: data of ``shape`` is viewed as
+    ``[n_0, b_0, n_1, b_1, …]`` (n = param.shape, b = block = shape / n) and ``param`` as
+    ``[n_0, 1, n_1, 1, …]``; returns (the data's blocked shape, the viewed param)."""
+    blocked, view = [], []
+    for size, n in zip(shape, param.shape):
+        blocked += [n, size // n]
+        view += [n, 1]
+    return blocked, param.reshape(view)
 
 
 def shift_scale(data: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor | None):
-    """``out[i] = scale[i // block] · (data[i] − offset[i // block])`` for every index i."""
-    values = data.to(torch.float32)
-    scale = _float(scale)
+    """``out[i] = scale[i // block] · (data[i] − offset[i // block])`` for every index i.
+
+    Computed in float32 (integers converted exactly) on one new tensor, updated in place, with
+    scale and offset broadcast over their blocks (never repeated to the data's size).
+    """
+    blocked, scale = _per_block(_float(scale), data.shape)
+    values = data.to(torch.float32, copy=True).reshape(blocked)
     if offset is not None:
-        values = values - _blockwise(_float(offset), data.shape)
-    return values * _blockwise(scale, data.shape)
+        values.sub_(_per_block(_float(offset), data.shape)[1])
+    return values.mul_(scale).reshape(data.shape)
 
 
 @register("constexpr_blockwise_shift_scale", versions=("iOS18",))

@@ -207,6 +207,11 @@ def slice_update(ins, node):
     x = ins["x"]
     index, squeezed = _slice_index(x, ins)
     update = ins["update"].to(x.dtype)
+    if all(isinstance(item, (int, slice)) for item in index):  # a strided view: copy into it
+        out = x.clone()
+        view = out[tuple(index)]
+        view.copy_(update.reshape(view.shape))
+        return out
     # positions of the slice in x, as a flat index, in the slice's own order
     positions = torch.arange(x.numel()).reshape(x.shape)
     picked = _apply_index(positions, index)
