@@ -7,6 +7,7 @@ from contextvars import ContextVar
 
 from ..convert.chain import BuiltModel
 from ..errors import CheckError
+from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..settings import CheckSettings
 from .plan import CheckPlan
@@ -53,7 +54,8 @@ def _localise(plan: CheckPlan, model: BuiltModel, by_name: dict[str, BuiltModel]
         base = _compression_base(model, by_name)
         cache = settings.cache
         return localize(plan.source, model.model, inputs=plan.input_source,
-                        convert=plan.convert, tolerance=result.tolerance,
+                        convert=plan.convert if plan.converted is None
+                        else reconversion(model.loaded.spec), tolerance=result.tolerance,
                         base=base.model if base is not None else None,
                         fp16_mode=settings.fp16_mode, result=result,
                         cache_dir=cache.directory if cache.mode != "off" else None).to_dict()
@@ -69,3 +71,18 @@ def _compression_base(model: BuiltModel, by_name: dict[str, BuiltModel]) -> Buil
     if variant is None or variant.build is None or variant.base is None:
         return None
     return by_name.get(variant.base)
+
+
+def reconversion(spec) -> dict | None:
+    """``ct.convert`` arguments giving the source the interface of a converted model: a
+    ``TensorType`` per input (name, shape, dtype) and the model's deployment target (its
+    specification version); None when an input is not a fixed-shape array."""
+    import coremltools as ct
+
+    features = describe(spec.description.input)
+    if any(f.kind != "array" or f.flexible or f.dtype is None for f in features):
+        return None
+    return {"inputs": [ct.TensorType(name=f.name, shape=f.shape, dtype=f.dtype.type)
+                       for f in features],
+            "minimum_deployment_target": ct.target(spec.specificationVersion),
+            "convert_to": "mlprogram"}
