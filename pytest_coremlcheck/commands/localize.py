@@ -27,7 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..check.localize_step import reconversion
-    from ..errors import CheckError
     from ..localize import localize
     from ..reference.loading import load_model
     from ..report.json_report import json_default
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                          convert=reconversion(load_model(args.model).spec),
                          tolerance=None if tolerance.is_empty() else tolerance,
                          fp16_mode=args.fp16_mode)
-    except (CheckError, OSError, ValueError) as exc:
+    except Exception as exc:  # whatever stops it: exit 2, named
         print(f"coremlcheck localize: could not run: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:

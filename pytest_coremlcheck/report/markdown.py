@@ -130,7 +130,7 @@ def _localisations(checks: list[dict]) -> list[str]:
                      "extra runs)")
         fix = loc.get("verified_fix")
         if fix:
-            lines.append(f"  - verified fix: {escape(fix.get('message', ''))}")
+            lines.append(f"  - fix {escape(fix.get('message', ''))}")
     return lines
 
 
