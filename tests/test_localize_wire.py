@@ -223,3 +223,15 @@ def test_cli_localize_exits_2_when_it_cannot_run(cli_files, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "coremlcheck localize: could not run" in err and "missing.mlpackage" in err
+
+
+def test_checks_a_localisation_re_runs_are_not_localised(fp16_models, monkeypatch):
+    import pytest_coremlcheck.localize as package
+    from pytest_coremlcheck.localize import localize
+
+    nested = []
+    monkeypatch.setattr(package, "localize", lambda *a, **k: nested.append(a) or localize(*a, **k))
+    loc = localize(_net(400.0), fp16_models[400.0], inputs=feeds(SAMPLES), tolerance=TOL,
+                   fix=False)
+    assert not loc.before.passed and loc.ranking[0].op_type == "pow"
+    assert nested == []  # its own failing check was not localised again
