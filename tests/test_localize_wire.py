@@ -207,7 +207,6 @@ def cli_files(tmp_path_factory, fp16_models):
     return folder
 
 
-@pytest.mark.slow
 def test_cli_localize_prints_the_localisation(cli_files, capsys):
     code = main(["localize", str(cli_files / "net.pt"), str(cli_files / "net.mlpackage"),
                  "--inputs", str(cli_files / "x.npz"), "--min-snr-db", "30", "--json"])
@@ -235,3 +234,14 @@ def test_checks_a_localisation_re_runs_are_not_localised(fp16_models, monkeypatc
                    fix=False)
     assert not loc.before.passed and loc.ranking[0].op_type == "pow"
     assert nested == []  # its own failing check was not localised again
+
+
+def test_cli_compare_localises_unless_off(cli_files, capsys):
+    args = ["compare", str(cli_files / "net.pt"), str(cli_files / "net.mlpackage"),
+            "--inputs", str(cli_files / "x.npz"), "--min-snr-db", "30",
+            "--backend", "reference"]
+    assert main([*args, "--localize", "off"]) == 1
+    assert "localisation (" not in capsys.readouterr().out
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "localisation (fp16): check fails" in out and "verified fix:" in out
