@@ -71,7 +71,8 @@ def assert_equivalent(
     ``variants`` (e.g. ``("fp32", "fp16", "int8")``), ``shapes`` (input shapes to check),
     ``backend`` ("auto", "coreml", "reference"), ``compute_units`` (list), ``fp16_mode``,
     ``cache_dir`` (conversion cache; off when None), ``artifacts_dir`` (PNGs of failing image
-    outputs; none kept when None).
+    outputs; none kept when None), ``localize`` ("failed": localise a failing ML program run
+    by the reference executor, the default; "all"; "off").
     Returns the result (a ResultSet when several models, shapes or compute units ran); raises
     ``EquivalenceError`` (an AssertionError whose message is the failure table) when a
     tolerance is broken, ``CheckError`` when the check cannot run.
@@ -87,6 +88,7 @@ def assert_equivalent(
         fp16_mode=kw.pop("fp16_mode", "typed"),
         cache=ConversionCache(kw.pop("cache_dir", None), "on"),
         artifacts_dir=kw.pop("artifacts_dir", None),
+        localize=kw.pop("localize", "failed"),
     )
     results = run_check(source, converted, inputs=inputs, tolerance=tolerance,
                         settings=settings, **kw)

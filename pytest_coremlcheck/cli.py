@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "lint": "pytest_coremlcheck.commands.lint",
     "executor-coverage": "pytest_coremlcheck.commands.executor_coverage",
     "update": "pytest_coremlcheck.commands.update",
+    "localize": "pytest_coremlcheck.commands.localize",
 }
 
 

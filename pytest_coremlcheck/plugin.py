@@ -17,7 +17,7 @@ from .convert.cache import ConversionCache
 from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
-from .settings import CheckSettings, parse_bundle_dirs
+from .settings import LOCALIZE_MODES, CheckSettings, parse_bundle_dirs
 from .store import CheckStore, store_key
 
 # Loading the plugin imports only what configuring a run needs (no numpy, torch or report
@@ -80,6 +80,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coreml-cache-dir", default=None,
                     help="conversion cache directory (default: coremlcheck/ in pytest's cache "
                          "directory, or .coremlcheck-cache/ when the cache plugin is off).")
+    group.addoption("--coreml-localize", choices=LOCALIZE_MODES, default=None,
+                    help="localise where a converted ML program loses accuracy (reference "
+                         "executor): failed (default: failing checks), all, or off. The op "
+                         "adding the most error and a verified fix show in the failure "
+                         "message and the reports; a verdict never changes.")
     group.addoption("--coreml-report", action="append", default=None, metavar="PATH",
                     help="write a report; the suffix picks the format (.json, .md, .html). "
                          "Repeatable: one file per format.")
@@ -93,6 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default=[])
     parser.addini("coreml_cache", "default for --coreml-cache", default="on")
     parser.addini("coreml_cache_dir", "default for --coreml-cache-dir", default="")
+    parser.addini("coreml_localize", "default for --coreml-localize", default="failed")
     parser.addini("coreml_report", "report paths (like --coreml-report)", type="linelist",
                   default=[])
     gate_options.add_options(group, parser)
@@ -169,6 +175,8 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
             artifacts_dir=_artifacts_dir(config),
             pictures_of_passing=any(p.suffix.lower() == ".html" for p in _report_paths(config)),
             bundle_dirs=_bundle_dirs(config),
+            localize=_choice(pick("--coreml-localize", "coreml_localize"), LOCALIZE_MODES,
+                             origin("--coreml-localize", "coreml_localize")),
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None

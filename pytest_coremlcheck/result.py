@@ -92,6 +92,8 @@ class EquivalenceResult:
     #: (``{"config": {...}, "losses": {"converted": [...], "source": [...]}}``)
     training: dict | None = None
     #: the converted model's outputs, per sample, as arrays (not in ``to_dict``)
+    #: where the converted model loses accuracy: ``Localisation.to_dict()`` (None: not run)
+    localisation: dict | None = None
     converted_outputs: list[dict[str, Any]] = field(default_factory=list, repr=False,
                                                     compare=False)
     #: re-runs the check's samples under the full hazard watch (not in ``to_dict``)
@@ -147,6 +149,7 @@ class EquivalenceResult:
             "gates": dict(self.gates),
             "noise_floor": self.noise_floor,
             **({"training": self.training} if self.training is not None else {}),
+            **({"localisation": self.localisation} if self.localisation is not None else {}),
         }
 
     def failure_table(self) -> str:
@@ -182,11 +185,20 @@ class EquivalenceResult:
         if self.hazards:
             lines.append("Numeric hazards in the converted model:")
             lines += [f"  - {h['message']}" for h in self.hazards]
+        if self.localisation is not None:
+            lines.append(localisation_line(self.localisation))
         lines += [f"  note: {n}" for n in self.notes]
         pictures = [p for r in self.output_results.values() for p in r.artifacts]
         if pictures:
             lines.append("Pictures of the failing image outputs: " + ", ".join(pictures))
         return "\n".join(lines)
+
+
+def localisation_line(localisation: dict) -> str:
+    """A localisation in one line: its summary (top suspect, verified fix) and its cost."""
+    timing = localisation.get("timing", {})
+    return (f"{localisation.get('summary', 'localisation')} (localisation: "
+            f"{timing.get('extra_runs', 0)} extra runs, {timing.get('seconds', 0.0):.1f} s)")
 
 
 TABLE_COLUMNS = ("output", *NAMES, "result")

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from .convert.cache import ConversionCache
 
+#: ``CheckSettings.localize``: localise failing results (default), every result, or none
+LOCALIZE_MODES = ("failed", "all", "off")
+
 if TYPE_CHECKING:
     from .compare.tolerance import Tolerance
     from .progress import ProgressCallback
@@ -36,6 +39,13 @@ class CheckSettings:
     lint: Callable[[Any], tuple[list, list]] | None = None
     #: called with (stage, done, total) as conversions and samples finish (see progress.py)
     progress: ProgressCallback | None = None
+    #: which results are localised (ML programs on the reference executor): failed, all, off
+    localize: str = "failed"
+
+    def __post_init__(self) -> None:
+        if self.localize not in LOCALIZE_MODES:
+            raise ValueError(f"localize: {self.localize!r} is not one of "
+                             f"{', '.join(LOCALIZE_MODES)}")
 
 
 def parse_bundle_dirs(lines: list[str], root: Path) -> dict[str, str] | None:

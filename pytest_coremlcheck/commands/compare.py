@@ -20,7 +20,8 @@ TOLERANCE_FLAGS = ("atol", "rtol", "mismatch_ratio", "min_snr_db", "min_psnr_db"
                    "min_top1", "min_ssim")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """SOURCE, MODEL, the inputs and the tolerance (shared with ``coremlcheck localize``)."""
     parser.add_argument("source", help="TorchScript .pt, ExportedProgram .pt2, Keras .h5/.keras, "
                                        "a SavedModel directory, or module:callable returning "
                                        "the source model")
@@ -43,19 +44,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag in TOLERANCE_FLAGS:
         parser.add_argument(f"--{flag.replace('_', '-')}", type=float, dest=flag, metavar="X",
                             help=f"Tolerance field {flag}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_check_arguments(parser)
     parser.add_argument("--report", action="append", default=[], metavar="PATH",
                         help="write a report (.json, .md, .html); repeatable")
     parser.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
                         help="progress on stderr: bar (rich), lines, off; auto (default) draws "
                              "bars on a terminal and plain lines otherwise")
+    parser.add_argument("--localize", choices=("failed", "all", "off"), default="failed",
+                        help="localise where an ML program loses accuracy (reference executor): "
+                             "failed (default), all, off; shown with the failure")
     add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import EquivalenceError, Tolerance, tensors
+    from .. import EquivalenceError
     from ..check import CheckSettings, run_check
     from ..errors import CheckError
-    from ..inputs.spec import inputs_from_spec
     from ..inputs.tensors import NoRandomValueError
     from ..progress import progress_for
     from ..report import write_report
@@ -64,17 +71,12 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.loader import load_source_spec
 
     try:
-        tolerance = Tolerance.layered(
-            Tolerance.parse(args.tolerance, origin="--tolerance") if args.tolerance else None,
-            *[Tolerance.from_mapping({k: getattr(args, k)}, origin=f"--{k.replace('_', '-')}")
-              for k in TOLERANCE_FLAGS if getattr(args, k) is not None])
-        spec = args.inputs or args.images
-        inputs = (inputs_from_spec(spec, resize=args.resize) if spec else
-                  tensors(n=args.samples))
+        tolerance, inputs = check_tolerance(args), check_inputs(args)
         with progress_for(args.progress) as progress:
             settings = CheckSettings(backend=args.backend,
                                      compute_units=parse_compute_units(args.compute_units),
-                                     fp16_mode=args.fp16_mode, progress=progress)
+                                     fp16_mode=args.fp16_mode, progress=progress,
+                                     localize=args.localize)
             results = run_check(load_source_spec(args.source, Path.cwd()), args.model,
                                 inputs=inputs, tolerance=None if tolerance.is_empty()
                                 else tolerance, name=Path(args.model).name, settings=settings)
@@ -111,6 +113,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"coremlcheck compare: report {path} not written: {exc}", file=sys.stderr)
             status = 2
     return status
+
+
+def check_tolerance(args: argparse.Namespace):
+    """The Tolerance of ``--tolerance`` and the per-field flags (empty when none is given)."""
+    from .. import Tolerance
+
+    return Tolerance.layered(
+        Tolerance.parse(args.tolerance, origin="--tolerance") if args.tolerance else None,
+        *[Tolerance.from_mapping({k: getattr(args, k)}, origin=f"--{k.replace('_', '-')}")
+          for k in TOLERANCE_FLAGS if getattr(args, k) is not None])
+
+
+def check_inputs(args: argparse.Namespace):
+    """The inputs of ``--inputs``/``--images``, else ``--samples`` random samples."""
+    from .. import tensors
+    from ..inputs.spec import inputs_from_spec
+
+    spec = args.inputs or args.images
+    return inputs_from_spec(spec, resize=args.resize) if spec else tensors(n=args.samples)
 
 
 def _compared(result) -> int:

@@ -114,7 +114,7 @@ class _Session:
         self.src = as_source(source)
         self.input_source = as_input_source(inputs)
         self.settings = CheckSettings(backend="reference", fp16_mode=fp16_mode,
-                                      cache=ConversionCache(cache_dir, "on"))
+                                      cache=ConversionCache(cache_dir, "on"), localize="off")
         self.extra_runs = 0
         self.conversions = 0
         self._samples = None

@@ -5,8 +5,9 @@ sortable by clicking a column header, filtered by text, verdict and backend; the
 the sort order can be preset in the query string: ``report.html?q=logits&status=fail&
 backend=reference&sort=snr_db&order=desc``), and per check the metrics, the margin to every
 tolerance field, error histograms, pictures of image outputs, failures, notes, hazards and
-lint findings (info-level ones folded away on passing checks). The JSON report's data is
-embedded in ``<script id="coreml-report-data">``.
+lint findings (info-level ones folded away on passing checks), and the localisation (a
+per-op error chart along the program order, the verified fixes with before/after SNR). The
+JSON report's data is embedded in ``<script id="coreml-report-data">``.
 
 The summary table fits a 1440-pixel window (ids wrap at path separators) and turns into one
 card per row on a phone. Paths under the working directory are shown relative to it, and the
@@ -33,6 +34,7 @@ from ..artifacts import GAIN_KEY
 from ..compare import metric_table
 from .json_report import build, json_default
 from .labels import verdict as row_verdict
+from .localisation import localisation_view
 from .loss_curves import loss_curves
 from .margins import margins, number
 
@@ -201,6 +203,7 @@ def _detail(index: int, check: dict) -> dict:
         "step_outputs": step,
         "golden_outputs": _metric_rows(check.get("golden_outputs")),
         "loss_curves": loss_curves(check.get("training")),
+        "localisation": localisation_view(check.get("localisation")),
         "gates": {str(k): str(v) for k, v in (check.get("gates") or {}).items()},
         "failures": [f for f in check.get("failures", []) if f not in own],
         "tolerance": {k: v for k, v in (check.get("tolerance") or {}).items()

@@ -44,6 +44,7 @@ def render(checks: list[dict], env: dict[str, str], report_dir: Path | None = No
                          + " | ".join("-" for _ in COLUMNS) + " | - | **ERROR** |")
     lines += _details(checks)
     lines += _budget(checks)
+    lines += _localisations(checks)
     pictures = [(c, name, out["artifacts"]) for c in checks
                 for name, out in c.get("outputs", {}).items() if out.get("artifacts")]
     if pictures:
@@ -116,6 +117,26 @@ def _budget(checks: list[dict]) -> list[str]:
                 f"{metric_table.show('cosine', out.get('cosine'))} | "
                 f"{'pass' if out.get('passed') else '**FAIL**'} |")
     return lines
+
+
+def _localisations(checks: list[dict]) -> list[str]:
+    """Per localised check: the summary (top suspect, verified fix), the fix's code, the cost."""
+    rows = [c for c in checks if c.get("localisation")]
+    if not rows:
+        return []
+    lines = ["", "## Localisation", ""]
+    for check in rows:
+        loc = check["localisation"]
+        timing = loc.get("timing") or {}
+        lines.append(f"- **{escape(check.get('test', check['name']))}**: "
+                     f"{escape(loc.get('summary', ''))} (cost: "
+                     f"{timing.get('seconds', 0.0):.1f} s, {timing.get('extra_runs', 0)} "
+                     "extra runs)")
+        fix = loc.get("verified_fix")
+        if fix:
+            lines.append(f"  - fix {escape(fix.get('message', ''))}")
+    return lines
+
 
 
 #: Markdown punctuation that could start a code span, emphasis, link, heading or table cell
