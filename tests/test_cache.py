@@ -9,7 +9,7 @@ from torch import nn
 from pytest_coremlcheck import assert_equivalent, tensors
 from pytest_coremlcheck.convert.cache import ConversionCache, cache_key, fingerprint_torch
 
-from .conftest import two_outputs
+from .helpers import two_outputs
 
 CONVERT = dict(inputs=[ct.TensorType(name="x", shape=(1, 6)), ct.TensorType(name="y",
                                                                             shape=(1, 6))],

@@ -14,7 +14,7 @@ from pytest_coremlcheck import (
     tensors,
 )
 
-from .conftest import IMAGES, tiny_conv_net, two_outputs
+from .helpers import IMAGES, tiny_conv_net, two_outputs
 
 
 def test_correct_conversion_passes_with_the_fp32_default(saved_models):

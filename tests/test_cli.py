@@ -8,7 +8,7 @@ import torch
 
 from pytest_coremlcheck.cli import main
 
-from .conftest import tiny_conv_net, two_outputs
+from .helpers import tiny_conv_net, two_outputs
 
 
 def test_info_describes_inputs_outputs_and_ops(saved_models, capsys):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pytest_coremlcheck.cli import main
 
-from .conftest import tiny_conv_net
+from .helpers import tiny_conv_net
 
 MODULE = """
 import torch

@@ -8,7 +8,7 @@ import torch
 from pytest_coremlcheck.cli import main
 from pytest_coremlcheck.gates.baseline import Baseline, write_baseline
 
-from .conftest import tiny_conv_net
+from .helpers import tiny_conv_net
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 MODULE = """
 from pytest_coremlcheck import tensors
-from tests.conftest import tiny_conv_net
+from tests.helpers import tiny_conv_net
 
 
 def samples():

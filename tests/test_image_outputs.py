@@ -11,7 +11,7 @@ from torch import nn
 from pytest_coremlcheck import EquivalenceError, Tolerance, assert_equivalent, images
 from pytest_coremlcheck.report import write_report
 
-from .conftest import IMAGES
+from .helpers import IMAGES
 
 
 class Restyle(nn.Module):

@@ -9,7 +9,7 @@ from pytest_coremlcheck.inputs import feeds
 from pytest_coremlcheck.inputs.images import resize_image
 from pytest_coremlcheck.reference.features import Feature
 
-from .conftest import IMAGES
+from .helpers import IMAGES
 
 IMAGE_IN = Feature("image", "image", (1, 3, 48, 64), np.dtype(np.float32), color="RGB")
 

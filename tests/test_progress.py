@@ -8,7 +8,7 @@ from pytest_coremlcheck import tensors
 from pytest_coremlcheck.check import CheckSettings, run_check
 from pytest_coremlcheck.progress import LineProgress, RichProgress, counted, progress_for
 
-from .conftest import tiny_conv_net
+from .helpers import tiny_conv_net
 
 
 def test_counted_reports_start_and_each_item():
@@ -61,7 +61,7 @@ def test_rich_progress_draws_bars_on_a_terminal_console():
 
 def test_pytest_checks_draw_no_progress(saved_models, pytester):
     pytester.makepyfile(f"""
-        from tests.conftest import tiny_conv_net
+        from tests.helpers import tiny_conv_net
 
         def test_check(coreml_check):
             coreml_check(tiny_conv_net(), {str(saved_models["image_fp32"])!r})

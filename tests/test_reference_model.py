@@ -15,7 +15,7 @@ from pytest_coremlcheck.reference import (
     UnsupportedOpError,
 )
 
-from .conftest import tiny_conv_net, two_outputs
+from .helpers import tiny_conv_net, two_outputs
 
 
 def _image(seed=0, size=32):

@@ -8,7 +8,7 @@ import torch
 from pytest_coremlcheck import EquivalenceError, Tolerance, assert_equivalent, tensors
 from pytest_coremlcheck.reference import InputError, ReferenceModel
 
-from .conftest import convert_image_model, tiny_conv_net
+from .helpers import convert_image_model, tiny_conv_net
 
 
 class Accumulator(torch.nn.Module):

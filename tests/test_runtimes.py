@@ -10,7 +10,7 @@ from pytest_coremlcheck.errors import RuntimeUnavailable
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.runtimes import coreml_available, parse_compute_units, resolve_backend
 
-from .conftest import tiny_conv_net
+from .helpers import tiny_conv_net
 
 
 def test_auto_picks_what_runs_here():

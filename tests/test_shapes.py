@@ -10,7 +10,7 @@ from pytest_coremlcheck import assert_equivalent, images
 from pytest_coremlcheck.reference.features import Feature
 from pytest_coremlcheck.shapes import candidate_shapes, shape_configs
 
-from .conftest import IMAGES
+from .helpers import IMAGES
 
 
 def test_range_candidates_lower_default_middle_upper():

@@ -97,7 +97,7 @@ def test_variant_needing_a_newer_target_says_which(tmp_path):
 
 
 def test_variants_of_a_given_fp32_model(tmp_path, saved_models):
-    from .conftest import tiny_conv_net
+    from .helpers import tiny_conv_net
 
     with pytest.raises(CheckError, match="int8.*needs minimum_deployment_target iOS16"):
         assert_equivalent(tiny_conv_net(), saved_models["image_fp32"], tensors(n=1),

@@ -11,7 +11,7 @@ from coremltools.converters.mil.mil import types
 from coremltools.converters.mil.mil.ops.defs.iOS16 import constexpr_ops as ios16
 from coremltools.converters.mil.mil.ops.defs.iOS18 import compression as ios18
 
-from .conftest import TARGETS, run, spec
+from .helpers import TARGETS, run, spec
 
 SUB_BYTE = {n: types.nptype_from_builtin(types.string_to_builtin(f"uint{n}"))
             for n in (1, 2, 3, 4, 6)}

@@ -7,7 +7,7 @@ import numpy as np
 from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.mil import types
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 
 def test_cond_picks_a_branch():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from coremltools.converters.mil import Builder as mb
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 
 @pytest.mark.parametrize("pad_type, pad", [("valid", None), ("same", None),

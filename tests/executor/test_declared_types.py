@@ -10,7 +10,7 @@ from coremltools.converters.mil.mil import get_new_symbol, types
 
 from pytest_coremlcheck.reference import ExecutionError, ReferenceModel
 
-from .conftest import convert, spec
+from .helpers import convert, spec
 
 
 @pytest.fixture(scope="module")

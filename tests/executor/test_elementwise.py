@@ -9,7 +9,7 @@ import torch
 from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.mil import types
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 
 def _int_program(op):

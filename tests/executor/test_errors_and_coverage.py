@@ -13,7 +13,7 @@ from pytest_coremlcheck import cli
 from pytest_coremlcheck.reference import ReferenceModel, UnsupportedOpError
 from pytest_coremlcheck.reference.mil import registry
 
-from .conftest import convert, spec
+from .helpers import convert, spec
 
 
 def test_unimplemented_op_names_op_opset_and_model(monkeypatch):

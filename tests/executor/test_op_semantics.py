@@ -12,7 +12,7 @@ import pytest
 from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.mil import types
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 IOS17 = ct.target.iOS17
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from coremltools.converters.mil import Builder as mb
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 
 @pytest.mark.parametrize("ceil_mode", [False, True])

@@ -6,7 +6,7 @@ import coremltools as ct
 import numpy as np
 from coremltools.converters.mil import Builder as mb
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 
 def test_quantize_rounds_half_to_even_and_saturates():

@@ -11,7 +11,7 @@ from coremltools.converters.mil.mil import types
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.mil.registry import is_random
 
-from .conftest import convert, run, spec
+from .helpers import convert, run, spec
 
 
 def test_random_ops_run_seeded_and_are_marked_random():

@@ -153,7 +153,7 @@ def test_unknown_op_names_the_count(fp32_model, x):
 def test_control_flow_records_the_outer_op_only():
     from coremltools.converters.mil import Builder as mb
 
-    from .conftest import convert, spec
+    from .helpers import convert, spec
 
     @mb.program(input_specs=[spec(3)], opset_version=ct.target.iOS17)
     def prog(x):

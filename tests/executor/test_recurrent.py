@@ -8,7 +8,7 @@ import pytest
 import torch
 from coremltools.converters.mil import Builder as mb
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 T, B, I, H = 5, 2, 3, 4
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from coremltools.converters.mil import Builder as mb
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 # the op documentation's grid points for Xin = 2 (values [0, 1] sample the grid itself)
 GRIDS = {

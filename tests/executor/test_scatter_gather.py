@@ -8,7 +8,7 @@ import pytest
 from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.mil import types
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 I32 = types.int32
 
@@ -102,7 +102,7 @@ def test_ios17_scatter_indices_validation():
     ignored without it."""
     from pytest_coremlcheck.reference import ReferenceModel
 
-    from .conftest import convert
+    from .helpers import convert
 
     data = np.zeros((2, 3), np.float32)
     updates = np.ones((2, 3), np.float32)

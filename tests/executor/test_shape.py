@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from coremltools.converters.mil import Builder as mb
 
-from .conftest import run, spec
+from .helpers import run, spec
 
 
 @pytest.mark.parametrize("begin, end, stride, begin_mask, end_mask, squeeze_mask, index", [

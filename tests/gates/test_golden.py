@@ -15,7 +15,7 @@ from pytest_coremlcheck.gates.golden import (
     write_golden,
 )
 
-from ..conftest import two_outputs
+from ..helpers import two_outputs
 
 CHECK = "tests/test_m.py::test_two[seed-1]"
 

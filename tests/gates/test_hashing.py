@@ -11,7 +11,7 @@ from pytest_coremlcheck.gates.hashing import inputs_hash, model_hash
 from pytest_coremlcheck.reference.features import describe
 from pytest_coremlcheck.reference.loading import LoadedModel, load_model
 
-from ..conftest import convert_image_model, tiny_conv_net
+from ..helpers import convert_image_model, tiny_conv_net
 
 
 def test_model_hash_is_stable_across_saves_and_changes_with_weights(saved_models, tmp_path):
@@ -73,7 +73,7 @@ def test_inputs_hash_covers_names_dtypes_shapes_bytes_and_order():
 def test_results_carry_both_hashes(saved_models):
     path = saved_models["two_outputs"]
     torch.manual_seed(0)
-    from ..conftest import two_outputs
+    from ..helpers import two_outputs
 
     result = assert_equivalent(two_outputs(), path, tensors(n=2, seed=3), backend="reference")
     features = describe(load_model(path).spec.description.input)

@@ -13,7 +13,7 @@ from pytest_coremlcheck.check import CheckSettings
 from pytest_coremlcheck.convert.cache import ConversionCache
 from pytest_coremlcheck.localize.image_fixes import find_image_fix
 
-from ..conftest import IMAGES
+from ..helpers import IMAGES
 
 TOLERANCE = Tolerance(min_snr_db=60)
 

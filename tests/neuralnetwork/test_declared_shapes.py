@@ -13,7 +13,7 @@ from coremltools.models.neural_network import NeuralNetworkBuilder, flexible_sha
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.errors import ExecutionError
 
-from .conftest import convert_nn
+from .helpers import convert_nn
 
 
 def _softmax_spec(declared_out):

@@ -22,7 +22,7 @@ from pytest_coremlcheck.reference import (
 )
 from pytest_coremlcheck.reference.neuralnetwork import registry
 
-from .conftest import convert_nn
+from .helpers import convert_nn
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from torch import nn
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.neuralnetwork import weights
 
-from .conftest import convert_nn, torch_outputs
+from .helpers import convert_nn, torch_outputs
 
 _MODES = {
     "linear": ct.models._QUANTIZATION_MODE_LINEAR_QUANTIZATION,

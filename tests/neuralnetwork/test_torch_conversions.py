@@ -12,7 +12,7 @@ from torch import nn
 
 from pytest_coremlcheck.reference import ReferenceModel
 
-from .conftest import assert_matches_torch, convert_nn, reference_outputs, torch_outputs
+from .helpers import assert_matches_torch, convert_nn, reference_outputs, torch_outputs
 
 
 class Fn(nn.Module):

@@ -11,7 +11,7 @@ from pytest_coremlcheck.reference import ModelLoadError, ReferenceModel
 from pytest_coremlcheck.reference.engines import engine_for
 from pytest_coremlcheck.reference.pipeline import PipelineEngine
 
-from .conftest import load_spec, rewrite_package
+from .helpers import load_spec, rewrite_package
 
 
 def _edited(built, tmp_path, edit, name="Edited.mlpackage"):

@@ -14,7 +14,7 @@ from coremltools.proto import Model_pb2
 
 from pytest_coremlcheck.reference import ModelLoadError, ReferenceModel
 
-from .conftest import convert, load_spec, rewrite_package, tensor
+from .helpers import convert, load_spec, rewrite_package, tensor
 
 COMPILED = "FeatureExtractor.mlmodelc"
 

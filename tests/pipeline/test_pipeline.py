@@ -14,7 +14,7 @@ from pytest_coremlcheck.compare.classifier import describe_classifier
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.pipeline import PIPELINE_INPUT, StageInfo
 
-from .conftest import LABELS, convert, load_spec, make_pipeline, rewrite_package, tensor
+from .helpers import LABELS, convert, load_spec, make_pipeline, rewrite_package, tensor
 
 
 def test_make_pipeline_fp32_matches_composed_torch(built, sources, example):

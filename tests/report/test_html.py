@@ -13,7 +13,7 @@ from pytest_coremlcheck.report import write_report
 from pytest_coremlcheck.report.html import histogram_bars
 
 from . import browser
-from .conftest import HOSTILE
+from .helpers import HOSTILE
 
 
 def test_html_report_of_a_real_run_in_chromium(reported_run, tmp_path):

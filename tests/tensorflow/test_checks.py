@@ -11,7 +11,7 @@ import pytest
 from pytest_coremlcheck import EquivalenceError, Tolerance, assert_equivalent, images, tensors
 from pytest_coremlcheck.errors import CheckError
 
-from .conftest import LABELS, _keras2, dense_two_inputs, gray_cnn, keras3_mlp, recurrent, rgb_conv
+from .helpers import LABELS, _keras2, dense_two_inputs, gray_cnn, keras3_mlp, recurrent, rgb_conv
 
 tf = pytest.importorskip("tensorflow")
 ct = pytest.importorskip("coremltools")

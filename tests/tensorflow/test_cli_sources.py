@@ -6,11 +6,11 @@ import coremltools as ct
 
 from pytest_coremlcheck.cli import main
 
-from .conftest import dense_two_inputs
+from .helpers import dense_two_inputs
 from .test_checks import convert
 
 MODULE = """
-from tests.tensorflow.conftest import dense_two_inputs
+from tests.tensorflow.helpers import dense_two_inputs
 
 
 def build():

@@ -9,7 +9,7 @@ import pytest
 from pytest_coremlcheck import assert_equivalent, tensors
 from pytest_coremlcheck.sources.tensorflow.source import TensorFlowSource
 
-from .conftest import gray_cnn, rgb_conv
+from .helpers import gray_cnn, rgb_conv
 
 tf = pytest.importorskip("tensorflow")
 

@@ -9,7 +9,7 @@ from pytest_coremlcheck.compare.noise_floor import measure
 from pytest_coremlcheck.sources import SourceError
 from pytest_coremlcheck.sources.tensorflow import TensorFlowSource
 
-from .conftest import _keras2, gray_cnn, rgb_conv
+from .helpers import _keras2, gray_cnn, rgb_conv
 
 FEEDS = [{"image": np.random.default_rng(i).uniform(0, 1, (1, 28, 28, 1)).astype(np.float32)}
          for i in range(2)]
@@ -92,7 +92,7 @@ def test_tf_function_cannot_run_in_float64():
 
 
 def test_keras3_model_runs_in_float64():
-    from .conftest import keras3_mlp
+    from .helpers import keras3_mlp
 
     model = keras3_mlp()
     src = TensorFlowSource(model)

@@ -5,7 +5,7 @@ import pytest
 
 from pytest_coremlcheck.sources import SourceError, as_source
 
-from .conftest import dense_two_inputs, gray_cnn, keras3_mlp, rgb_conv
+from .helpers import dense_two_inputs, gray_cnn, keras3_mlp, rgb_conv
 
 tf = pytest.importorskip("tensorflow")
 
