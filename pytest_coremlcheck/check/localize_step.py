@@ -53,16 +53,67 @@ def _localise(plan: CheckPlan, model: BuiltModel, by_name: dict[str, BuiltModel]
                              "of ML programs only")
         base = _compression_base(model, by_name)
         cache = settings.cache
-        return localize(plan.source, model.model, inputs=plan.input_source,
-                        convert=plan.convert if plan.converted is None
-                        else reconversion(model.loaded.spec), tolerance=result.tolerance,
-                        base=base.model if base is not None else None,
-                        fp16_mode=settings.fp16_mode, result=result,
-                        cache_dir=cache.directory if cache.mode != "off" else None).to_dict()
+        found = localize(plan.source, model.model, inputs=plan.input_source,
+                         convert=plan.convert if plan.converted is None
+                         else reconversion(model.loaded.spec), tolerance=result.tolerance,
+                         base=base.model if base is not None else None,
+                         fp16_mode=settings.fp16_mode, result=result,
+                         cache_dir=cache.directory if cache.mode != "off" else None).to_dict()
+        if base is None and not result.passed:
+            _add_source_side(found, plan, model, result, settings)
+        return found
     except Exception as exc:  # a localisation never fails or passes the check
         return f"localisation could not run: {type(exc).__name__}: {exc}"
     finally:
         _LOCALISING.reset(token)
+
+
+def _add_source_side(found: dict, plan: CheckPlan, model: BuiltModel,
+                     result: EquivalenceResult, settings: CheckSettings) -> None:
+    """Conversion localisation (source modules against converted ops, when the source is a
+    torch or Keras model) and ``ct.ImageType`` preprocessing fixes (when an input is an
+    image), each under its own key; a verified image fix or a divergent module leads the
+    summary. One that cannot run leaves a note in ``found["notes"]``."""
+    from dataclasses import replace
+
+    from ..localize.conversion import localize_conversion
+    from ..localize.image_fixes import find_image_fix
+
+    notes = found.setdefault("notes", [])
+    framework_model = plan.source.framework_model
+    if framework_model is not None:
+        try:
+            conversion = localize_conversion(framework_model, model.model, plan.input_source,
+                                             result.tolerance)
+        except Exception as exc:  # noqa: BLE001 - reported, never decides the verdict
+            notes.append(f"conversion localisation could not run: {type(exc).__name__}: {exc}")
+        else:
+            found["conversion"] = conversion.to_dict()
+            _add_cost(found, conversion.seconds, conversion.extra_runs)
+            if conversion.suspect is not None:
+                found["summary"] = f"{conversion.summary()}; {found.get('summary', '')}"
+    if any(f.kind == "image" for f in describe(model.loaded.spec.description.input)):
+        try:
+            search = find_image_fix(
+                plan.source, plan.input_source,
+                convert=plan.convert if plan.converted is None else None,
+                converted=model.model if plan.converted is not None else None,
+                tolerance=result.tolerance, settings=replace(settings, localize="off"),
+                before=[result])
+        except Exception as exc:  # noqa: BLE001
+            notes.append(f"image preprocessing fixes could not run: {type(exc).__name__}: "
+                         f"{exc}")
+        else:
+            found["image_fix"] = search.to_dict()
+            _add_cost(found, search.seconds, search.extra_runs)
+            if search.fix is not None:
+                found["summary"] = f"{search.summary()}; {found.get('summary', '')}"
+
+
+def _add_cost(found: dict, seconds: float, extra_runs: int) -> None:
+    timing = found.setdefault("timing", {})
+    timing["seconds"] = timing.get("seconds", 0.0) + seconds
+    timing["extra_runs"] = timing.get("extra_runs", 0) + extra_runs
 
 
 def _compression_base(model: BuiltModel, by_name: dict[str, BuiltModel]) -> BuiltModel | None:

@@ -64,6 +64,12 @@ class Source:
         return source
 
     @property
+    def framework_model(self) -> Any:
+        """The framework's model object itself (a torch module, a Keras model) when there is
+        one to look inside (conversion localisation hooks its layers); else None."""
+        return None
+
+    @property
     def layout_notes(self) -> list[str]:
         """Layout changes ``run`` made (e.g. NCHW→NHWC feeds), for the report."""
         return []

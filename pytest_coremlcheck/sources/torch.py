@@ -30,6 +30,11 @@ class TorchSource(Source):
             # Comparisons need deterministic inference: dropout and batch-norm statistics.
             model.eval()
 
+    @property
+    def framework_model(self) -> Any:
+        """The model the hooks of conversion localisation attach to."""
+        return self.model
+
     def describe(self) -> str:
         kind = "ExportedProgram" if self.exported else type(self.model).__name__
         return f"torch {self._torch.__version__.split('+')[0]} {kind}"

@@ -163,3 +163,20 @@ def test_conversion_localisation_points_at_the_image_input(source):
     assert found.suspect_ops == [] and [v for v, _ in found.inputs] == ["image"]
     assert "the model's inputs already disagree" in found.summary()
     assert "find_image_fix" in found.summary()
+
+
+def test_a_failing_check_carries_the_verified_image_fix(source, tmp_path):
+    """Through the check itself: the failure message names the fix; the verdict stays FAIL."""
+    from pytest_coremlcheck import EquivalenceError, assert_equivalent
+
+    with pytest.raises(EquivalenceError) as caught:
+        assert_equivalent(source, inputs=images(IMAGES), tolerance=TOLERANCE,
+                          convert=_convert(color_layout=ct.colorlayout.RGB),
+                          cache_dir=tmp_path)
+    result = caught.value.result
+    assert not result.passed
+    fix = result.localisation["image_fix"]["fix"]
+    assert fix["verified"] and fix["code"] == "ct.ImageType(scale=1/255)"
+    assert result.localisation["summary"].startswith("passes with `ct.ImageType(scale=1/255)`")
+    assert "ct.ImageType(scale=1/255)" in str(caught.value)
+    assert "conversion" in result.localisation  # the module-by-module comparison ran too

@@ -47,6 +47,11 @@ class TensorFlowSource(Source):
 
     # ------------------------------------------------------------------ protocol
 
+    @property
+    def framework_model(self) -> Any:
+        """The model the hooks of conversion localisation attach to."""
+        return self.model
+
     def describe(self) -> str:
         text = f"tensorflow {self._tf.__version__} {self.runner.kind} {self.runner.name}"
         if self.path is not None and self.file_kind != "savedmodel":
