@@ -1,4 +1,4 @@
-"""Declarative gates: coremlcheck.toml / pyproject.toml checks collected as pytest items."""
+"""Declared checks: coremlcheck.toml / pyproject.toml checks collected as pytest items."""
 
 import json
 import textwrap
@@ -110,7 +110,7 @@ def test_pyproject_inline_check_array_is_collected(pytester, gate_dir):
     """, name="pyproject.toml")
     result = pytester.runpytest_inprocess("--collect-only", "-p", "no:cacheprovider")
     result.assert_outcomes()
-    assert "<GateItem inline>" in result.stdout.str()
+    assert "<DeclaredCheckItem inline>" in result.stdout.str()
 
 
 def test_source_that_raises_is_a_check_that_could_not_run(pytester, gate_dir):

@@ -18,7 +18,7 @@ from PIL import Image
 
 from pytest_coremlcheck import assert_equivalent, images, tensors
 from pytest_coremlcheck.cli import main
-from pytest_coremlcheck.declarative.spec import GateSpecError, read_gate_file
+from pytest_coremlcheck.declarative.spec import DeclaredCheckError, read_check_file
 from pytest_coremlcheck.errors import CheckError
 from pytest_coremlcheck.inputs.limits import MAX_SAMPLES
 from pytest_coremlcheck.inputs.spec import inputs_from_spec
@@ -209,8 +209,8 @@ def test_toml_input_globs_stay_in_the_toml_directory(tmp_path, glob, message):
     toml = tmp_path / "gate" / "coremlcheck.toml"
     toml.write_text(f'[[check]]\nsource = "gate_zoo:build"\ninputs = "{glob}"\n')
     start = time.perf_counter()
-    with pytest.raises(GateSpecError, match=f"check\\[0\\]: inputs: .*{message}"):
-        read_gate_file(toml)
+    with pytest.raises(DeclaredCheckError, match=f"check\\[0\\]: inputs: .*{message}"):
+        read_check_file(toml)
     assert time.perf_counter() - start < 2
 
 
@@ -220,7 +220,7 @@ def test_toml_input_glob_relative_to_the_toml_file(tmp_path, monkeypatch):
     toml = tmp_path / "gate" / "coremlcheck.toml"
     toml.write_text('[[check]]\nsource = "gate_zoo:build"\ninputs = "pictures/**/*.png"\n')
     monkeypatch.chdir(tmp_path)
-    (gate,) = read_gate_file(toml)
+    (gate,) = read_check_file(toml)
     assert gate.inputs.files() == [tmp_path / "gate" / "pictures" / "a.png"]
 
 

@@ -1,2 +1,2 @@
-"""Declarative gates: checks listed in ``coremlcheck.toml`` / ``pyproject.toml``, collected by
+"""Declared checks: checks listed in ``coremlcheck.toml`` / ``pyproject.toml``, collected by
 pytest as test items (``plugin.py``); the file format is in ``spec.py``."""

@@ -18,30 +18,30 @@ from ..errors import EquivalenceError
 from .discovery import declares_checks
 
 if TYPE_CHECKING:
-    from .spec import GateSpec
+    from .spec import DeclaredCheck
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if declares_checks(file_path):
-        return GateFile.from_parent(parent, path=file_path)
+        return DeclaredCheckFile.from_parent(parent, path=file_path)
     return None
 
 
-class GateFile(pytest.File):
+class DeclaredCheckFile(pytest.File):
     """A TOML file of declared checks."""
 
     def collect(self):
-        from .spec import GateSpecError, read_gate_file
+        from .spec import DeclaredCheckError, read_check_file
 
         try:
-            specs = read_gate_file(self.path)
-        except GateSpecError as exc:
+            specs = read_check_file(self.path)
+        except DeclaredCheckError as exc:
             raise self.CollectError(str(exc)) from None
         for spec in specs:
-            yield GateItem.from_parent(self, name=spec.name, callobj=_gate_function(spec))
+            yield DeclaredCheckItem.from_parent(self, name=spec.name, callobj=_check_function(spec))
 
 
-class GateItem(pytest.Function):
+class DeclaredCheckItem(pytest.Function):
     """One declared check; a failure shows the tolerance table, not a traceback."""
 
     def repr_failure(self, excinfo):
@@ -53,7 +53,7 @@ class GateItem(pytest.Function):
         return self.path, None, self.name
 
 
-def _gate_function(spec: GateSpec):
+def _check_function(spec: DeclaredCheck):
     """The test function of ``spec``: one ``coreml_check`` call."""
     from ..sources.loader import lazy_source
 

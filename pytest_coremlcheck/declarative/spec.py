@@ -1,4 +1,4 @@
-"""Declarative gates: the ``[[check]]`` tables of ``coremlcheck.toml`` (or
+"""Declared checks: the ``[[check]]`` tables of ``coremlcheck.toml`` (or
 ``[[tool.coremlcheck.check]]`` in ``pyproject.toml``), read and validated.
 
 ```toml
@@ -40,12 +40,12 @@ KEYS = ("name", "source", "model", "inputs", "tolerance", "variants", "convert")
 TOLERANCE_FIELDS = {f.name for f in fields(Tolerance)}
 
 
-class GateSpecError(ValueError):
-    """A gate file that cannot be used; the message names the file, table and key."""
+class DeclaredCheckError(ValueError):
+    """A file of declared checks that cannot be used; the message names the file, table and key."""
 
 
 @dataclass(frozen=True)
-class GateSpec:
+class DeclaredCheck:
     """One declared check, ready for ``coreml_check``."""
 
     name: str
@@ -58,59 +58,59 @@ class GateSpec:
     convert: dict[str, Any] | None = None
 
 
-def read_gate_file(path: Path) -> list[GateSpec]:
+def read_check_file(path: Path) -> list[DeclaredCheck]:
     """The checks of a ``coremlcheck.toml`` (``[[check]]``) or a ``pyproject.toml``
     (``[[tool.coremlcheck.check]]``); [] for a pyproject.toml without any."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise GateSpecError(f"{path}: cannot read it ({exc})") from None
+        raise DeclaredCheckError(f"{path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise GateSpecError(f"{path}: not valid TOML ({exc})") from None
+        raise DeclaredCheckError(f"{path}: not valid TOML ({exc})") from None
     if path.name == "pyproject.toml":
         table, prefix = data.get("tool", {}).get("coremlcheck", {}), "tool.coremlcheck.check"
     else:
         unknown = sorted(set(data) - {"check"})
         if unknown:
-            raise GateSpecError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; "
+            raise DeclaredCheckError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; "
                                 "expected [[check]] tables")
         table, prefix = data, "check"
     checks = table.get("check", []) if isinstance(table, dict) else []
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
-        raise GateSpecError(f"{path}: {prefix} must be an array of tables ([[{prefix}]])")
-    specs: list[GateSpec] = []
+        raise DeclaredCheckError(f"{path}: {prefix} must be an array of tables ([[{prefix}]])")
+    specs: list[DeclaredCheck] = []
     for index, entry in enumerate(checks):
-        spec = _gate(entry, path, f"{path}: {prefix}[{index}]", index)
+        spec = _declared_check(entry, path, f"{path}: {prefix}[{index}]", index)
         if any(s.name == spec.name for s in specs):
-            raise GateSpecError(f"{path}: {prefix}[{index}]: name {spec.name!r} is already used "
-                                "by another check")
+            raise DeclaredCheckError(f"{path}: {prefix}[{index}]: name {spec.name!r} is "
+                                     "already used by another check")
         specs.append(spec)
     return specs
 
 
-def _gate(entry: dict, path: Path, where: str, index: int) -> GateSpec:
+def _declared_check(entry: dict, path: Path, where: str, index: int) -> DeclaredCheck:
     unknown = sorted(set(entry) - set(KEYS))
     if unknown:
-        raise GateSpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are "
+        raise DeclaredCheckError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are "
                             f"{', '.join(KEYS)}")
     base = path.parent
     name = _string(entry.get("name", f"check{index}"), where, "name")
     if "source" not in entry:
-        raise GateSpecError(f"{where}: missing key 'source' (a model file, a SavedModel "
+        raise DeclaredCheckError(f"{where}: missing key 'source' (a model file, a SavedModel "
                             "directory or module:callable)")
     source = _string(entry["source"], where, "source")
     try:
         check_source_spec(source, base)
     except CheckError as exc:
-        raise GateSpecError(f"{where}: source: {exc}") from None
+        raise DeclaredCheckError(f"{where}: source: {exc}") from None
     model = None
     if "model" in entry:
         model = base / _string(entry["model"], where, "model")
         if not model.exists():
-            raise GateSpecError(f"{where}: model: {model} does not exist (omit 'model' to "
+            raise DeclaredCheckError(f"{where}: model: {model} does not exist (omit 'model' to "
                                 "convert the source on the fly)")
     variants = _variants(entry.get("variants"), where)
-    return GateSpec(
+    return DeclaredCheck(
         name=name, source=source, base_dir=base, model=model,
         inputs=_inputs(entry.get("inputs"), base, where),
         tolerance=_tolerance(entry.get("tolerance"), where, variants or ()),
@@ -121,7 +121,7 @@ def _gate(entry: dict, path: Path, where: str, index: int) -> GateSpec:
 
 def _string(value, where: str, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise GateSpecError(f"{where}: {key} must be a non-empty string, got {value!r}")
+        raise DeclaredCheckError(f"{where}: {key} must be a non-empty string, got {value!r}")
     return value
 
 
@@ -135,7 +135,7 @@ def _inputs(value, base: Path, where: str) -> InputSource | Lazy | None:
     try:
         return inputs_from_spec(text, base, confine=True)
     except (OSError, ValueError) as exc:
-        raise GateSpecError(f"{where}: inputs: {exc}") from None
+        raise DeclaredCheckError(f"{where}: inputs: {exc}") from None
 
 
 def _tolerance(value, where: str, variants: tuple[str, ...]
@@ -145,12 +145,12 @@ def _tolerance(value, where: str, variants: tuple[str, ...]
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise GateSpecError(f"{where}: tolerance must be a table of tolerance fields")
+        raise DeclaredCheckError(f"{where}: tolerance must be a table of tolerance fields")
     by_variant = not set(value) <= TOLERANCE_FIELDS and all(
         isinstance(v, dict) for v in value.values())
     unknown = sorted(k for k in value if k not in variants) if by_variant else []
     if unknown and variants:
-        raise GateSpecError(f"{where}: tolerance.{unknown[0]}: not a tolerance field nor one "
+        raise DeclaredCheckError(f"{where}: tolerance.{unknown[0]}: not a tolerance field nor one "
                             f"of this check's variants ({', '.join(variants)})")
     try:
         if not by_variant or not variants:
@@ -158,18 +158,18 @@ def _tolerance(value, where: str, variants: tuple[str, ...]
         return {k: Tolerance.from_mapping(v, origin=f"{where}: tolerance.{k}")
                 for k, v in value.items()}
     except (TypeError, ValueError) as exc:
-        raise GateSpecError(str(exc)) from None
+        raise DeclaredCheckError(str(exc)) from None
 
 
 def _variants(value, where: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise GateSpecError(f"{where}: variants must be a list of variant names")
+        raise DeclaredCheckError(f"{where}: variants must be a list of variant names")
     try:
         resolve(value)
     except CheckError as exc:
-        raise GateSpecError(f"{where}: variants: {exc}") from None
+        raise DeclaredCheckError(f"{where}: variants: {exc}") from None
     return tuple(value)
 
 
@@ -177,8 +177,14 @@ def _convert(value, where: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise GateSpecError(f"{where}: convert must be a table of ct.convert arguments")
+        raise DeclaredCheckError(f"{where}: convert must be a table of ct.convert arguments")
     try:
         return convert_kwargs(value)
     except ValueError as exc:
-        raise GateSpecError(f"{where}: convert: {exc}") from None
+        raise DeclaredCheckError(f"{where}: convert: {exc}") from None
+
+
+#: Old names ("gate" now means baselines and golden outputs only), kept for one release.
+GateSpec = DeclaredCheck
+GateSpecError = DeclaredCheckError
+read_gate_file = read_check_file

@@ -1,4 +1,4 @@
-"""Inputs written as text, for the command line and declarative gates.
+"""Inputs written as text, for the command line and declared checks.
 
 - ``random:N``: ``tensors(n=N)``, N seeded random samples shaped from the model's inputs;
 - a path ending in ``.npz``: ``feeds(path)``;
@@ -6,7 +6,7 @@
   preprocess=...)``, a ``{name: array}`` dict or a list of them;
 - anything else (a directory, an image file or a glob): ``images(path, resize=resize)``.
 
-Relative paths and modules resolve from ``base_dir``. With ``confine`` (declarative gates) a
+Relative paths and modules resolve from ``base_dir``. With ``confine`` (declared checks) a
 path or glob must stay inside ``base_dir``: absolute paths and ``..`` that leave it are refused.
 """
 

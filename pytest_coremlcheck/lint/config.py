@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 _KEYS = {"target", "select", "ignore", "per-path-ignores", "fail-on", "bundle-dirs",
          "scan-weights"}
-#: Keys of [tool.coremlcheck] read elsewhere: ``check`` tables are declarative gates.
+#: Keys of [tool.coremlcheck] read elsewhere: ``check`` tables are declared checks.
 _OTHER_KEYS = {"check"}
 
 

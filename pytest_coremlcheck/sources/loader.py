@@ -1,6 +1,6 @@
 """Source specs as text: a saved model file, or ``module:attribute`` naming Python code.
 
-Used by ``coremlcheck compare SOURCE`` and by the ``source`` key of declarative gates:
+Used by ``coremlcheck compare SOURCE`` and by the ``source`` key of declared checks:
 
 - a path: TorchScript (``.pt``, ``.pth``, ``.ts``), ExportedProgram (``.pt2``), Keras
   (``.h5``, ``.keras``) or a SavedModel directory;
