@@ -80,6 +80,7 @@ def assert_equivalent(
     from .check import CheckSettings, run_check
     from .convert.cache import ConversionCache
     from .errors import EquivalenceError
+    from .localize.step import localise_results
     from .result import ResultSet
 
     settings = CheckSettings(
@@ -89,6 +90,7 @@ def assert_equivalent(
         cache=ConversionCache(kw.pop("cache_dir", None), "on"),
         artifacts_dir=kw.pop("artifacts_dir", None),
         localize=kw.pop("localize", "failed"),
+        localizer=localise_results,
     )
     results = run_check(source, converted, inputs=inputs, tolerance=tolerance,
                         settings=settings, **kw)

@@ -129,7 +129,7 @@ def _install_dropin(config: pytest.Config) -> None:
     if settings.backend != "reference" or coreml_available():
         return
 
-    from . import dropin
+    from .runtimes import dropin
 
     config.add_cleanup(dropin.install(settings.fp16_mode))
 
@@ -177,9 +177,17 @@ def settings_from_config(config: pytest.Config) -> CheckSettings:
             bundle_dirs=_bundle_dirs(config),
             localize=_choice(pick("--coreml-localize", "coreml_localize"), LOCALIZE_MODES,
                              origin("--coreml-localize", "coreml_localize")),
+            localizer=_localizer,
         )
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _localizer(*args) -> None:
+    """The localisation step (``localize.step``), imported when a check first needs it."""
+    from .localize.step import localise_results
+
+    localise_results(*args)
 
 
 def _choice(value: str, choices, origin: str) -> str:
@@ -288,7 +296,7 @@ def coreml_convert(pytestconfig: pytest.Config):
     default: one random sample shaped from ``inputs``). Session-scoped, so module- and
     session-scoped fixtures can use it.
     """
-    from .conversion import convert_cached
+    from .convert.fixture import convert_cached
 
     cache = run_settings(pytestconfig).cache
 
@@ -472,7 +480,7 @@ class SessionReporter:
         self.session = session
         directory = _artifacts_dir(self.config)
         if directory is not None:
-            from .artifacts import clear_pictures
+            from .report.pictures import clear_pictures
 
             clear_pictures(directory)
 

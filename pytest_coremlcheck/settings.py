@@ -41,6 +41,10 @@ class CheckSettings:
     progress: ProgressCallback | None = None
     #: which results are localised (ML programs on the reference executor): failed, all, off
     localize: str = "failed"
+    #: the localisation step, called as ``localizer(plan, models, results, settings)`` once a
+    #: check's results exist (``localize.step.localise_results``; the front doors set it, so
+    #: the check never imports the localisation, which re-runs checks)
+    localizer: Callable | None = None
 
     def __post_init__(self) -> None:
         if self.localize not in LOCALIZE_MODES:

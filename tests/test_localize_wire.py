@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from pytest_coremlcheck import EquivalenceError, assert_equivalent, feeds
-from pytest_coremlcheck.check.localize_step import reconversion
 from pytest_coremlcheck.cli import main
+from pytest_coremlcheck.localize.step import reconversion
 from pytest_coremlcheck.settings import CheckSettings
 from tests.test_localize import CONVERT, SAMPLES, TOL, _net
 

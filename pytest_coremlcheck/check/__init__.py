@@ -2,10 +2,11 @@
 
 ``plan`` decides what runs (source, inputs and shape cases, variants, tolerance layers);
 ``run`` builds the converted models and runs source and runtimes on every sample; ``results``
-compares each runtime's outputs with the source's into ``EquivalenceResult``s; ``stages``
-adds per-stage results for pipelines; ``localize_step`` localises failing results (where the
-accuracy is lost, verified fixes). Framework- and runtime-specific code hides behind
-``sources`` and ``runtimes``; conversion, variants and the cache live in ``convert``.
+compares each runtime's outputs with the source's into ``EquivalenceResult``s; ``stages`` adds
+per-stage results for pipelines; ``settings.localizer`` (``localize.step``) localises failing
+results (where the accuracy is lost, verified fixes). Framework- and runtime-specific code
+hides behind ``sources`` and ``runtimes``; conversion, variants and the cache live in
+``convert``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
-from .localize_step import localise_results
 from .plan import make_plan
 from .results import Timings, model_results
 from .run import build, run_converted, run_source
@@ -63,5 +63,6 @@ def run_check(source, converted=None, *, inputs=None, convert: dict[str, Any] | 
             results += model_results(plan, model, run, source_run,
                                      bases[position] if bases else None, settings, timings,
                                      plan.title(models[0]), len(runtimes))
-    localise_results(plan, models, results, settings)
+    if settings.localizer is not None and settings.localize != "off":
+        settings.localizer(plan, models, results, settings)
     return results

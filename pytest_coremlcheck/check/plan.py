@@ -11,10 +11,10 @@ from ..convert.chain import BuiltModel
 from ..convert.variants import Variant, resolve
 from ..errors import CheckError, guarded
 from ..inputs import InputSource, Sample, as_input_source
+from ..inputs.shapes import label as shape_label
+from ..inputs.shapes import shape_configs, with_shapes
 from ..reference.features import Feature, describe
 from ..reference.loading import load_model
-from ..shapes import label as shape_label
-from ..shapes import shape_configs, with_shapes
 from ..sources import Source, as_source
 from ..sources.composed import ComposedSource
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..artifacts import image_writer
 from ..compare.classifier import describe_classifier
 from ..compare.tolerance import Tolerance, default_for_precision, with_default
 from ..compare.verdict import as_array, check_output_names, compare_outputs, compare_steps
 from ..convert.chain import BuiltModel
 from ..convert.variants import Variant
+from ..coreml.describe import compute_precision
 from ..gates.hashing import model_hash
-from ..model_info import compute_precision
 from ..reference.features import describe
+from ..report.pictures import image_writer
 from ..result import EquivalenceResult
 from ..settings import CheckSettings
 from ..sources.composed import ComposedSource

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..check import CheckSettings, run_check
     from ..errors import CheckError
     from ..inputs.tensors import NoRandomValueError
+    from ..localize.step import localise_results
     from ..progress import progress_for
     from ..report import write_report
     from ..result import format_table
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             settings = CheckSettings(backend=args.backend,
                                      compute_units=parse_compute_units(args.compute_units),
                                      fp16_mode=args.fp16_mode, progress=progress,
-                                     localize=args.localize)
+                                     localize=args.localize, localizer=localise_results)
             results = run_check(load_source_spec(args.source, Path.cwd()), args.model,
                                 inputs=inputs, tolerance=None if tolerance.is_empty()
                                 else tolerance, name=Path(args.model).name, settings=settings)

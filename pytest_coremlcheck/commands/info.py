@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def describe_model(path) -> dict:
-    from ..model_info import compute_precision, model_kind
+    from ..coreml.describe import compute_precision, model_kind
     from ..reference.features import describe
     from ..reference.loading import load_model
 

@@ -13,9 +13,9 @@ from ..compare.tolerance import Tolerance
 from ..convert.cache import ConversionCache
 from ..convert.chain import ChainInputs, converted_model
 from ..convert.on_the_fly import conversion_features
+from ..coreml.describe import compute_precision
 from ..errors import CheckError
 from ..inputs import as_input_source
-from ..model_info import compute_precision
 from ..reference import ReferenceModel
 from ..reference.features import describe
 from ..reference.loading import load_model

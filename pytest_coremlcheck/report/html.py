@@ -30,13 +30,13 @@ import jinja2
 from markupsafe import Markup, escape
 from PIL import Image
 
-from ..artifacts import GAIN_KEY
 from ..compare import metric_table
 from .json_report import build, json_default
 from .labels import verdict as row_verdict
 from .localisation import localisation_view
 from .loss_curves import loss_curves
 from .margins import margins, number
+from .pictures import GAIN_KEY
 
 #: Summary-table metric columns, in order.
 METRICS = metric_table.NAMES

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pytest_coremlcheck.artifacts import image_writer
 from pytest_coremlcheck.report.margins import margins
+from pytest_coremlcheck.report.pictures import image_writer
 
 
 def _rows(output):

@@ -1,16 +1,18 @@
-"""Step 4 of a check: where a result's converted model loses accuracy (``localize``), attached
-to the result. A localisation never changes a verdict: one that cannot run leaves a note."""
+"""The localisation step of a check (``CheckSettings.localizer``, set by the pytest plugin,
+``assert_equivalent`` and the CLI): where a result's converted model loses accuracy
+(``localize``), attached to the result. A localisation never changes a verdict: one that cannot
+run leaves a note."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 
+from ..check.plan import CheckPlan
 from ..convert.chain import BuiltModel
 from ..errors import CheckError
 from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..settings import CheckSettings
-from .plan import CheckPlan
 
 #: set while a localisation runs: the checks it re-runs are not localised again
 _LOCALISING: ContextVar[bool] = ContextVar("coremlcheck_localising", default=False)
@@ -43,7 +45,7 @@ def localise_results(plan: CheckPlan, models: list[BuiltModel],
 def _localise(plan: CheckPlan, model: BuiltModel, by_name: dict[str, BuiltModel],
               result: EquivalenceResult, settings: CheckSettings) -> dict | str:
     """``Localisation.to_dict()`` of ``model``, or the note saying why it could not run."""
-    from ..localize import localize
+    from . import localize
 
     token = _LOCALISING.set(True)
     try:
@@ -76,8 +78,8 @@ def _add_source_side(found: dict, plan: CheckPlan, model: BuiltModel,
     summary. One that cannot run leaves a note in ``found["notes"]``."""
     from dataclasses import replace
 
-    from ..localize.conversion import localize_conversion
-    from ..localize.image_fixes import find_image_fix
+    from .conversion import localize_conversion
+    from .image_fixes import find_image_fix
 
     notes = found.setdefault("notes", [])
     framework_model = plan.source.framework_model

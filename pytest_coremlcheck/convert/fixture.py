@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .convert.cache import ConversionCache
-from .convert.chain import ChainInputs, converted_model
-from .convert.on_the_fly import conversion_features
-from .errors import CheckError, guarded
-from .inputs import as_input_source, tensors
-from .sources import as_source
+from ..errors import CheckError, guarded
+from ..inputs import as_input_source, tensors
+from ..sources import as_source
+from .cache import ConversionCache
+from .chain import ChainInputs, converted_model
+from .on_the_fly import conversion_features
 
 
 def convert_cached(source, convert: dict[str, Any], cache: ConversionCache, example=None):

@@ -17,7 +17,7 @@ def install(fp16_mode: str = "typed") -> Callable[[], None]:
     """Patch ``MLModel.predict`` and ``MLModel.make_state``; returns the undo function."""
     from coremltools.models import MLModel
 
-    from .reference import ReferenceModel
+    from ..reference import ReferenceModel
 
     original = {name: MLModel.__dict__.get(name) for name in ("predict", "make_state")}
 

@@ -1,0 +1,2 @@
+"""What a Core ML file declares, read from the protobuf alone (no program loading, no torch):
+``describe`` (compute precision, model kind)."""
