@@ -4,11 +4,11 @@ and only by rules that need them."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..coreml import files
 from .errors import InvalidModelError
 
 #: File name of the weights directory inside the directory holding the spec
@@ -87,16 +87,10 @@ def read_path(path: Path) -> ModelFile:
 
 def parse_spec(data: bytes, where: str):
     """Parse serialized ``Model`` bytes; a decode failure is an :class:`InvalidModelError`."""
-    from coremltools.proto import Model_pb2
-
-    spec = Model_pb2.Model()
     try:
-        spec.ParseFromString(data)
-    except Exception as exc:
-        detail = str(exc) or exc.__class__.__name__
-        raise InvalidModelError(where, f"the protobuf does not parse ({detail}); the file may "
-                                       "be truncated or not a Core ML model") from None
-    return spec
+        return files.parse_spec(data, where)
+    except files.ModelFileError as exc:
+        raise InvalidModelError(exc.where, exc.reason) from None
 
 
 def _checked(model_file: ModelFile) -> ModelFile:
@@ -114,25 +108,7 @@ def _checked(model_file: ModelFile) -> ModelFile:
 
 
 def _package_spec_path(package: Path) -> Path:
-    manifest_path = package / "Manifest.json"
-    if not manifest_path.is_file():
-        raise InvalidModelError(str(package), "a directory without Manifest.json is not an "
-                                              ".mlpackage")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        root = manifest["rootModelIdentifier"]
-        relative = manifest["itemInfoEntries"][root]["path"]
-    except Exception as exc:
-        raise InvalidModelError(str(package), f"unreadable Manifest.json ({exc.__class__.__name__}"
-                                              f": {exc})") from None
-    if not isinstance(relative, str):
-        raise InvalidModelError(str(package), "Manifest.json names no model path")
-    data_dir = (package / "Data").resolve()
-    spec_path = (data_dir / relative).resolve()
-    if data_dir not in spec_path.parents:
-        raise InvalidModelError(str(package), f"Manifest.json points outside the package "
-                                              f"({relative!r})")
-    if not spec_path.is_file():
-        raise InvalidModelError(str(package), f"Manifest.json names Data/{relative}, which is "
-                                              "missing")
-    return spec_path
+        return files.package_spec_path(package)
+    except files.ModelFileError as exc:
+        raise InvalidModelError(exc.where, exc.reason) from None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..coreml import files
 from .errors import ModelLoadError
 
 
@@ -88,9 +88,10 @@ def load_path(path: Path) -> LoadedModel:
 
 def check_regular(path: Path) -> None:
     """Refuse a FIFO, device or directory where a file is expected (reading a FIFO blocks)."""
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ModelLoadError(f"{path} is not a regular file (a FIFO, device or directory); "
-                             "a model file must be a regular file")
+    try:
+        files.check_regular(path)
+    except files.ModelFileError as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 def check_confined(package: Path) -> None:
@@ -132,13 +133,7 @@ def _manifest(package: Path) -> tuple[dict, dict]:
 
 
 def _package_spec_path(package: Path) -> Path:
-    manifest, entries = _manifest(package)
     try:
-        root = manifest["rootModelIdentifier"]
-        entry = entries[root]
-        spec_path = package / "Data" / entry["path"]
-    except Exception as exc:
-        raise ModelLoadError(f"{package}: unreadable Manifest.json ({exc})") from None
-    if not spec_path.exists():
-        raise ModelLoadError(f"{package}: the manifest names {entry['path']} but it is missing")
-    return spec_path
+        return files.package_spec_path(package)
+    except files.ModelFileError as exc:
+        raise ModelLoadError(str(exc)) from None
