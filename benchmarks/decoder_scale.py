@@ -32,10 +32,11 @@ import math
 import multiprocessing
 import os
 import statistics
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from _memory import PeakSampler, rss_bytes  # noqa: E402  (benchmarks/ is on sys.path)
 
 PROMPT = 32
 STEPS = 16
@@ -205,32 +206,6 @@ def convert(config: Config, path: str) -> None:
         mlmodel, ct.optimize.coreml.OptimizationConfig(global_config=op_config))
     mlmodel.save(path)
     torch.save(model.state_dict(), path + ".pt")
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakSampler:
-    """Highest RSS seen while the ``with`` block runs."""
-
-    def __enter__(self):
-        self.peak = rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(0.0005)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 MODES = {"compressed": "0", "cached": "1000000"}

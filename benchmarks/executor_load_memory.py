@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import gc
 import multiprocessing
-import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from _memory import PeakSampler, rss_bytes  # noqa: E402  (benchmarks/ is on sys.path)
 
 WIDTH = 2500
 LAYERS = 4
@@ -47,32 +47,6 @@ def build_model(path: str) -> None:
                          convert_to="mlprogram", compute_precision=ct.precision.FLOAT32,
                          minimum_deployment_target=ct.target.iOS16)
     mlmodel.save(path)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakSampler:
-    """Highest RSS seen while the ``with`` block runs."""
-
-    def __enter__(self):
-        self.peak = rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(0.0005)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 def main() -> None:

@@ -10,8 +10,9 @@ from the file alone (no prediction, any OS).
 Rules are documented in ``docs/rules.md`` (``coremlcheck lint --explain CML-Q004``).
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attributes
 
 if TYPE_CHECKING:  # imported on first use (``__getattr__``): the pytest plugin loads cheaply
     from .config import LintConfig, load_config
@@ -38,13 +39,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -1,0 +1,25 @@
+"""Package attributes loaded on first use (PEP 562), so importing a package stays cheap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+
+
+def lazy_attributes(package: str, names: dict[str, str], namespace: dict
+                    ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for ``package``: public name -> the submodule (relative to
+    the package) that defines it; a loaded name is kept in ``namespace`` (the package's
+    globals)."""
+
+    def __getattr__(name: str):
+        if name not in names:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(import_module(f".{names[name]}", package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(names))
+
+    return __getattr__, __dir__
