@@ -22,7 +22,7 @@ from ..result import EquivalenceResult
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
 from .plan import make_plan
-from .results import Timings, model_results
+from .results import Timings, model_facts, model_results
 from .run import build, run_converted, run_source
 
 __all__ = ["CheckSettings", "run_check"]
@@ -54,13 +54,14 @@ def run_check(source, converted=None, *, inputs=None, convert: dict[str, Any] | 
         runtimes = guarded(model.label, lambda m=model: open_runtimes(
             m.model, m.loaded, backend, settings.compute_units, settings.fp16_mode,
             settings.watch_hazards, settings.bundle_dirs))
+        facts = model_facts(plan, model, settings)
         for position, runtime in enumerate(runtimes):
             run = run_converted(runtime, plan, model.label, notify)
             runs.setdefault(model.name, []).append(run)
             if not plan.wants(model):
                 continue
             bases = runs.get(model.variant.base) if model.variant else None
-            results += model_results(plan, model, run, source_run,
+            results += model_results(plan, model, facts, run, source_run,
                                      bases[position] if bases else None, settings, timings,
                                      plan.title(models[0]), len(runtimes))
     if settings.localizer is not None and settings.localize != "off":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from ..compare.classifier import describe_classifier
@@ -30,27 +31,48 @@ class Timings:
     convert_s: float
 
 
-def model_results(plan: CheckPlan, model: BuiltModel, run: ConvertedRun, source: SourceRun,
-                  base: ConvertedRun | None, settings: CheckSettings, timings: Timings,
-                  title: str, runtimes: int) -> list[EquivalenceResult]:
-    """One result per case for ``model`` on ``run.runtime`` (plus per-stage results of a
-    pipeline checked against ``source_stages``)."""
-    import time
+@dataclass
+class ModelFacts:
+    """What every result of one converted model shares, whatever runtime ran it: read from
+    its spec, linted and hashed once per model."""
 
+    precision: str
+    layered: Tolerance  # the tolerance layers set by the run, marker, check and variant
+    default: Tolerance | None  # the variant's own default; None: the precision's
+    features: list
+    classifier: object
+    adaptive: bool  # the fp32 default follows the source's measured noise floor
+    lint_all: list
+    lint_failing: list
+    digest: str
+
+
+def model_facts(plan: CheckPlan, model: BuiltModel, settings: CheckSettings) -> ModelFacts:
+    """``model``'s ``ModelFacts``; CheckError names a per-output tolerance for an output the
+    model does not have."""
     spec = model.loaded.spec
     precision = compute_precision(spec)
     layered = plan.tolerance_layers(settings.default_tolerance, model)
     default = None if _precision_default(model.variant) else model.variant.tolerance
     features = describe(spec.description.output)
     check_output_names(layered, features, model.label)
-    classifier = describe_classifier(spec)
-    adaptive = not layered.has_limits() and default is None and precision != "fp16"
     lint_all, lint_failing = settings.lint(model.model) if settings.lint else ([], [])
-    digest = model_hash(model.loaded)
+    return ModelFacts(precision, layered, default, features, describe_classifier(spec),
+                      not layered.has_limits() and default is None and precision != "fp16",
+                      lint_all, lint_failing, model_hash(model.loaded))
+
+
+def model_results(plan: CheckPlan, model: BuiltModel, facts: ModelFacts, run: ConvertedRun,
+                  source: SourceRun, base: ConvertedRun | None, settings: CheckSettings,
+                  timings: Timings, title: str, runtimes: int) -> list[EquivalenceResult]:
+    """One result per case for ``model`` on ``run.runtime`` (plus per-stage results of a
+    pipeline checked against ``source_stages``)."""
+    precision, layered, default = facts.precision, facts.layered, facts.default
+    features, classifier = facts.features, facts.classifier
     results = []
     for index, case in enumerate(plan.cases):
         floor = source.floor(plan, index, _matched_names(features, classifier)) \
-            if adaptive else None
+            if facts.adaptive else None
         effective = with_default(layered, default if default is not None
                                  else default_for_precision(precision, floor))
         name = _result_name(title, model, case.label, len(plan.cases), runtimes,
@@ -67,8 +89,9 @@ def model_results(plan: CheckPlan, model: BuiltModel, run: ConvertedRun, source:
             source=plan.source.describe(), model=model.label,
             inputs=f"{plan.input_source.describe()} ({len(case.samples)} sample(s))",
             precision=precision,
-            extra_failures=[f"lint {f.id} {f.severity}: {f.message}" for f in lint_failing],
-            lint=[f.to_dict() for f in lint_all],
+            extra_failures=[f"lint {f.id} {f.severity}: {f.message}"
+                            for f in facts.lint_failing],
+            lint=[f.to_dict() for f in facts.lint_all],
             hazards=run.runtime.hazards(),
             variant=model.variant.name if model.variant else None,
             step=_step(model.variant), shape=case.label,
@@ -78,7 +101,7 @@ def model_results(plan: CheckPlan, model: BuiltModel, run: ConvertedRun, source:
                      **({"float64_source_s": floor.seconds} if floor else {})},
             noise_floor=floor.to_dict() if floor else None,
         )
-        result.model_hash = digest
+        result.model_hash = facts.digest
         result.inputs_hash = source.input_hashes[index]
         result.hazard_probe = run.hazard_probe
         result.attach_full_hazards()

@@ -227,16 +227,15 @@ def _fp32_fixes(loc: Localisation, session: _Session, convert, given: bool) -> N
         description = f"keep {len(ops)} op(s) in fp32: " + ", ".join(
             f"{e.name} ({e.op_type})" for e in ops)
         fix = Fix("fp32_ops", description, selector.code(), names, loc.before, None)
-        try:
+
+        def build(kwargs=kwargs, names=names, fix=fix):
             fixed = session.convert(kwargs)
             missed = sorted(set(names) - set(fp32_kept(load_model(fixed).spec, names)))
             if missed:
                 fix.description += f" (the selector did not match {', '.join(missed)})"
-            fix.after = CheckOutcome.of(session.check(fixed))
-        except CheckError as exc:
-            fix.error = str(exc)
-        loc.fixes.append(fix)
-        if fix.verified:
+            return fixed
+
+        if _attempt(loc, session, fix, build):
             return
 
 
@@ -246,15 +245,26 @@ def _exclusion_fixes(loc: Localisation, session: _Session, base, config) -> None
         chosen = weights[:count]
         fix = Fix("exclude_weights", "leave uncompressed: " + ", ".join(chosen),
                   exclusion_code(config, chosen), chosen, loc.before, None)
-        try:
+
+        def build(chosen=chosen):
             fixed = compress(base, excluding(config, chosen))
             session.conversions += 1
-            fix.after = CheckOutcome.of(session.check(fixed))
-        except CheckError as exc:
-            fix.error = str(exc)
-        loc.fixes.append(fix)
-        if fix.verified:
+            return fixed
+
+        if _attempt(loc, session, fix, build):
             return
+
+
+def _attempt(loc: Localisation, session: _Session, fix: Fix, build) -> bool:
+    """Build the fixed model (``build()``), re-check it into ``fix.after`` (or record why it
+    could not be built or checked in ``fix.error``), add ``fix`` to ``loc``; True when the
+    fix is verified (its re-run passes)."""
+    try:
+        fix.after = CheckOutcome.of(session.check(build()))
+    except CheckError as exc:
+        fix.error = str(exc)
+    loc.fixes.append(fix)
+    return fix.verified
 
 
 def _finish(loc: Localisation, session: _Session, started: float) -> Localisation:
