@@ -1,10 +1,11 @@
 """Cost of the numeric-hazard watch on the default check path.
 
 In one process, on real architectures with random weights (Keras MobileNetV2 and ResNet50,
-``weights=None``, 96×96 input, converted to FP16 and FP32 ML programs), the median wall time
+``weights=None``, 96×96 input, converted to FP16 and FP32 ML programs), the median CPU time
 of ``ReferenceModel.predict`` as a check runs it (``ReferenceRuntime`` with the watch on: the
 screen) divided by plain ``predict`` (no watch), timed in interleaved rounds with one torch
-thread. The full watch (every kind, underflow included), which a failing check re-runs to
+thread (CPU time of this process, so that other jobs on a shared machine do not count). The
+full watch (every kind, underflow included), which a failing check re-runs to
 name its hazards, is timed too. Target: screen ÷ plain ≤ 1.1.
 
 Run: ``.venv/bin/python benchmarks/hazard_watch_cost.py [--repeats 15]``.
@@ -52,15 +53,15 @@ def convert(model, precision, directory: Path, label: str) -> Path:
 
 
 def interleaved(fns: list, repeats: int) -> list[float]:
-    """Median wall times (s) of ``fns`` timed round-robin after one warm-up call each."""
+    """Median CPU times (s) of ``fns`` timed round-robin after one warm-up call each."""
     for fn in fns:
         fn()
     times = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, times):
-            start = time.perf_counter()
+            start = time.process_time()
             fn()
-            out.append(time.perf_counter() - start)
+            out.append(time.process_time() - start)
     return [statistics.median(t) for t in times]
 
 

@@ -117,3 +117,82 @@ def test_no_watch_means_no_hazards_even_when_failing(models):
     runtime.predict(_feeds(0.7, 1.0)[0])
     assert runtime.model._watch is None
     assert runtime.full_hazards(_feeds(0.7, 1.0)) == []
+
+
+class DoubleThenSelect(torch.nn.Module):
+    """x·2, then ops that only select values (relu, reshape, max): the screen looks at x·2."""
+
+    def forward(self, x):
+        return torch.relu(x * 2.0).reshape(2, 4).amax(dim=0)
+
+
+class SelectFirst(torch.nn.Module):
+    """relu straight on the input: nothing watched it before, so the screen must."""
+
+    def forward(self, x):
+        return torch.relu(x) * 3.0
+
+
+def _convert_fp32(module, shape=(1, 8)) -> ct.models.MLModel:
+    traced = torch.jit.trace(module.eval(), torch.rand(*shape))
+    return ct.convert(traced, inputs=[ct.TensorType(name="x", shape=shape)],
+                      convert_to="mlprogram", compute_precision=ct.precision.FLOAT32,
+                      minimum_deployment_target=ct.target.iOS16)
+
+
+def test_screen_passes_over_ops_that_only_select_watched_values():
+    model = _convert_fp32(DoubleThenSelect())
+    op_types = [op.op_type for op in model._mil_program.functions["main"].operations]
+    assert {"relu", "reshape", "reduce_max"} <= set(op_types)
+    feed = {"x": np.linspace(-1, 1, 8, dtype=np.float32).reshape(1, 8)}
+    screen = ReferenceRuntime(model)
+    screen.predict(feed)
+    full = ReferenceModel(model, watch_hazards=True)
+    full.predict(feed)
+    assert screen.model._watch.inspected == 1  # x·2 only
+    assert full._watch.inspected == 4  # x·2, relu, reshape, max
+
+
+def test_screen_inspects_a_selecting_op_that_reads_the_input():
+    """Wrong on purpose: a NaN fed to relu is named at relu, the first op that holds it."""
+    runtime = ReferenceRuntime(_convert_fp32(SelectFirst()))
+    x = np.ones((1, 8), np.float32)
+    x[0, 3] = np.nan
+    runtime.predict({"x": x})
+    nonfinite = _kinds(runtime.hazards())["nonfinite"]
+    assert nonfinite["op_type"] == "relu"
+    assert nonfinite["detail"] == "1 of 8 values are NaN/Inf"
+
+
+def test_a_value_rounding_to_65504_is_left_to_the_full_watch():
+    """6.551·10000 = 65508 (> 65504) rounds to 65504 in fp16, finite on the device too: the
+    screen, which reads the rounded values, lets it pass; the full watch names it. 65520 and
+    above round to Inf, and both name it."""
+    class Times(torch.nn.Module):
+        def forward(self, x):
+            return x * 10000.0
+
+    model = _convert(Times())
+    x16 = np.float16(6.551)
+    product = float(np.float32(x16) * np.float32(10000.0))
+    assert 65504 < product < 65520 and np.float16(product) == np.float16(65504)
+    feed = {"x": np.full((1, 8), 6.551, np.float32)}
+    screen, full = ReferenceRuntime(model), ReferenceModel(model, watch_hazards=True)
+    screen.predict(feed)
+    full.predict(feed)
+    assert "fp16_overflow" not in _kinds(screen.hazards())
+    assert [h.kind for h in full.hazards] == ["fp16_overflow"]
+    over = float(np.float32(np.float16(6.56)) * np.float32(10000.0))
+    assert over >= 65520 and np.isinf(np.float16(over))
+    screen.predict({"x": np.full((1, 8), 6.56, np.float32)})
+    assert _kinds(screen.hazards())["fp16_overflow"]["detail"] == f"max |x| = {over:.4g}"
+
+
+def test_consts_decide_whether_a_selecting_op_can_be_passed_over():
+    from pytest_coremlcheck.reference.mil.hazards import consts_in_range
+
+    assert consts_in_range([torch.tensor([1.0, -65504.0]), torch.tensor([7]), 3, "x", None])
+    assert not consts_in_range([torch.tensor([1e5])])
+    assert not consts_in_range([torch.tensor([0.0, float("nan")])])
+    assert not consts_in_range([70000.0])
+    assert not consts_in_range([float("inf")])

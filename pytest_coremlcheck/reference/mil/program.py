@@ -19,6 +19,7 @@ from ...errors import internal_error, is_internal
 from ..errors import ExecutionError, UnsupportedOpError
 from . import dtypes
 from .fp16 import MOVES_VALUES, Fp16Mode
+from .hazards import SELECTS_VALUES, consts_in_range
 from .recording import scopes_of
 from .registry import lookup, opset_of
 from .rowwise import ROW_READERS
@@ -74,6 +75,9 @@ class Step:
     shapes: list = field(default_factory=list)
     #: per output: the torch dtypes of the declared element type's category, or None
     kinds: list = field(default_factory=list)
+    #: the op only selects values (``hazards.SELECTS_VALUES``), from op outputs the watch sees
+    #: and consts within range, each of the same fp16-ness as its outputs
+    selects_watched: bool = False
 
 
 @dataclass
@@ -175,11 +179,10 @@ def _store(model_name: str, step: Step, index: int, value, watch):
     shape = step.shapes[index]
     if shape is not None and value.shape != shape and not _fits(value.shape, shape):
         raise ExecutionError(_declared_mismatch(model_name, step, index, value))
+    rounded = value.to(torch.float16).to(torch.float32) if step.round_fp16[index] else None
     if watch is not None:
-        watch.inspect(step.node, step.node.output_names[index], value, step.fp16[index])
-    if step.round_fp16[index]:
-        value = value.to(torch.float16).to(torch.float32)
-    return value
+        watch.inspect_output(step, index, value, rounded)
+    return value if rounded is None else rounded
 
 
 class WeightCache:
@@ -356,10 +359,15 @@ class ProgramCompiler:
         self.runner = BlockRunner(model_name)
         #: decoded compressed weights kept between reads (``cache_bytes`` at most)
         self.weights = WeightCache(cache_bytes)
+        #: names of block inputs (function inputs, loop variables): values no watch inspects
+        self.unwatched: set[str] = set()
 
     def compile_block(self, mil_block, consts: dict[str, object] | None = None) -> Block:
         consts = dict(consts or {})
         steps: list[Step] = []
+        inputs = mil_block.inputs
+        inputs = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+        self.unwatched.update(v.name for v in inputs)
         for op in mil_block.operations:
             if op.op_type == "const":
                 consts[op.outputs[0].name] = self._const_value(op)
@@ -370,8 +378,6 @@ class ProgramCompiler:
             else:
                 steps.append(self._compile_op(op, consts))
         outputs = [v.name for v in mil_block.outputs]
-        inputs = mil_block.inputs
-        inputs = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
         block = Block([v.name for v in inputs], steps, outputs, consts)
         _plan_releases(block)
         return block
@@ -412,7 +418,24 @@ class ProgramCompiler:
                 impl = wrap(impl)
         shapes = [_declared_shape(v) for v in op.outputs]
         kinds = [_kind(t) for t in node.output_dtypes]
-        return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds)
+        return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds,
+                    self._selects_watched(op, bindings, fp16))
+
+    def _selects_watched(self, op, bindings: dict, fp16: list[bool]) -> bool:
+        """Whether ``op`` only selects values (``hazards.SELECTS_VALUES``) from op outputs a
+        watch inspects and consts within range, every float one as fp16 as its outputs."""
+        if op.op_type not in SELECTS_VALUES or op.blocks or len(set(fp16)) > 1:
+            return False
+        for var in op.inputs.values():
+            for v in var if isinstance(var, (list, tuple)) else (var,):
+                mil_dtype = dtypes.element_type(v)
+                if mil_dtype is not None and types.is_float(mil_dtype) \
+                        and dtypes.is_fp16(mil_dtype) != fp16[0]:
+                    return False
+        flat = list(_flatten(bindings.values()))
+        return all(kind != "lazy" for kind, _ in flat) \
+            and all(value not in self.unwatched for kind, value in flat if kind == "var") \
+            and consts_in_range(value for kind, value in flat if kind == "const")
 
     def _const_value(self, op):
         value = op.outputs[0].val
@@ -467,6 +490,15 @@ def _plan_releases(block: Block) -> None:
     for name, index in last_use.items():
         if name in defined and name not in keep:
             block.steps[index].release.append(name)
+
+
+def _flatten(bindings):
+    """Every (kind, value) binding, tuples unpacked."""
+    for kind, value in bindings:
+        if kind == "tuple":
+            yield from _flatten(value)
+        else:
+            yield kind, value
 
 
 def _names(bindings):
