@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..compare.tolerance import Tolerance
-from ..errors import CheckError
+from ..errors import CheckError, internal_error, is_internal
 
 #: Deployment-target spec versions (iOS15 = 6 … iOS18 = 9).
 TARGET_NAMES = {6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
@@ -173,6 +173,8 @@ def build(variant: Variant, base_model) -> tuple:
     except CheckError:
         raise
     except Exception as exc:
+        if is_internal(exc):
+            raise internal_error(f"building variant {variant.name!r}", exc) from exc
         raise CheckError(f"building variant {variant.name!r}: {type(exc).__name__}: {exc}") \
             from exc
     notes = []
