@@ -44,9 +44,9 @@ def test_html_report_of_a_real_run_in_chromium(reported_run, tmp_path):
         _assert_fits(report, tmp_path, width, height)
 
 
-#: Appended to a copy of the report: records every summary cell that leaves the visible table.
-MEASURE = """<script>
-(function () {
+#: Evaluated in the loaded report: the viewport width, the page's scroll width and every
+#: summary cell that leaves the visible table.
+MEASURE = """(function () {
   var box = document.querySelector(".scroll").getBoundingClientRect();
   var right = Math.min(box.right, document.documentElement.clientWidth) + 0.5;
   var clipped = [];
@@ -55,42 +55,22 @@ MEASURE = """<script>
     if (r.width === 0 && r.height === 0) { return; }
     if (r.left < box.left - 0.5 || r.right > right) { clipped.push(cell.dataset.key); }
   });
-  var text = JSON.stringify({width: document.documentElement.clientWidth,
-    scroll: document.documentElement.scrollWidth, clipped: clipped});
-  if (window.parent !== window) { window.parent.postMessage(text, "*"); return; }
-  var out = document.createElement("pre");
-  out.id = "layout";
-  out.textContent = text;
-  document.body.appendChild(out);
-}());
-</script></body>"""
-
-#: Chromium's window is at least 500 pixels wide: narrower pages are measured in an iframe.
-FRAME = """<!DOCTYPE html><html><body style="margin:0">
-<iframe src="{src}" style="width:{width}px;height:{height}px;border:0"></iframe>
-<pre id="layout"></pre>
-<script>window.addEventListener("message", function (e) {{
-  document.getElementById("layout").textContent = e.data; }});</script>
-</body></html>"""
+  return {width: document.documentElement.clientWidth,
+          scroll: document.documentElement.scrollWidth, clipped: clipped};
+}())"""
 
 
 def _assert_fits(report, tmp_path, width, height):
-    """At ``width``×``height`` no summary column is clipped and the page does not scroll
-    sideways; the screenshot has that size and is not blank."""
-    measured = report.with_name(f"measure-{width}.html")
-    measured.write_text(report.read_text().replace("</body>", MEASURE))
-    page = report.with_name(f"frame-{width}.html")
-    page.write_text(FRAME.format(src=measured.name, width=width, height=height))
-    profile = tmp_path / f"profile-{width}"
-    window = f"--window-size={max(width, 500)},{height}"
-    dom = browser.run(page.as_uri(), profile, "--dump-dom", window)
-    layout = json.loads(browser.parse(dom.stdout).find_id("layout").text)
+    """In a ``width``×``height`` viewport (a phone's, emulated, below 500 pixels) no summary
+    column is clipped and the page does not scroll sideways; the screenshot has that size and
+    is not blank."""
+    png = tmp_path / f"shot-{width}.png"
+    layout = browser.emulate(report.as_uri(), tmp_path / f"profile-{width}", (width, height),
+                             MEASURE, png, mobile=width < 500)
     assert width - 20 <= layout["width"] <= width and layout["clipped"] == [], layout  # scrollbar
     assert layout["scroll"] <= layout["width"], layout
-    png = browser.screenshot(page.as_uri(), profile, tmp_path / f"shot-{width}.png",
-                             size=(max(width, 500), height))
     with Image.open(png) as shot:
-        assert shot.size[1] == height
+        assert shot.size == (width, height)
         assert np.asarray(shot.convert("L"), np.float64).std() > 20
 
 
@@ -256,3 +236,16 @@ def test_embedded_json_cannot_close_its_script(tmp_path):
     assert data["checks"][0]["outputs"][name]["snr_db"] == "inf"
     outputs = [td.text for td in page.iter("td") if td.attrs.get("data-key") == "output"]
     assert outputs == [name]
+
+
+def test_a_summary_wider_than_a_phone_is_caught(reported_run, tmp_path):
+    """Wrong on purpose: a summary table forced to 1200 pixels cannot fit a 390-pixel phone."""
+    pytester, _ = reported_run
+    report = pytester.path / "out" / "r.html"
+    wide = tmp_path / "wide.html"
+    wide.write_text(report.read_text().replace(
+        "</head>", "<style>#summary { min-width: 1200px; }</style></head>"))
+    layout = browser.emulate(wide.as_uri(), tmp_path / "profile", (390, 844), MEASURE,
+                             tmp_path / "wide.png", mobile=True)
+    assert layout["width"] <= 390
+    assert layout["clipped"] or layout["scroll"] > layout["width"], layout
