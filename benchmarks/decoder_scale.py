@@ -73,7 +73,8 @@ def convert(size: str, precision: str, path: str) -> None:
     with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
         made = convert_decoder_variants(model, tmp, ("int4",), fp16=precision == "fp16")
         shutil.move(str(made["int4"]), path)
-    torch.save(model.state_dict(), path + ".pt")
+    torch.save(model.state_dict(), path + ".pt.partial")
+    os.replace(path + ".pt.partial", path + ".pt")  # the marker of a finished conversion
 
 
 MODES = {"compressed": "0", "cached": "1000000"}

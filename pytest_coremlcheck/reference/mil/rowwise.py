@@ -1,23 +1,27 @@
 """Ops that read a compressed weight by rows decode only the rows they need.
 
 ``gather`` along axis 0 (an embedding table) decodes the rows its indices pick; ``linear``
-decodes its weight in chunks of output rows (at most ``CHUNK_BYTES`` decoded at a time) and
-concatenates the partial results: ``y[..., r0:r1] = x · W[r0:r1]ᵀ + b[r0:r1]``. A weight the
-``WeightCache`` keeps, or has room for, is decoded whole and multiplied in the same chunks
-(BLAS may pick another kernel for another number of rows, so the chunks are the same either
-way). Row decoding applies to block-wise quantised weights
-(``constexpr_blockwise_shift_scale``); other compressed weights are decoded whole.
+decodes its weight in chunks of output rows (at most ``CHUNK_BYTES`` decoded at a time, small
+enough to stay in the L2 cache) and multiplies each chunk at once:
+``y[..., r0:r1] = x · W[r0:r1]ᵀ + b[r0:r1]``. A weight the ``WeightCache`` keeps, or has room
+for, is decoded whole and multiplied in the same chunks (BLAS may pick another kernel for
+another number of rows, so the chunks are the same either way). Row decoding applies to
+block-wise quantised weights (``constexpr_blockwise_shift_scale``); other compressed weights
+are decoded whole. ``RowDecoder`` decodes the chunks of a rank-2 weight with 4- or 8-bit data
+in four passes (see there), giving the bits of the op's whole-weight decode.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .ops._util import axis_index, scalar
 from .ops.scatter_gather import _wrap
+from .weights import PackedInts
 
-#: Decoded float32 bytes of one ``linear`` weight chunk.
-CHUNK_BYTES = 4 << 20
+#: Decoded float32 bytes of one ``linear`` weight chunk (fits a 512 KB L2 with its inputs).
+CHUNK_BYTES = 256 << 10
 
 
 def linear_by_rows(impl):
@@ -32,18 +36,138 @@ def linear_by_rows(impl):
         if rows <= step:
             return impl(dict(ins, weight=weight.value()), node)
         whole = weight.value() if weight.decoded_whole() else None
+        decoder = weight.decoder if whole is None else None
+        buffers = decoder.buffers(step) if decoder is not None else None
         bias = ins.get("bias")
         parts = []
         for start in range(0, rows, step):
             stop = min(rows, start + step)
-            part = dict(ins, weight=whole[start:stop] if whole is not None
-                        else weight.rows(torch.arange(start, stop)))
+            if whole is not None:
+                chunk = whole[start:stop]
+            elif decoder is not None:
+                chunk = decoder.decode(start, stop, buffers)
+            else:
+                chunk = weight.rows(torch.arange(start, stop))
+            part = dict(ins, weight=chunk)
             if bias is not None and bias.dim() > 0:
                 part["bias"] = bias[start:stop]
             parts.append(impl(part, node))
         return torch.cat(parts, dim=-1)
 
     return run
+
+
+class RowDecoder:
+    """Rows ``[r0, r1)`` of a rank-2 ``constexpr_blockwise_shift_scale`` weight,
+    ``w = scale[r // br, c // bc] · (data[r, c] − offset[r // br, c // bc])`` (then rounded
+    to fp16 when the op's output is), decoded into reused buffers in four passes:
+
+    1. the data's bytes to int32 (indices);
+    2. a 256-entry table maps each byte to its one (8-bit) or two (4-bit, low nibble first)
+       values as fp16 — exact, integers of at most 8 bits;
+    3. ``− offset`` (integer offsets, exact in fp16) and ``· scale``: in fp16 when the output
+       is rounded to fp16 (the scale is then fp16-exact, the float32 product exact, and fp16
+       arithmetic rounds it once, as the float32 decode followed by fp16 rounding does),
+       else after step 4 in float32;
+    4. to float32.
+
+    An fp16-exact scale is held as fp16 (half the bytes of float32).
+
+    ``of(deferred)`` is None for weights it does not cover (they use ``Deferred.rows``).
+    """
+
+    def __init__(self, source, table, per_byte, scale, offset, rows, cols, in_fp16):
+        self.source, self.table, self.per_byte = source, table, per_byte
+        self.scale, self.offset, self.rows, self.cols = scale, offset, rows, cols
+        self.in_fp16 = in_fp16
+
+    @classmethod
+    def of(cls, deferred) -> RowDecoder | None:
+        """The decoder of a row-decodable ``Deferred``'s rank-2 weight, else None."""
+        inputs = deferred.step.inputs
+        if not deferred.row_decodable or len(deferred.shape) != 2:
+            return None
+        data, scale = inputs["data"][1], inputs["scale"][1]
+        offset = inputs["offset"][1] if "offset" in inputs else None
+        if offset is not None and offset.is_floating_point():
+            return None
+        rows, cols = deferred.shape
+        if isinstance(data, PackedInts):
+            if data.nbits != 4:
+                return None
+            source, signed, per_byte = data.raw.reshape(rows, cols // 2), data.signed, 2
+        elif data.dtype in (torch.int8, torch.uint8):
+            source, signed, per_byte = data.view(torch.uint8), data.dtype == torch.int8, 1
+        else:
+            return None
+        rounds = deferred.step.round_fp16[0]
+        fp16_scale = bool(torch.equal(scale.to(torch.float16).to(scale.dtype), scale))
+        if rounds and not fp16_scale:
+            return None
+        if offset is not None:
+            offset = offset.to(torch.float16 if rounds else torch.float32)
+        scale = scale.to(torch.float16 if fp16_scale else torch.float32)
+        return cls(source, _byte_table(per_byte, signed), per_byte, scale, offset, rows, cols,
+                   rounds)
+
+    def buffers(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(indices, table values, float32 output) for chunks of up to ``rows`` rows."""
+        count = rows * self.cols
+        entry = torch.int32 if self.per_byte == 2 else torch.int16
+        return (torch.empty(count // self.per_byte, dtype=torch.int32),
+                torch.empty(count // self.per_byte, dtype=entry), torch.empty(count))
+
+    def decode(self, start: int, stop: int, buffers) -> torch.Tensor:
+        """The decoded float32 rows ``[start, stop)`` (a view of ``buffers``)."""
+        index, entries, out = buffers
+        rows, cols = stop - start, self.cols
+        count = rows * cols
+        chunk = self.source[start:stop].reshape(-1)
+        index = index[: chunk.numel()]
+        index.copy_(chunk)
+        values = torch.index_select(self.table, 0, index, out=entries[: chunk.numel()])
+        values = values.view(torch.float16)
+        out = out[:count]
+        if self.in_fp16:
+            self._shift_scale(values, start, stop)
+            out.copy_(values)
+        else:
+            out.copy_(values)
+            self._shift_scale(out, start, stop)
+        return out.view(rows, cols)
+
+    def _shift_scale(self, values: torch.Tensor, start: int, stop: int) -> None:
+        """``values ← scale · (values − offset)`` in place, over the rows' blocks."""
+        scale = _block_rows(self.scale, self.rows, start, stop)
+        if not self.in_fp16:
+            scale = scale.to(torch.float32)
+        blocked = values.view(stop - start, scale.shape[1], -1)
+        if self.offset is not None:
+            blocked.sub_(_block_rows(self.offset, self.rows, start, stop)[:, :, None])
+        blocked.mul_(scale[:, :, None])
+
+
+def _block_rows(param: torch.Tensor, rows: int, start: int, stop: int) -> torch.Tensor:
+    """The rows of a per-block parameter covering weight rows ``[start, stop)``, one per
+    weight row."""
+    block = rows // param.shape[0]
+    if block == 1:
+        return param[start:stop]
+    return param.index_select(0, torch.arange(start, stop) // block)
+
+
+def _byte_table(per_byte: int, signed: bool) -> torch.Tensor:
+    """Byte -> its value(s) as fp16 bit patterns: int16 for one 8-bit value, int32 for two
+    4-bit values (low nibble first, so the table's bytes are in the data's order)."""
+    byte = np.arange(256, dtype=np.uint8)
+    if per_byte == 1:
+        values = (byte.view(np.int8) if signed else byte).astype(np.float16)
+        return torch.from_numpy(values.view(np.int16).copy())
+    low, high = byte & 15, byte >> 4
+    if signed:
+        low, high = (low ^ 8).astype(np.int16) - 8, (high ^ 8).astype(np.int16) - 8
+    pairs = np.stack([low, high], axis=1).astype(np.float16)
+    return torch.from_numpy(pairs.view(np.int32).reshape(256).copy())
 
 
 def gather_rows(impl):
