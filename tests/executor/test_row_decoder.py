@@ -14,7 +14,7 @@ from coremltools.converters.mil.mil import types
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.mil import rowwise
 from pytest_coremlcheck.reference.mil.program import Deferred
-from pytest_coremlcheck.reference.mil.rowwise import RowDecoder, _byte_table
+from pytest_coremlcheck.reference.mil.rowwise import RowDecoder, value_table
 
 IN, HIDDEN, OUT = 64, 96, 40
 
@@ -115,7 +115,7 @@ def test_a_wrong_sign_table_is_caught(package):
         pytest.skip("signed 4-bit data only")
     model = ReferenceModel(path)
     d = _deferred(model)[0]
-    wrong = RowDecoder(d.decoder.source, _byte_table(2, signed=False), 2, d.decoder.scale,
+    wrong = RowDecoder(d.decoder.source, value_table(4, signed=False), 4, d.decoder.scale,
                        d.decoder.offset, d.decoder.rows, d.decoder.cols, d.decoder.in_fp16)
     assert not np.array_equal(_decode_all(wrong, 7), _expected_weights(path)[tuple(d.shape)])
 
