@@ -90,8 +90,8 @@ def _deferred(model: ReferenceModel) -> list[Deferred]:
 
 def _decode_all(decoder: RowDecoder, step: int) -> np.ndarray:
     buffers = decoder.buffers(step)
-    return np.concatenate([decoder.decode(start, min(decoder.rows, start + step), buffers)
-                           .numpy().copy() for start in range(0, decoder.rows, step)])
+    return np.concatenate([decoder.decode(chunk, buffers).numpy().copy()
+                           for chunk in decoder.chunks(step)])
 
 
 def test_decoded_rows_equal_core_ml_definition_in_numpy(package):

@@ -41,19 +41,20 @@ def linear_by_rows(impl):
             return impl(dict(ins, weight=weight.value()), node)
         whole = weight.value() if weight.decoded_whole() else None
         decoder = weight.decoder if whole is None else None
-        buffers = decoder.buffers(step) if decoder is not None else None
+        if decoder is not None:
+            buffers = decoder.buffers(step)
+            chunks = ((start, stop, decoder.decode(chunk, buffers))
+                      for chunk in decoder.chunks(step) for start, stop in [chunk[:2]])
+        else:
+            chunks = ((start, min(rows, start + step)) for start in range(0, rows, step))
+            chunks = ((start, stop, whole[start:stop] if whole is not None
+                       else weight.rows(torch.arange(start, stop))) for start, stop in chunks)
         bias = ins.get("bias")
+        per_row_bias = bias is not None and bias.dim() > 0
         parts = []
-        for start in range(0, rows, step):
-            stop = min(rows, start + step)
-            if whole is not None:
-                chunk = whole[start:stop]
-            elif decoder is not None:
-                chunk = decoder.decode(start, stop, buffers)
-            else:
-                chunk = weight.rows(torch.arange(start, stop))
+        for start, stop, chunk in chunks:
             part = dict(ins, weight=chunk)
-            if bias is not None and bias.dim() > 0:
+            if per_row_bias:
                 part["bias"] = bias[start:stop]
             parts.append(impl(part, node))
         return torch.cat(parts, dim=-1)
@@ -84,6 +85,7 @@ class RowDecoder:
         self.source, self.table, self.per_index = source, table, per_index
         self.scale, self.offset, self.rows, self.cols = scale, offset, rows, cols
         self.in_fp16 = in_fp16
+        self._plans: dict[int, list[tuple]] = {}
 
     @classmethod
     def of(cls, deferred) -> RowDecoder | None:
@@ -122,34 +124,44 @@ class RowDecoder:
                 torch.empty(count // self.per_index, dtype=self.table.dtype),
                 torch.empty(count))
 
-    def decode(self, start: int, stop: int, buffers) -> torch.Tensor:
-        """The decoded float32 rows ``[start, stop)`` (a view of ``buffers``)."""
+    def chunks(self, rows: int) -> list[tuple]:
+        """Per chunk of ``rows`` rows: (start, stop, its data, scale and offset rows shaped to
+        broadcast over the blocks); views, made once per chunk size."""
+        plan = self._plans.get(rows)
+        if plan is None:
+            plan = [self._chunk(start, min(self.rows, start + rows))
+                    for start in range(0, self.rows, rows)]
+            self._plans[rows] = plan
+        return plan
+
+    def _chunk(self, start: int, stop: int) -> tuple:
+        scale = _block_rows(self.scale, self.rows, start, stop)[:, :, None]
+        offset = None if self.offset is None else \
+            _block_rows(self.offset, self.rows, start, stop)[:, :, None]
+        return start, stop, self.source[start:stop].reshape(-1), scale, offset
+
+    def decode(self, chunk: tuple, buffers) -> torch.Tensor:
+        """The decoded float32 rows of ``chunk`` (from ``chunks``; a view of ``buffers``)."""
+        start, stop, data, scale, offset = chunk
         index, entries, out = buffers
-        rows, cols = stop - start, self.cols
-        count = rows * cols
-        chunk = self.source[start:stop].reshape(-1)
-        index = index[: chunk.numel()]
-        index.copy_(chunk)
-        values = torch.index_select(self.table, 0, index, out=entries[: chunk.numel()])
-        values = values.view(torch.float16)
-        out = out[:count]
+        size = data.numel()
+        index = index[:size]
+        index.copy_(data)
+        values = torch.index_select(self.table, 0, index, out=entries[:size])
+        blocks = scale.shape[1]
+        values = values.view(torch.float16).view(stop - start, blocks, -1)
+        out = out[: (stop - start) * self.cols].view(stop - start, blocks, -1)
         if self.in_fp16:
-            self._shift_scale(values, start, stop)
+            if offset is not None:
+                values.sub_(offset)
+            values.mul_(scale)
             out.copy_(values)
         else:
             out.copy_(values)
-            self._shift_scale(out, start, stop)
-        return out.view(rows, cols)
-
-    def _shift_scale(self, values: torch.Tensor, start: int, stop: int) -> None:
-        """``values ← scale · (values − offset)`` in place, over the rows' blocks."""
-        scale = _block_rows(self.scale, self.rows, start, stop)
-        if not self.in_fp16:
-            scale = scale.to(torch.float32)
-        blocked = values.view(stop - start, scale.shape[1], -1)
-        if self.offset is not None:
-            blocked.sub_(_block_rows(self.offset, self.rows, start, stop)[:, :, None])
-        blocked.mul_(scale[:, :, None])
+            if offset is not None:
+                out.sub_(offset)
+            out.mul_(scale.to(torch.float32))
+        return out.view(stop - start, self.cols)
 
 
 def _block_rows(param: torch.Tensor, rows: int, start: int, stop: int) -> torch.Tensor:
