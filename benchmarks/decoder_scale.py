@@ -1,19 +1,24 @@
 """A Llama-style decoder with int4 weights on the reference executor: memory, speed, scale.
 
-For each size (``--sizes``, from ``SIZES``): build the decoder in plain torch (random weights,
-seed 0), convert it with its KV cache as Core ML state (``ct.StateType``, iOS18, one flexible
-sequence length), compress every weight to int4 per block of 32 (symmetric) and save the
-``.mlpackage`` — in a child process, cached under ``--cache`` by size. Then, in one fresh child
-process per size, with one torch thread:
+For each size (``--sizes``, from ``SIZES``): build the decoder of ``examples/llm_decoder.py``
+(random weights, seed 0, context ``CONTEXT``) and save it with ``convert_decoder_variants``
+as its multifunction ``int4`` package: ``prefill`` (flexible length) and ``decode`` (one
+token) sharing the KV cache in Core ML states (``ct.StateType``, iOS18), every weight int4 per
+block of 32 (symmetric), the program computing in ``--precision`` (fp16 by default: scales
+and decoded weights fp16) — in a child process, cached under ``--cache`` by size and
+precision. Then, in one fresh child process per size and weight mode, with one torch thread:
 
 - weight bytes: the int4 data plus scales as stored in ``weights/weight.bin``;
 - two weight modes: ``compressed`` (no weight cache: each weight decoded when an op reads it,
   by rows or row chunks) and ``cached`` (``COREMLCHECK_WEIGHT_CACHE_MB`` large enough to keep
   every decoded weight after its first read);
-- peak RSS: resident set size (sampled every 0.5 ms) above the RSS before the Core ML model was
-  loaded, while it loads and runs every prefill and decode step (the torch source is loaded
-  first and sits in the baseline). The children run with ``MALLOC_MMAP_THRESHOLD_=1048576`` so
-  that glibc returns freed buffers over 1 MB to the system instead of keeping them in its heap;
+- peak RSS: the kernel's high-water mark of resident memory (``VmHWM``, reset through
+  ``/proc/self/clear_refs`` just before the Core ML model loads; no sampling thread, which
+  would compete for the GIL with the executor's many small ops and slow it down) above the RSS
+  before the load, while it loads and runs every prefill and decode step (the torch source is
+  loaded first and sits in the baseline). The children run with
+  ``MALLOC_MMAP_THRESHOLD_=1048576`` so that glibc returns freed buffers over 1 MB to the
+  system instead of keeping them in its heap;
 - target: 1.5 × the weight bytes + the largest activation working set, taken as two prefill
   logits tensors (``2 · PROMPT · vocab · 4`` bytes) plus two copies of the KV cache in float32;
 - prefill: median wall time of a ``PROMPT``-token prefill, reference executor / torch source;
@@ -37,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-from _memory import PeakSampler, rss_bytes  # noqa: E402  (benchmarks/ is on sys.path)
+from _memory import rss_bytes  # noqa: E402  (benchmarks/ is on sys.path)
 
 PROMPT = 32
 STEPS = 16
@@ -121,14 +126,15 @@ def measure(size: str, path: str, mode: str, out) -> None:
             tokens = [int(logits[0, -1].argmax())]
 
     before = rss_bytes()
-    with PeakSampler() as sampler:
-        begin = time.perf_counter()
-        functions = DecoderFunctions(path)
-        load = time.perf_counter() - begin
-        sides = {"torch": {"prefill": [], "decode": []}, "coreml": {"prefill": [], "decode": []}}
-        for _ in range(ROUNDS):
-            torch_round(sides["torch"])
-            coreml_round(sides["coreml"])
+    reset_peak_rss()
+    begin = time.perf_counter()
+    functions = DecoderFunctions(path)
+    load_s = time.perf_counter() - begin
+    sides = {"torch": {"prefill": [], "decode": []}, "coreml": {"prefill": [], "decode": []}}
+    for _ in range(ROUNDS):
+        torch_round(sides["torch"])
+        coreml_round(sides["coreml"])
+    peak = peak_rss()
     c = model.config
     kv_bytes = 2 * c["layers"] * c["kv_heads"] * CONTEXT * (c["dim"] // c["heads"]) * 4
     working_set = 2 * PROMPT * vocab * 4 + 2 * kv_bytes
@@ -137,7 +143,22 @@ def measure(size: str, path: str, mode: str, out) -> None:
                for side, times in sides.items()}
     out.put({"config": c, "mode": mode, "parameters": parameter_count(model),
              "weight_bytes": weight_bytes, "working_set": working_set,
-             "peak_rss": sampler.peak - before, "load_s": load, "medians": medians})
+             "peak_rss": peak - before, "load_s": load_s, "medians": medians})
+
+
+def reset_peak_rss() -> None:
+    """Restart the kernel's record of this process's peak resident memory (Linux ≥ 4.0)."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process since the last reset, in bytes (``VmHWM``)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run_child(target, *args):
