@@ -372,6 +372,9 @@ class ProgramCompiler:
                 step = self._compile_op(op, consts)
                 for index, name in enumerate(step.node.output_names):
                     consts[name] = Deferred(step, index, self.weights, self.model_name)
+                scale = op.inputs.get("scale")
+                if scale is not None and scale.name in consts and len(scale.child_ops) == 1:
+                    consts[scale.name] = step.inputs["scale"][1]  # its fp16 copy, if made
             else:
                 steps.append(self._compile_op(op, consts))
         outputs = [v.name for v in mil_block.outputs]
