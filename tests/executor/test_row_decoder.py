@@ -150,3 +150,45 @@ def test_products_against_numpy(package):
     y = h @ weights[(OUT, HIDDEN)].T.astype(np.float64)
     tolerance = 2e-3 if variant.startswith("fp16") else 1e-5
     np.testing.assert_allclose(model.predict(FEED)["y"], y, rtol=tolerance, atol=tolerance)
+
+
+@pytest.fixture(scope="module")
+def row_blocked(tmp_path_factory):
+    """(path, expected weight) of a MIL program whose int8 weight has blocks of 4 rows × 32
+    columns, with offsets: ``scale[r // 4, c // 32] · (data[r, c] − offset[r // 4, c // 32])``."""
+    from coremltools.converters.mil import Builder as mb
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(-128, 128, (48, IN)).astype(np.int8)
+    scale = rng.uniform(0.01, 0.1, (12, IN // 32)).astype(np.float32)
+    offset = rng.integers(-3, 4, (12, IN // 32)).astype(np.int8)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(3, IN))], opset_version=ct.target.iOS18)
+    def program(x):
+        weight = mb.constexpr_blockwise_shift_scale(data=data, scale=scale, offset=offset)
+        return mb.linear(x=x, weight=weight, name="y")
+
+    mlmodel = ct.convert(program, minimum_deployment_target=ct.target.iOS18,
+                         compute_precision=ct.precision.FLOAT32, skip_model_load=True)
+    path = tmp_path_factory.mktemp("row-blocked") / "Blocked.mlpackage"
+    mlmodel.save(str(path))
+    blocks = np.ones((4, 32), np.float32)
+    expected = np.kron(scale, blocks) * (data.astype(np.float32) - np.kron(offset, blocks))
+    return path, expected
+
+
+def test_row_blocks_and_offsets(row_blocked, monkeypatch):
+    path, expected = row_blocked
+    model = ReferenceModel(path)
+    (d,) = _deferred(model)
+    assert d.decoder is not None and d.decoder.offset is not None
+    np.testing.assert_array_equal(_decode_all(d.decoder, 5), expected)  # chunks cut blocks
+    feed = {"x": FEED["x"][0]}
+    name = model.outputs[0].name
+    monkeypatch.setattr(rowwise, "CHUNK_BYTES", 5 * 4 * IN)
+    monkeypatch.setenv("COREMLCHECK_WEIGHT_CACHE_MB", "100")
+    whole = ReferenceModel(path).predict(feed)[name]
+    monkeypatch.delenv("COREMLCHECK_WEIGHT_CACHE_MB")
+    np.testing.assert_array_equal(ReferenceModel(path).predict(feed)[name], whole)
+    np.testing.assert_allclose(whole, feed["x"].astype(np.float64) @ expected.T, rtol=1e-5,
+                               atol=1e-4)
