@@ -185,3 +185,27 @@ def test_int4_blob_of_the_wrong_size_names_the_const(int4_package, tmp_path):
     with pytest.raises(ModelLoadError, match=r"weights/weight.bin: const '.*' at offset 64 "
                                              rf"holds {size - 1} bytes, its type int4\["):
         ReferenceModel(copy)
+
+
+def test_loading_again_shares_the_packed_blobs_of_an_unchanged_file(int4_package, tmp_path):
+    """Two loads (as the functions of a multifunction model do) hold one copy of each blob;
+    a rewritten file is read again."""
+    first, second = ReferenceModel(int4_package), ReferenceModel(int4_package)
+    pointers = [[d.step.inputs["data"][1].raw.data_ptr() for d in _deferred(m)]
+                for m in (first, second)]
+    assert pointers[0] == pointers[1]
+    copy = tmp_path / "Net.mlpackage"
+    shutil.copytree(int4_package, copy)
+    copied = ReferenceModel(copy)
+    assert [d.step.inputs["data"][1].raw.data_ptr() for d in _deferred(copied)] != pointers[0]
+    weight_file = copy / WEIGHT_BIN
+    before = [d.step.inputs["data"][1].value().clone() for d in _deferred(copied)]
+    data = bytearray(weight_file.read_bytes())
+    start = struct.unpack_from("<IIQQ", data, 64)[3]  # the first blob's data offset
+    data[start] ^= 0xFF
+    weight_file.write_bytes(bytes(data))
+    changed = ReferenceModel(copy)
+    after = [d.step.inputs["data"][1].value() for d in _deferred(changed)]
+    assert not all(torch.equal(a, b) for a, b in zip(before, after))
+    assert all(torch.equal(a, b) for a, b in zip(before, [d.step.inputs["data"][1].value()
+                                                          for d in _deferred(copied)]))

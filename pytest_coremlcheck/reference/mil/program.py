@@ -22,7 +22,7 @@ from .fp16 import MOVES_VALUES, Fp16Mode
 from .hazards import SELECTS_VALUES, consts_in_range
 from .recording import scopes_of
 from .registry import lookup, opset_of
-from .rowwise import ROW_READERS
+from .rowwise import ROW_READERS, RowDecoder
 from .weights import PackedInts, packed_of
 
 #: A step input binding: ("var", name) | ("const", value) | ("lazy", Deferred or PackedInts,
@@ -213,9 +213,10 @@ class Deferred:
     """Output ``index`` of a compiled ``constexpr_*`` step: the compressed weight, decoded by
     ``value()`` from its compressed inputs each time an op reads it (or kept by ``cache``).
     ``rows(index)`` decodes rows of axis 0 only, for block-wise quantised weights
-    (``row_decodable``)."""
+    (``row_decodable``); ``decoder`` decodes ranges of rows of rank-2 ones faster."""
 
-    __slots__ = ("step", "index", "cache", "model_name", "shape", "numel", "row_decodable")
+    __slots__ = ("step", "index", "cache", "model_name", "shape", "numel", "row_decodable",
+                 "decoder")
 
     def __init__(self, step: Step, index: int, cache: WeightCache, model_name: str):
         self.step, self.index, self.cache, self.model_name = step, index, cache, model_name
@@ -223,6 +224,10 @@ class Deferred:
         known = self.shape is not None and None not in self.shape
         self.numel = int(np.prod(self.shape, dtype=np.int64)) if known else None
         self.row_decodable = known and _row_decodable(step)
+        #: decodes chunks of rows fast (``rowwise.RowDecoder``), or None
+        self.decoder = RowDecoder.of(self)
+        if self.decoder is not None and self.decoder.scale.dtype == torch.float16:
+            step.inputs["scale"] = ("const", self.decoder.scale)  # the same values, half size
 
     def decoded_whole(self) -> bool:
         """Whether ``value()`` is (or, with room in the cache, will be) kept decoded."""
@@ -375,6 +380,9 @@ class ProgramCompiler:
                 step = self._compile_op(op, consts)
                 for index, name in enumerate(step.node.output_names):
                     consts[name] = Deferred(step, index, self.weights, self.model_name)
+                scale = op.inputs.get("scale")
+                if scale is not None and scale.name in consts and len(scale.child_ops) == 1:
+                    consts[scale.name] = step.inputs["scale"][1]  # its fp16 copy, if made
             else:
                 steps.append(self._compile_op(op, consts))
         outputs = [v.name for v in mil_block.outputs]

@@ -10,6 +10,10 @@ dtype (one allocation per constant). Sub-byte ones (int4, uint1…uint6) stay pa
 (``PackedInts``, ``ceil(count · nbits / 8)`` bytes) and are unpacked only when an op reads them;
 the loaded program holds a zero-stride placeholder of the declared shape that carries them.
 uint1 masks are the exception: the loader reads their values, so coremltools unpacks them.
+
+A blob is read once per process while anything holds it: loading the same file again (each
+function of a multifunction model loads the program; its functions share identical weights)
+reuses the array already read, for an unchanged file (same size and modification time).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import stat
 import struct
 import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +40,9 @@ LFS_POINTER = b"version https://git-lfs"
 
 _LOCK = threading.Lock()
 
+#: (path, size, mtime_ns, data offset, bytes, dtype) -> the 1-D array read from the file
+_BLOBS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
 
 class WeightFiles:
     """The weight files of one model, each checked once when a constant first reads it.
@@ -46,6 +54,7 @@ class WeightFiles:
         self.weights_dir = Path(weights_dir)
         self.where = where
         self._sizes: dict[Path, int] = {}
+        self._mtimes: dict[Path, int] = {}
 
     def path_of(self, file_name: str) -> Path:
         """The file a ``blobFileValue.fileName`` (``@model_path/weights/<file>``) names."""
@@ -55,7 +64,18 @@ class WeightFiles:
         """The checked file's size in bytes; ModelLoadError when it is not a usable weight file."""
         if path not in self._sizes:
             self._sizes[path] = check_file(path, self.where)
+            self._mtimes[path] = os.stat(path).st_mtime_ns
         return self._sizes[path]
+
+    def blob(self, path: Path, dtype: np.dtype, count: int, data_offset: int) -> np.ndarray:
+        """``count`` values of ``dtype`` from ``data_offset`` of a checked file, as a 1-D
+        array shared with every other reader of the same blob in this process."""
+        key = (str(path), self._sizes[path], self._mtimes[path], data_offset, count, dtype.str)
+        array = _BLOBS.get(key)
+        if array is None:
+            array = np.fromfile(path, dtype=dtype, count=count, offset=data_offset)
+            _BLOBS[key] = array
+        return array
 
     def record(self, blob, const: str) -> tuple[Path, int, int]:
         """(path, data offset, size in bytes) of the blob a ``BlobFileValue`` points at."""
@@ -91,7 +111,7 @@ class WeightFiles:
                 f"{nbytes} bytes, its type {dtype.name}{list(shape)} needs {expected}")
         if count == 0:
             return np.zeros(shape, dtype)
-        return np.fromfile(path, dtype=dtype, count=count, offset=data_offset).reshape(shape)
+        return self.blob(path, dtype, count, data_offset).reshape(shape)
 
     def read_packed(self, blob, const: str, valuetype) -> np.ndarray:
         """A sub-byte constant kept packed: a placeholder array carrying its ``PackedInts``."""
@@ -108,7 +128,7 @@ class WeightFiles:
                 f"{self.where}: {_short(path)}: const {const!r} at offset {blob.offset} holds "
                 f"{nbytes} bytes, its type {types.builtin_to_string(primitive)}{list(shape)} "
                 f"needs {expected}")
-        raw = np.fromfile(path, dtype=np.uint8, count=nbytes, offset=data_offset)
+        raw = self.blob(path, np.dtype(np.uint8), nbytes, data_offset)
         packed = PackedInts(raw, nbits, not primitive.is_unsigned(), shape)
         return packed.placeholder(np.dtype(types.nptype_from_builtin(primitive)))
 
