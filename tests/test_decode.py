@@ -48,6 +48,28 @@ def loaded(packages):
     return {variant: DecoderFunctions(path) for variant, path in packages.items()}
 
 
+def test_a_load_parses_only_the_function_it_runs(packages, monkeypatch):
+    """A multifunction package's other functions are neither parsed nor their weights read;
+    a function the package lacks is named with the ones it has."""
+    from coremltools.converters.mil.frontend.milproto import load as milproto
+
+    from pytest_coremlcheck.reference import ModelLoadError, ReferenceModel
+
+    parsed, parse = [], milproto.load
+
+    def counting(spec, *args, **kwargs):
+        parsed.append(sorted(spec.mlProgram.functions))
+        return parse(spec, *args, **kwargs)
+
+    monkeypatch.setattr(milproto, "load", counting)
+    model = ReferenceModel(packages["int4"], function_name="prefill")
+    assert parsed == [["prefill"]]
+    assert sorted(model.spec.mlProgram.functions) == ["decode", "prefill"]  # the file's spec
+    with pytest.raises(ModelLoadError, match="no function 'verify'; the model has decode, "
+                                             "prefill"):
+        ReferenceModel(packages["int4"], function_name="verify")
+
+
 def converted_greedy_check(functions, prompt, generated):
     """Arg-max tokens of the converted ``prefill`` function over prompt + generated[:-1]."""
     model = functions.models["prefill"]

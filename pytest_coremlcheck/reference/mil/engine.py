@@ -57,12 +57,12 @@ class MilEngine(Engine):
 
     def __init__(self, loaded: LoadedModel, fp16_mode: str, function_name: str | None):
         self.name = loaded.name
-        program = _load_program(loaded)
         name = function_name or loaded.spec.description.defaultFunctionName or "main"
-        if name not in program.functions:
+        declared = loaded.spec.mlProgram.functions
+        if name not in declared:
             raise ModelLoadError(f"{self.name}: no function {name!r}; the program has "
-                                 f"{', '.join(sorted(program.functions))}")
-        function = program.functions[name]
+                                 f"{', '.join(sorted(declared))}")
+        function = _load_program(loaded, name).functions[name]
         #: the program's input types (name -> an object with the var's ``sym_type``), checked
         #: against the description at load; not the vars, which would keep the program alive
         self.program_inputs = {name: SimpleNamespace(sym_type=var.sym_type)
@@ -156,13 +156,20 @@ def _to_numpy(value: torch.Tensor) -> np.ndarray:
     return array.reshape(1) if array.ndim == 0 else array
 
 
-def _load_program(loaded: LoadedModel):
+def _load_program(loaded: LoadedModel, function_name: str):
+    """The MIL program of ``loaded`` with function ``function_name`` only: the other functions
+    of a multifunction model are not parsed, nor are their constants read."""
     from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
 
+    spec = loaded.spec
+    if len(spec.mlProgram.functions) > 1:
+        spec = type(spec)()
+        spec.CopyFrom(loaded.spec)
+        for other in [n for n in spec.mlProgram.functions if n != function_name]:
+            del spec.mlProgram.functions[other]
     try:
         with reading_weights(loaded.weights_dir, loaded.name):
-            return load_milproto(loaded.spec, loaded.spec.specificationVersion,
-                                 loaded.weights_dir)
+            return load_milproto(spec, spec.specificationVersion, loaded.weights_dir)
     except ModelLoadError:
         raise
     except TypeError as exc:
