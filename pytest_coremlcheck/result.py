@@ -1,4 +1,4 @@
-"""Plain-data results of a check, and the failure table users read."""
+"""Plain-data results of a check (the failure table users read is ``report.failure_table``)."""
 
 from __future__ import annotations
 
@@ -6,47 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare.metric_table import NAMES, show
-from .compare.metrics import OutputMetrics, json_number
+from .compare.metrics import OutputMetrics
+from .compare.result import OutputResult
 from .compare.tolerance import Tolerance
 from .errors import CheckError, EquivalenceError, guarded  # noqa: F401  (their old path)
-
-
-@dataclass
-class OutputResult:
-    """One output's metrics, the tolerance applied to it and its verdict."""
-
-    name: str
-    metrics: OutputMetrics | None
-    tolerance: Tolerance
-    failures: list[str]
-    tightest: dict[str, float] = field(default_factory=dict)
-    note: str = ""
-    #: PNG paths kept for a failing image output (source, converted, |difference|)
-    artifacts: list[str] = field(default_factory=list)
-    #: "source→converted" element types of an output the source computes as integers
-    dtype: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "passed": self.passed,
-            "tolerance": self.tolerance.to_dict(),
-            "failures": list(self.failures),
-            "tightest_passing": {k: json_number(v) for k, v in self.tightest.items()},
-        }
-        if self.metrics is not None:
-            out.update(self.metrics.to_dict())
-        if self.note:
-            out["note"] = self.note
-        if self.artifacts:
-            out["artifacts"] = list(self.artifacts)
-        if self.dtype:
-            out["dtype"] = self.dtype
-        return out
 
 
 @dataclass
@@ -153,99 +116,12 @@ class EquivalenceResult:
         }
 
     def failure_table(self) -> str:
-        """The readable table a failing check shows: the first failure (the line pytest's
-        short summary shows), then what ran, every output, every failure."""
-        more = len(self.failures) - 1
-        lines = [
-            *([self.failures[0] + (f" (and {more} more)" if more > 0 else "")]
-              if self.failures else []),
-            f"Core ML equivalence check {self.name!r} FAILED",
-            f"  model:    {self.model}",
-            f"  source:   {self.source}",
-            f"  backend:  {self.backend} ({self.platform})",
-            *([f"  variant:  {self.variant} (step {self.step})"] if self.variant else []),
-            *([f"  shape:    {self.shape}"] if self.shape else []),
-            f"  inputs:   {self.inputs}",
-            f"  tolerance: {self.tolerance.describe()}",
-            "",
-            format_table(self.output_results.values()),
-            "",
-            "Failures:",
-        ]
-        lines += [f"  - {f}" for f in self.failures]
-        if self.step_outputs:
-            lines.append(f"Against the previous step ({self.step}):")
-            lines += [f"  {k}: SNR {show('snr_db', m.snr_db)} dB, cosine "
-                      f"{show('cosine', m.cosine)}" for k, m in self.step_outputs.items()]
-        if self.golden_outputs:
-            lines.append("Against the golden outputs:")
-            lines += [f"  {k}: max_abs {show('max_abs', m.max_abs)}, SNR "
-                      f"{show('snr_db', m.snr_db)} dB, cosine {show('cosine', m.cosine)}"
-                      for k, m in self.golden_outputs.items()]
-        if self.hazards:
-            lines.append("Numeric hazards in the converted model:")
-            lines += [f"  - {h['message']}" for h in self.hazards]
-        if self.localisation is not None:
-            lines.append(localisation_line(self.localisation))
-        lines += [f"  note: {n}" for n in self.notes]
-        pictures = [p for r in self.output_results.values() for p in r.artifacts]
-        if pictures:
-            lines.append("Pictures of the failing image outputs: " + ", ".join(pictures))
-        return "\n".join(lines)
+        """The readable table a failing check shows (``report.failure_table``)."""
+        from .report.failure_table import failure_table
+
+        return failure_table(self)
 
 
-def localisation_line(localisation: dict) -> str:
-    """A localisation in one line: its summary (top suspect, verified fix) and its cost."""
-    timing = localisation.get("timing", {})
-    return (f"{localisation.get('summary', 'localisation')} (localisation: "
-            f"{timing.get('extra_runs', 0)} extra runs, {timing.get('seconds', 0.0):.1f} s)")
-
-
-TABLE_COLUMNS = ("output", *NAMES, "result")
-
-
-def format_table(rows) -> str:
-    """Fixed-width text table of output results, with the tightest passing tolerance.
-
-    Metrics cover the positions finite on both sides; a ``non-finite`` column (counts of
-    the positions left out) and a ``dtype`` column (integer source outputs) appear when a
-    row needs them."""
-    rows = list(rows)
-    extra = [c for c, needed in (
-        ("non-finite", any(r.metrics is not None and _nonfinite_text(r.metrics) for r in rows)),
-        ("dtype", any(r.dtype for r in rows))) if needed]
-    columns = (*TABLE_COLUMNS[:-1], *extra, TABLE_COLUMNS[-1])
-    body = []
-    for r in rows:
-        m = r.metrics
-        cells = {"output": r.name, "result": "ok" if r.passed else "FAIL",
-                 "dtype": r.dtype or "-"}
-        if m is None:
-            cells["result"] = "FAIL" if r.failures else "skip"
-        else:
-            cells.update({name: show(name, getattr(m, name)) for name in NAMES})
-            cells["non-finite"] = _nonfinite_text(m) or "0"
-        body.append(tuple(cells.get(c, "-") for c in columns))
-    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(columns)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    out = [line(columns), line(["-" * w for w in widths])]
-    out += [line(row) for row in body]
-    tight = [r for r in rows if r.metrics is not None and r.failures and r.tightest]
-    if tight:
-        out.append("")
-        out.append("tightest tolerance that would have passed:")
-        for r in tight:
-            text = ", ".join(f"{k}={v:.6g}" for k, v in r.tightest.items())
-            out.append(f"  {r.name}: {text}")
-    return "\n".join(out)
-
-
-def _nonfinite_text(m: OutputMetrics) -> str:
-    """Counts of the positions no metric covers, e.g. ``3 src NaN, 2 conv`` ('' when none)."""
-    parts = [f"{count} {what}" for count, what in (
-        (m.nonfinite, "conv"), (m.source_nan, "src NaN"), (m.matched_inf, "±inf both"))
-        if count]
-    return ", ".join(parts)
 
 
 class ResultSet:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from ..localize.step import localise_results
     from ..progress import progress_for
     from ..report import write_report
-    from ..result import format_table
+    from ..report.failure_table import format_table
     from ..runtimes import parse_compute_units
     from ..sources.loader import load_source_spec
 

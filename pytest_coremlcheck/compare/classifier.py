@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..result import OutputResult
 from . import metrics
+from .result import OutputResult
 from .tolerance import Tolerance
 
 
