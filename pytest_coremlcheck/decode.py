@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from .check.result import EquivalenceResult
 from .compare import metrics
+from .compare.result import OutputResult
 from .compare.tolerance import PRECISION_DEFAULTS, Tolerance, with_default
 from .compare.verdict import tightest_passing, violations
 from .errors import CheckError, EquivalenceError, guarded
-from .result import EquivalenceResult, OutputResult
 
 #: value of the causal mask where a position may not attend
 MASKED = -1e4

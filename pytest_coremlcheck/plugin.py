@@ -321,10 +321,10 @@ def coreml_check(request: pytest.FixtureRequest):
     (variants), input shapes or compute units.
     """
     from .check import run_check
+    from .check.result import ResultSet
     from .gates.apply import apply_gates
     from .gates.golden import GoldenError
     from .report.junit import junit_properties
-    from .result import ResultSet
 
     settings = run_settings(request.config)
     gates = request.config.stash[gate_options.gates_key]

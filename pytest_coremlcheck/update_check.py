@@ -9,7 +9,7 @@ layers={...}), held_out=...))`` (or the ``coreml_update_check`` fixture):
 2. hands the source trainer a :class:`TrainingPlan` — the resolved hyper-parameters and the
    exact mini-batches of every epoch (same shuffle order) — and gets back a
    :class:`SourceTraining` (trained weights per updatable layer, loss per epoch, predictions);
-3. compares, as outputs of one :class:`~.result.EquivalenceResult`: every updated weight and
+3. compares, as outputs of one :class:`~.check.result.EquivalenceResult`: every updated weight and
    bias (``weights:<layer>.<part>``, default ``min_snr_db=80``: a relative RMS error of 1e-4),
    the updated models' outputs on ``held_out`` inputs (``updated:<output>``,
    ``min_snr_db=60``) and the loss curve (``loss per epoch``, ``rtol=1e-4, atol=1e-6``).
@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from .check.result import EquivalenceResult
+from .compare.result import OutputResult
 from .compare.tolerance import Tolerance
 from .errors import CheckError
-from .result import EquivalenceResult, OutputResult
 
 WEIGHTS_TOLERANCE = Tolerance(min_snr_db=80.0)
 PREDICTIONS_TOLERANCE = Tolerance(min_snr_db=60.0)

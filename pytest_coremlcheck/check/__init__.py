@@ -18,10 +18,10 @@ from ..compare.tolerance import Tolerance
 from ..errors import guarded
 from ..progress import no_progress
 from ..reference.features import describe
-from ..result import EquivalenceResult
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
 from .plan import make_plan
+from .result import EquivalenceResult
 from .results import Timings, model_facts, model_results
 from .run import build, run_converted, run_source
 
