@@ -16,12 +16,12 @@ from typing import Any
 
 from ..compare.tolerance import Tolerance
 from ..errors import guarded
-from ..progress import no_progress
 from ..reference.features import describe
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
 from .assess import Timings, model_facts, model_results
 from .plan import make_plan
+from .progress import no_progress
 from .result import EquivalenceResult
 from .run import build, run_converted, run_source
 
