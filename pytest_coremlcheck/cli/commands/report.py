@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_report(path: str | Path) -> dict:
     """A stored JSON report; ReportFileError names the file and what was expected."""
-    from ...fileio import read_json
     from ...report.json_report import SCHEMA_VERSION
+    from ...store.files import read_json
 
     path = Path(path)
     expected = "a coremlcheck JSON report (written by --coreml-report=PATH.json)"
