@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from . import notices
 from .compare.tolerance import Tolerance
 from .convert.cache import ConversionCache
 from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
+from .report import notices
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .settings import LOCALIZE_MODES, CheckSettings, parse_bundle_dirs
 from .store import CheckStore, store_key
@@ -34,7 +34,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)
 
 
-# Before any conftest imports coremltools: its start-up notices are held back (see notices).
+# Before any conftest imports coremltools: its start-up notices are held back (report.notices).
 notices.hold_back()
 
 MARKER = "coreml_equivalence"

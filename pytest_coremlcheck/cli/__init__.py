@@ -60,8 +60,8 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a subcommand; errors about the user's files or options exit 2 with one line.
-    coremltools' start-up notices are held back (``notices``)."""
-    from ..notices import hold_back
+    coremltools' start-up notices are held back (``report.notices``)."""
+    from ..report.notices import hold_back
 
     hold_back()
     from ..errors import CheckError, RuntimeUnavailable

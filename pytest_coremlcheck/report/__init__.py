@@ -5,6 +5,9 @@ Every format renders to text and is written by ``store.files.write_atomic`` (the
 reports, baselines and goldens): a temporary file in the report's directory, then
 ``os.replace``, so a reader never sees a half-written report and a failure leaves the previous
 report intact.
+
+``notices``: the start-up notices of coremltools and TensorFlow, held back and named once in
+the terminal summary.
 """
 
 from __future__ import annotations
