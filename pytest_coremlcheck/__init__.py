@@ -15,7 +15,7 @@ from .lazy import lazy_attributes
 if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin stays cheap
     from .check.result import EquivalenceResult, ResultSet
     from .compare.tolerance import Tolerance
-    from .decode import decode_check, run_decode
+    from .decode.loop import decode_check, run_decode
     from .errors import CheckError, EquivalenceError
     from .inputs import feeds, images, tensors
     from .update_check import UpdateCheck, check_update, keras_trainer, torch_trainer
@@ -26,7 +26,8 @@ _LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError
          "ResultSet": "check.result",
          "Tolerance": "compare.tolerance", "UpdateCheck": "update_check",
          "check_update": "update_check", "keras_trainer": "update_check",
-         "torch_trainer": "update_check", "decode_check": "decode", "run_decode": "decode"}
+         "torch_trainer": "update_check", "decode_check": "decode.loop",
+         "run_decode": "decode.loop"}
 
 __all__ = [
     "Tolerance",

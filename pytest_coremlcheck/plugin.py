@@ -408,7 +408,7 @@ def coreml_decode_check(request: pytest.FixtureRequest, coreml_check):
     arguments. Runs a greedy decode loop on both sides, records the result for the report and
     fails the test naming the first failing step. Returns the ``DecodeResult``.
     """
-    from .decode import run_decode
+    from .decode.loop import run_decode
     from .report.junit import junit_properties
 
     node = request.node
