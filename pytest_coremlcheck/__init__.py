@@ -18,16 +18,17 @@ if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin
     from .decode.loop import decode_check, run_decode
     from .errors import CheckError, EquivalenceError
     from .inputs import feeds, images, tensors
-    from .update_check import UpdateCheck, check_update, keras_trainer, torch_trainer
+    from .training.keras import keras_trainer
+    from .training.parity import UpdateCheck, check_update
+    from .training.torch import torch_trainer
 
 #: public name -> the module that defines it
 _LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError": "errors",
          "EquivalenceError": "errors", "EquivalenceResult": "check.result",
-         "ResultSet": "check.result",
-         "Tolerance": "compare.tolerance", "UpdateCheck": "update_check",
-         "check_update": "update_check", "keras_trainer": "update_check",
-         "torch_trainer": "update_check", "decode_check": "decode.loop",
-         "run_decode": "decode.loop"}
+         "ResultSet": "check.result", "Tolerance": "compare.tolerance",
+         "UpdateCheck": "training.parity", "check_update": "training.parity",
+         "keras_trainer": "training.keras", "torch_trainer": "training.torch",
+         "decode_check": "decode.loop", "run_decode": "decode.loop"}
 
 __all__ = [
     "Tolerance",

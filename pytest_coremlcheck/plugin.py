@@ -375,11 +375,11 @@ def coreml_check(request: pytest.FixtureRequest):
 def coreml_update_check(request: pytest.FixtureRequest):
     """Callable: ``coreml_update_check(converted, update: UpdateCheck, *, name=None)``.
 
-    Training parity (``update_check``): the emulated on-device update of ``converted``
+    Training parity (``training``): the emulated on-device update of ``converted``
     against the source trained by ``update.source_trainer``; records the result for the
     report and fails the test with the table when weights, predictions or losses differ.
     """
-    from .update_check import check_update
+    from .training.parity import check_update
 
     node = request.node
     node.stash.setdefault(entries_key, [])
