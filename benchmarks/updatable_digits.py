@@ -25,7 +25,7 @@ from coremltools.models.neural_network.update_optimizer_utils import AdamParams,
 from sklearn.datasets import load_digits
 
 from pytest_coremlcheck.reference import ReferenceModel
-from pytest_coremlcheck.update_check import UpdateCheck, check_update, torch_trainer
+from pytest_coremlcheck.training import UpdateCheck, check_update, torch_trainer
 
 
 class DigitsCNN(torch.nn.Module):

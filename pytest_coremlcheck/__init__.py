@@ -13,19 +13,22 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_attributes
 
 if TYPE_CHECKING:  # imported on first use (``__getattr__``): loading the plugin stays cheap
+    from .check.result import EquivalenceResult, ResultSet
     from .compare.tolerance import Tolerance
-    from .decode import decode_check, run_decode
+    from .decode.loop import decode_check, run_decode
     from .errors import CheckError, EquivalenceError
     from .inputs import feeds, images, tensors
-    from .result import EquivalenceResult, ResultSet
-    from .update_check import UpdateCheck, check_update, keras_trainer, torch_trainer
+    from .training.keras import keras_trainer
+    from .training.parity import UpdateCheck, check_update
+    from .training.torch import torch_trainer
 
 #: public name -> the module that defines it
 _LAZY = {"feeds": "inputs", "images": "inputs", "tensors": "inputs", "CheckError": "errors",
-         "EquivalenceError": "errors", "EquivalenceResult": "result", "ResultSet": "result",
-         "Tolerance": "compare.tolerance", "UpdateCheck": "update_check",
-         "check_update": "update_check", "keras_trainer": "update_check",
-         "torch_trainer": "update_check", "decode_check": "decode", "run_decode": "decode"}
+         "EquivalenceError": "errors", "EquivalenceResult": "check.result",
+         "ResultSet": "check.result", "Tolerance": "compare.tolerance",
+         "UpdateCheck": "training.parity", "check_update": "training.parity",
+         "keras_trainer": "training.keras", "torch_trainer": "training.torch",
+         "decode_check": "decode.loop", "run_decode": "decode.loop"}
 
 __all__ = [
     "Tolerance",
@@ -70,10 +73,10 @@ def assert_equivalent(
     tolerance is broken, ``CheckError`` when the check cannot run.
     """
     from .check import CheckSettings, run_check
+    from .check.result import ResultSet
     from .convert.cache import ConversionCache
     from .errors import EquivalenceError
     from .localize.step import localise_results
-    from .result import ResultSet
 
     settings = CheckSettings(
         backend=kw.pop("backend", "auto"),

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from . import notices
 from .compare.tolerance import Tolerance
 from .convert.cache import ConversionCache
 from .errors import CheckError, EquivalenceError, RuntimeUnavailable
 from .gates import options as gate_options
+from .report import notices
 from .runtimes import BACKENDS, coreml_available, parse_compute_units
 from .settings import LOCALIZE_MODES, CheckSettings, parse_bundle_dirs
 from .store import CheckStore, store_key
@@ -34,7 +34,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspec)
 
 
-# Before any conftest imports coremltools: its start-up notices are held back (see notices).
+# Before any conftest imports coremltools: its start-up notices are held back (report.notices).
 notices.hold_back()
 
 MARKER = "coreml_equivalence"
@@ -321,10 +321,10 @@ def coreml_check(request: pytest.FixtureRequest):
     (variants), input shapes or compute units.
     """
     from .check import run_check
+    from .check.result import ResultSet
     from .gates.apply import apply_gates
     from .gates.golden import GoldenError
     from .report.junit import junit_properties
-    from .result import ResultSet
 
     settings = run_settings(request.config)
     gates = request.config.stash[gate_options.gates_key]
@@ -375,11 +375,11 @@ def coreml_check(request: pytest.FixtureRequest):
 def coreml_update_check(request: pytest.FixtureRequest):
     """Callable: ``coreml_update_check(converted, update: UpdateCheck, *, name=None)``.
 
-    Training parity (``update_check``): the emulated on-device update of ``converted``
+    Training parity (``training``): the emulated on-device update of ``converted``
     against the source trained by ``update.source_trainer``; records the result for the
     report and fails the test with the table when weights, predictions or losses differ.
     """
-    from .update_check import check_update
+    from .training.parity import check_update
 
     node = request.node
     node.stash.setdefault(entries_key, [])
@@ -408,7 +408,7 @@ def coreml_decode_check(request: pytest.FixtureRequest, coreml_check):
     arguments. Runs a greedy decode loop on both sides, records the result for the report and
     fails the test naming the first failing step. Returns the ``DecodeResult``.
     """
-    from .decode import run_decode
+    from .decode.loop import run_decode
     from .report.junit import junit_properties
 
     node = request.node

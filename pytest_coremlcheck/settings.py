@@ -14,8 +14,8 @@ from .convert.cache import ConversionCache
 LOCALIZE_MODES = ("failed", "all", "off")
 
 if TYPE_CHECKING:
+    from .check.progress import ProgressCallback
     from .compare.tolerance import Tolerance
-    from .progress import ProgressCallback
 
 
 @dataclass
@@ -37,7 +37,7 @@ class CheckSettings:
     bundle_dirs: dict[str, str] | None = None
     #: model -> (all findings, failing findings); set by the linter's pytest plugin.
     lint: Callable[[Any], tuple[list, list]] | None = None
-    #: called with (stage, done, total) as conversions and samples finish (see progress.py)
+    #: called with (stage, done, total) as conversions and samples finish (see check/progress.py)
     progress: ProgressCallback | None = None
     #: which results are localised (ML programs on the reference executor): failed, all, off
     localize: str = "failed"

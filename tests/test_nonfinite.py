@@ -10,9 +10,10 @@ from torch import nn
 
 from pytest_coremlcheck import Tolerance, assert_equivalent, tensors
 from pytest_coremlcheck.compare import metrics
+from pytest_coremlcheck.compare.result import OutputResult
 from pytest_coremlcheck.compare.verdict import violations
 from pytest_coremlcheck.errors import CheckError, EquivalenceError
-from pytest_coremlcheck.result import OutputResult, format_table
+from pytest_coremlcheck.report.failure_table import format_table
 
 
 def test_matching_infinities_agree_and_finite_part_is_measured():

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from pytest_coremlcheck.notices import summary
+from pytest_coremlcheck.report.notices import summary
 
 LINUX_ONLY = pytest.mark.skipif(sys.platform == "darwin", reason="Core ML's runtime loads here")
 
@@ -40,7 +40,7 @@ def test_errors_written_while_tensorflow_imports_are_written_back(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(
         "import os, sys\n"
-        "from pytest_coremlcheck.notices import hold_back, _startup_lines_held_back\n"
+        "from pytest_coremlcheck.report.notices import hold_back, _startup_lines_held_back\n"
         "hold_back()\n"
         "with _startup_lines_held_back():\n"
         "    os.write(2, b'I0000 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"

@@ -6,7 +6,8 @@ from rich.console import Console
 
 from pytest_coremlcheck import tensors
 from pytest_coremlcheck.check import CheckSettings, run_check
-from pytest_coremlcheck.progress import LineProgress, RichProgress, counted, progress_for
+from pytest_coremlcheck.check.progress import counted
+from pytest_coremlcheck.cli.progress import LineProgress, RichProgress, progress_for
 
 from .helpers import tiny_conv_net
 

@@ -1,12 +1,12 @@
 """One check: plan → build → run both sides → compare → results.
 
 ``plan`` decides what runs (source, inputs and shape cases, variants, tolerance layers);
-``run`` builds the converted models and runs source and runtimes on every sample; ``results``
-compares each runtime's outputs with the source's into ``EquivalenceResult``s; ``stages`` adds
-per-stage results for pipelines; ``settings.localizer`` (``localize.step``) localises failing
-results (where the accuracy is lost, verified fixes). Framework- and runtime-specific code
-hides behind ``sources`` and ``runtimes``; conversion, variants and the cache live in
-``convert``.
+``run`` builds the converted models and runs source and runtimes on every sample; ``assess``
+compares each runtime's outputs with the source's into ``EquivalenceResult``s (``result``:
+the result types); ``stages`` adds per-stage results for pipelines; ``settings.localizer``
+(``localize.step``) localises failing results (where the accuracy is lost, verified fixes).
+Framework- and runtime-specific code hides behind ``sources`` and ``runtimes``; conversion,
+variants and the cache live in ``convert``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 
 from ..compare.tolerance import Tolerance
 from ..errors import guarded
-from ..progress import no_progress
 from ..reference.features import describe
-from ..result import EquivalenceResult
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
+from .assess import Timings, model_facts, model_results
 from .plan import make_plan
-from .results import Timings, model_facts, model_results
+from .progress import no_progress
+from .result import EquivalenceResult
 from .run import build, run_converted, run_source
 
 __all__ = ["CheckSettings", "run_check"]

@@ -16,11 +16,11 @@ from ..convert.chain import BuiltModel, ChainInputs, build_models
 from ..errors import CheckError, InternalError, guarded, internal_error, is_internal
 from ..gates.hashing import inputs_hash
 from ..inputs import Sample
-from ..progress import ProgressCallback, counted
 from ..reference.errors import ReferenceError_
 from ..runtimes import Runtime
 from ..sources import SourceError
 from .plan import CheckPlan
+from .progress import ProgressCallback, counted
 
 
 @dataclass

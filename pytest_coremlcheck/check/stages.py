@@ -8,10 +8,10 @@ from ..compare.verdict import as_array, compare_outputs
 from ..convert.chain import BuiltModel
 from ..errors import CheckError, guarded
 from ..reference.features import describe
-from ..result import EquivalenceResult
 from ..runtimes import Runtime
 from ..sources.composed import ComposedSource
 from .plan import Case
+from .result import EquivalenceResult
 
 
 def stage_results(src: ComposedSource, model: BuiltModel, runtime: Runtime, case: Case,

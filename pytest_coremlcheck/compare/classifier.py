@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..result import OutputResult
-from . import metrics
+from .metrics import compute
+from .result import OutputResult
 from .tolerance import Tolerance
 
 
@@ -136,7 +136,7 @@ def label_result(name: str, predicted: list, source_vectors: list[np.ndarray],
         pairs.append((a, b))
         if str(label) != str(expected):
             misses.append((index, label, expected))
-    m = metrics.compute(pairs)
+    m = compute(pairs)
     agreement = 1.0 - len(misses) / len(predicted) if predicted else 1.0
     required = 1.0 if tol.min_top1 is None else tol.min_top1
     failures = []

@@ -7,11 +7,11 @@ from PIL import Image
 
 from ..errors import CheckError
 from ..reference.image import image_to_array
-from ..result import OutputResult
 from . import metrics
 from .classifier import ClassifierOutputs, dictionary_view, label_result, probability_vector
 from .metric_table import LIMITED
 from .metrics import OutputMetrics
+from .result import OutputResult
 from .tolerance import Tolerance
 
 

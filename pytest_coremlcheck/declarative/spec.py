@@ -27,8 +27,8 @@ from ..convert.variants import resolve
 from ..errors import CheckError
 from ..inputs.base import InputSource
 from ..inputs.spec import inputs_from_spec, names_code
-from ..pyref import Lazy
 from ..sources.loader import check_source_spec
+from ..sources.pyref import Lazy
 from .convert_args import convert_kwargs
 
 try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..result import EquivalenceResult
+from ..check.result import EquivalenceResult
 from .baseline import COMPARED, MISSING, OTHER_BACKEND, check_id, legacy_check_id
 from .golden import compare_golden, load_golden, save_from_result
 from .settings import GateSettings

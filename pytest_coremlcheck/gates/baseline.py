@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..fileio import read_json, write_atomic
 from ..report.labels import check_label
+from ..store.files import read_json, write_atomic
 from .fileformat import check_header
 
 FORMAT = "coremlcheck-baseline"
@@ -301,7 +301,7 @@ def _validate_entry(what: str, key: str, entry) -> None:
 
 
 def write_baseline(path: str | Path, baseline: Baseline) -> Path:
-    """Write atomically (``fileio.write_atomic``)."""
+    """Write atomically (``store.files.write_atomic``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, json.dumps(baseline.to_json(), indent=2) + "\n")

@@ -26,7 +26,7 @@ import numpy as np
 from ..compare import metrics
 from ..compare.tolerance import Tolerance
 from ..compare.verdict import violations
-from ..fileio import read_json, write_atomic
+from ..store.files import read_json, write_atomic
 from .fileformat import check_header
 
 FORMAT = "coremlcheck-golden"

@@ -2,7 +2,7 @@
 
 - ``random:N``: ``tensors(n=N)``, N seeded random samples shaped from the model's inputs;
 - a path ending in ``.npz``: ``feeds(path)``;
-- ``module:callable`` (see ``pyref``): what the callable returns, e.g. ``images(dir,
+- ``module:callable`` (see ``sources.pyref``): what the callable returns, e.g. ``images(dir,
   preprocess=...)``, a ``{name: array}`` dict or a list of them;
 - anything else (a directory, an image file or a glob): ``images(path, resize=resize)``.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..pyref import is_module_spec, load_object
+from ..sources.pyref import is_module_spec, load_object
 from . import as_input_source
 from .base import InputSource
 from .feeds import feeds

@@ -1,10 +1,13 @@
 """Reports built from the session store: a list of check dicts (``EquivalenceResult.to_dict()``
 plus ``test``), so they work the same under pytest-xdist.
 
-Every format renders to text and is written by ``fileio.write_atomic`` (the one writer of
+Every format renders to text and is written by ``store.files.write_atomic`` (the one writer of
 reports, baselines and goldens): a temporary file in the report's directory, then
 ``os.replace``, so a reader never sees a half-written report and a failure leaves the previous
 report intact.
+
+``notices``: the start-up notices of coremltools and TensorFlow, held back and named once in
+the terminal summary.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 
-from ..fileio import write_atomic
+from ..store.files import write_atomic
 
 #: suffix -> the module whose ``render(checks, env, report_dir) -> str`` writes that format
 FORMATS = {".json": "json_report", ".md": "markdown", ".html": "html"}

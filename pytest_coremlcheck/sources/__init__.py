@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from os import PathLike
 
-from ..pyref import Lazy
 from .base import Source, SourceError
+from .pyref import Lazy
 
 
 def as_source(model) -> Source:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..pyref import Lazy, SpecError, is_module_spec, load_object
+from .pyref import Lazy, SpecError, is_module_spec, load_object
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
 

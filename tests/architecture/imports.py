@@ -113,3 +113,33 @@ def _absolute(node: ast.ImportFrom, package: str) -> str | None:
     if node.level > 1:
         parts = parts[: len(parts) - (node.level - 1)]
     return ".".join(parts + ([node.module] if node.module else []))
+
+
+def first_import_errors(names: list[str], preload: tuple[str, ...] = ()) -> dict[str, str]:
+    """Module -> the error its import raised, for each of ``names`` imported first: in a
+    forked child of this interpreter (which must not have loaded the package), after loading
+    only the third-party ``preload`` libraries here once. A module can import fine after
+    its package but fail first, when a package ``__init__`` it loads imports it back."""
+    import importlib
+    import os
+
+    for library in preload:
+        importlib.import_module(library)
+    failed = {}
+    for name in names:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: import, report the error through the pipe
+            os.close(read)
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:
+                os.write(write, f"{type(exc).__name__}: {exc}".encode())
+                os._exit(1)
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            message = pipe.read().decode()
+        if os.waitpid(pid, 0)[1]:
+            failed[name] = message or "the import failed"
+    return failed

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 
-from pytest_coremlcheck.fileio import write_atomic
 from pytest_coremlcheck.gates.baseline import (
     DEFAULT_LIMITS,
     Baseline,
@@ -21,6 +20,7 @@ from pytest_coremlcheck.gates.baseline import (
 )
 from pytest_coremlcheck.gates.golden import write_golden
 from pytest_coremlcheck.report.labels import check_label
+from pytest_coremlcheck.store.files import write_atomic
 
 
 def check(snr=50.0, cosine=0.9999, top1=1.0, max_abs=1e-3, **kw):

@@ -12,7 +12,7 @@ from coremltools.models import datatypes
 from coremltools.models.neural_network import NeuralNetworkBuilder
 from coremltools.models.neural_network.update_optimizer_utils import AdamParams, SgdParams
 
-from pytest_coremlcheck.update_check import UpdateCheck, check_update, keras_trainer
+from pytest_coremlcheck.training import UpdateCheck, check_update, keras_trainer
 
 from .builders import quiet
 

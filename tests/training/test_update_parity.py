@@ -14,7 +14,7 @@ from coremltools.models.neural_network import NeuralNetworkBuilder
 from coremltools.models.neural_network.update_optimizer_utils import AdamParams, SgdParams
 
 from pytest_coremlcheck import EquivalenceError
-from pytest_coremlcheck.update_check import UpdateCheck, check_update, torch_trainer
+from pytest_coremlcheck.training import UpdateCheck, check_update, torch_trainer
 
 from .builders import quiet
 from .cnn import SmallCNN, cnn_data, cnn_spec

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from ..runtimes import BACKENDS, open_runtimes, parse_compute_units, resolve_backend
+from ...runtimes import BACKENDS, open_runtimes, parse_compute_units, resolve_backend
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..lint.findings import SEVERITIES
-from ..lint.formats import FORMATS
+from ...lint.findings import SEVERITIES
+from ...lint.formats import FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..lint.config import load_config
-    from ..lint.docs import explain
-    from ..lint.errors import LintUsageError
-    from ..lint.formats import render
-    from ..lint.runner import find_models, lint_paths
+    from ...lint.config import load_config
+    from ...lint.docs import explain
+    from ...lint.errors import LintUsageError
+    from ...lint.formats import render
+    from ...lint.runner import find_models, lint_paths
 
     if args.explain:
         page = explain(args.explain)

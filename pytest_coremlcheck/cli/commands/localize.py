@@ -26,11 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..localize import localize
-    from ..localize.step import reconversion
-    from ..reference.loading import load_model
-    from ..report.json_report import json_default
-    from ..sources.loader import load_source_spec
+    from ...localize import localize
+    from ...localize.step import reconversion
+    from ...reference.loading import load_model
+    from ...report.json_report import json_default
+    from ...sources.loader import load_source_spec
 
     try:
         tolerance = check_tolerance(args)

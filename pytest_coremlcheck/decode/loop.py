@@ -1,38 +1,24 @@
-"""Decode-loop checks: a stateful language model, step by step, against its source.
-
-Both sides keep their own key/value cache across calls: the converted model in a state from
-``make_state()`` (reference executor), the source in whatever it holds (e.g. buffers). Step 0
-feeds the prompt (the ``prefill`` function), steps 1 … ``steps`` one token each (``decode``).
-Each step compares the logits (SNR, cosine, top-1 token) and picks the next token greedily
-(arg-max of the last position).
+"""Driving a decode loop: the feeds of each call (``causal_lm_feeds``), the converted
+model's ``prefill`` and ``decode`` functions loaded once (``DecoderFunctions``), one step on each
+side, and ``run_decode`` / ``decode_check``, which run the loop and hand it to ``verdict``.
 """
-
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .compare import metrics
-from .compare.tolerance import PRECISION_DEFAULTS, Tolerance, with_default
-from .compare.verdict import tightest_passing, violations
-from .errors import CheckError, EquivalenceError, guarded
-from .result import EquivalenceResult, OutputResult
+from ..compare.metrics import compute
+from ..compare.tolerance import Tolerance, with_default
+from ..errors import CheckError, EquivalenceError, guarded
+from .result import DecodeResult, DecodeStep
+from .verdict import as_tolerance, decode_precision, decode_result, default_tolerance
 
 #: value of the causal mask where a position may not attend
 MASKED = -1e4
-#: FP32 program with an fp16 state (every Core ML state is fp16): a key or value that differs
-#: from the source's in the last float32 bit can round to the neighbouring fp16 value, a
-#: relative error of 2^-11 that later steps attend to. Measured with correct conversions:
-#: 101–137 dB (2 layers, dim 32), 87.9–89.2 dB (8 layers, dim 512, 57 M parameters); so 60 dB
-#: (and the same top-1 tokens), not the 85 dB of stateless FP32 programs.
-FP16_STATE_DEFAULT = Tolerance(min_snr_db=60.0, min_cosine=0.9999)
-#: ops whose fp16 outputs only store or fetch a state (not compute): an FP32 program keeps
-#: its fp16 k/v cache (Core ML states are fp16) and stays "fp32"
-_STATE_STORAGE_OPS = frozenset({"read_state", "write_state", "coreml_update_state", "cast"})
 
 
 def causal_lm_feeds(tokens: Sequence[int], start: int) -> dict[str, np.ndarray]:
@@ -47,95 +33,6 @@ def causal_lm_feeds(tokens: Sequence[int], start: int) -> dict[str, np.ndarray]:
     rows = np.arange(start, end)[:, None]
     mask = np.where(np.arange(end)[None, :] <= rows, 0.0, MASKED).astype(np.float32)
     return {"input_ids": ids, "causal_mask": mask[None, None]}
-
-
-@dataclass
-class DecodeStep:
-    """One call of both sides: what went in, the tokens each side picked, the metrics."""
-
-    index: int
-    function: str
-    position: int
-    source_input: list[int]
-    converted_input: list[int]
-    source_token: int
-    converted_token: int
-    metrics: metrics.OutputMetrics | None = None
-
-    @property
-    def compared(self) -> bool:
-        return self.metrics is not None
-
-    def label(self) -> str:
-        return f"step {self.index} ({self.function}, position {self.position})"
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"step": self.index, "function": self.function,
-                               "position": self.position, "source_input": self.source_input,
-                               "converted_input": self.converted_input,
-                               "source_token": self.source_token,
-                               "converted_token": self.converted_token,
-                               "compared": self.compared}
-        if self.metrics is not None:
-            out["snr_db"] = metrics.json_number(self.metrics.snr_db)
-            out["cosine"] = metrics.json_number(self.metrics.cosine)
-            out["max_abs"] = metrics.json_number(self.metrics.max_abs)
-        return out
-
-
-@dataclass
-class DecodeResult(EquivalenceResult):
-    """An ``EquivalenceResult`` whose output rows are the steps of a decode loop.
-
-    ``teacher_forcing``: both sides were fed the source's tokens (else each its own).
-    ``first_divergent_step``: the first step whose top-1 tokens differ (None: none did).
-    """
-
-    prompt: list[int] = field(default_factory=list)
-    teacher_forcing: bool = False
-    steps: list[DecodeStep] = field(default_factory=list)
-
-    @property
-    def source_tokens(self) -> list[int]:
-        """The tokens the source generated (one per step)."""
-        return [s.source_token for s in self.steps]
-
-    @property
-    def converted_tokens(self) -> list[int]:
-        """The tokens the converted model generated (one per step)."""
-        return [s.converted_token for s in self.steps]
-
-    @property
-    def first_divergent_step(self) -> int | None:
-        return next((s.index for s in self.steps if s.source_token != s.converted_token), None)
-
-    @property
-    def compared_steps(self) -> list[DecodeStep]:
-        return [s for s in self.steps if s.compared]
-
-    @property
-    def top1_agreement(self) -> float | None:
-        """Fraction of compared steps whose top-1 tokens agree (None: none compared)."""
-        compared = self.compared_steps
-        if not compared:
-            return None
-        return sum(s.source_token == s.converted_token for s in compared) / len(compared)
-
-    @property
-    def mode(self) -> str:
-        return "teacher forcing" if self.teacher_forcing else "free-running"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["decode"] = {
-            "mode": self.mode, "prompt": list(self.prompt),
-            "source_tokens": self.source_tokens, "converted_tokens": self.converted_tokens,
-            "first_divergent_step": self.first_divergent_step,
-            "top1_agreement": self.top1_agreement,
-            "steps_compared": len(self.compared_steps),
-            "steps": [s.to_dict() for s in self.steps],
-        }
-        return out
 
 
 def decode_check(source: Callable, converted, prompt: Sequence[int], *, steps: int = 32,
@@ -190,14 +87,14 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
         raise CheckError("decode check: the prompt is empty; it needs at least one token")
     if steps < 0:
         raise CheckError(f"decode check: steps must be ≥ 0, got {steps}")
-    user = guarded("tolerance", lambda: _as_tolerance(tolerance))
+    user = guarded("tolerance", lambda: as_tolerance(tolerance))
     if not isinstance(converted, DecoderFunctions):
         converted = DecoderFunctions(converted, prefill=prefill, decode=decode,
                                      fp16_mode=fp16_mode)
     models, names = converted.models, converted.names
     precision = decode_precision(models["prefill"].spec)
     fp16_state = any(f.dtype == np.float16 for f in models["prefill"].states)
-    limits = with_default(user, _default(precision, fp16_state))
+    limits = with_default(user, default_tolerance(precision, fp16_state))
     step_limits = replace(limits, min_top1=None)
     reset = reset if reset is not None else getattr(source, "reset_cache", None)
     if reset is not None:
@@ -216,14 +113,14 @@ def run_decode(source: Callable, converted, prompt: Sequence[int], *, steps: int
                           _next_token(conv_logits))
         if not diverged or teacher_forcing:
             step.metrics = guarded(f"{step.label()}: {output}",
-                                   lambda a=conv_logits, b=src_logits: metrics.compute([(a, b)]))
+                                   lambda a=conv_logits, b=src_logits: compute([(a, b)]))
         diverged = diverged or step.source_token != step.converted_token
         records.append(step)
         position += len(source_in)
         source_in = [step.source_token]
         converted_in = [step.source_token if teacher_forcing else step.converted_token]
     timings["total_s"] = time.perf_counter() - started
-    return _result(records, prompt, teacher_forcing, limits, step_limits, precision,
+    return decode_result(records, prompt, teacher_forcing, limits, step_limits, precision,
                    converted, source, output, name, timings, steps)
 
 
@@ -287,8 +184,8 @@ class DecoderFunctions:
 
 def _converted_functions(converted, prefill, decode, fp16_mode) -> tuple[dict, dict]:
     """Role (``prefill``, ``decode``) -> ``ReferenceModel``, and role -> function name."""
-    from .reference import ReferenceModel
-    from .reference.loading import load_model
+    from ..reference import ReferenceModel
+    from ..reference.loading import load_model
 
     loaded = guarded("converted model", lambda: load_model(converted))
     functions = [f.name for f in loaded.spec.description.functions]
@@ -306,105 +203,3 @@ def _converted_functions(converted, prefill, decode, fp16_mode) -> tuple[dict, d
                              "(ct.StateType)")
         models[role], names[role] = model, function or "main"
     return models, names
-
-
-def decode_precision(spec) -> str:
-    """``"fp16"`` when an ML program computes in fp16; an fp16 value that only stores or
-    fetches a state (``read_state``, ``write_state``, ``cast``) does not count."""
-    for function in spec.mlProgram.functions.values():
-        for block in function.block_specializations.values():
-            for op in block.operations:
-                if op.type in _STATE_STORAGE_OPS:
-                    continue
-                if any(o.type.WhichOneof("type") == "tensorType"
-                       and o.type.tensorType.dataType == _FP16 for o in op.outputs):
-                    return "fp16"
-    return "fp32"
-
-
-def _fp16_code() -> int:
-    from coremltools.proto import MIL_pb2
-
-    return MIL_pb2.DataType.Value("FLOAT16")
-
-
-_FP16 = _fp16_code()
-
-
-def _default(precision: str, fp16_state: bool) -> Tolerance:
-    """The limits when none are set; see ``FP16_STATE_DEFAULT`` for FP32 programs whose
-    state is fp16."""
-    if precision == "fp16":
-        return PRECISION_DEFAULTS["fp16"]
-    base = FP16_STATE_DEFAULT if fp16_state else PRECISION_DEFAULTS["fp32"]
-    return Tolerance.layered(base, Tolerance(min_top1=1.0))
-
-
-def _as_tolerance(tolerance) -> Tolerance:
-    if tolerance is None:
-        return Tolerance()
-    if isinstance(tolerance, dict):
-        return Tolerance.from_mapping(tolerance)
-    return tolerance
-
-
-def _result(records: list[DecodeStep], prompt, teacher_forcing, limits: Tolerance,
-            step_limits: Tolerance, precision, functions: DecoderFunctions, source, output,
-            name, timings, steps) -> DecodeResult:
-    rows = {}
-    for step in records:
-        if step.metrics is None:
-            continue
-        label = f"{output} {step.label()}"
-        rows[label] = OutputResult(label, step.metrics, step_limits,
-                                   violations(label, step.metrics, step_limits),
-                                   tightest_passing(step.metrics))
-    model, names = functions.models["decode"], functions.names
-    result = DecodeResult(
-        name=name or f"decode loop {model.name}", backend="reference", platform=model.platform,
-        tolerance=limits, output_results=rows, source=type(source).__name__,
-        model=f"{model.name} (functions {names['prefill']}, {names['decode']})",
-        inputs=f"prompt of {len(prompt)} token(s) + {steps} decode step(s), greedy",
-        precision=precision, timings=timings, prompt=prompt,
-        teacher_forcing=teacher_forcing, steps=records)
-    result.extra_failures.extend(_loop_failures(result, limits))
-    result.notes.extend(_notes(result))
-    return result
-
-
-def _loop_failures(result: DecodeResult, limits: Tolerance) -> list[str]:
-    """Nothing compared, and top-1 agreement over the compared steps below ``min_top1``."""
-    out = []
-    decoded = [s for s in result.compared_steps if s.index > 0]
-    if not decoded:
-        why = ("steps=0" if len(result.steps) == 1 else
-               "the sides were fed different tokens from step 1 on")
-        out.append(f"nothing was compared: no decode step ran on the same inputs ({why})")
-    agreement = result.top1_agreement
-    if limits.min_top1 is not None and agreement is not None and agreement < limits.min_top1:
-        first = result.steps[result.first_divergent_step]
-        out.append(f"{first.label()}: top-1 token {first.converted_token} (converted) vs "
-                   f"{first.source_token} (source); top-1 agreement {agreement:.3f} over "
-                   f"{len(result.compared_steps)} compared step(s) < min_top1="
-                   f"{limits.min_top1:g}")
-    return out
-
-
-def _notes(result: DecodeResult) -> list[str]:
-    fed = ("both sides fed the source's tokens" if result.teacher_forcing
-           else "each side fed the token it picked")
-    notes = [f"{result.mode}: {fed}; {len(result.compared_steps)} of {len(result.steps)} "
-             f"step(s) compared"]
-    first = result.first_divergent_step
-    if first is None:
-        notes.append(f"generated tokens identical over {len(result.steps)} step(s): "
-                     f"{result.source_tokens}")
-    else:
-        step = result.steps[first]
-        notes.append(f"first divergent step: {step.label()}, source token {step.source_token},"
-                     f" converted {step.converted_token}; source tokens {result.source_tokens},"
-                     f" converted tokens {result.converted_tokens}")
-        if not result.teacher_forcing and first + 1 < len(result.steps):
-            notes.append(f"steps {first + 1}–{len(result.steps) - 1} not compared: the sides "
-                         "were fed different tokens")
-    return notes

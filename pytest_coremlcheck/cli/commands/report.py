@@ -23,7 +23,7 @@ class ReportFileError(ValueError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..gates.baseline import DEFAULT_LIMITS
+    from ...gates.baseline import DEFAULT_LIMITS
 
     parser.add_argument("file", help="a JSON report written by --coreml-report=PATH.json or "
                                      "coremlcheck compare --report PATH.json")
@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_report(path: str | Path) -> dict:
     """A stored JSON report; ReportFileError names the file and what was expected."""
-    from ..fileio import read_json
-    from ..report.json_report import SCHEMA_VERSION
+    from ...report.json_report import SCHEMA_VERSION
+    from ...store.files import read_json
 
     path = Path(path)
     expected = "a coremlcheck JSON report (written by --coreml-report=PATH.json)"
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(data: dict, fmt: str | None, output: str | None) -> None:
-    from ..report import renderer, write_atomic
+    from ...report import renderer, write_atomic
 
     suffix = FORMATS[fmt] if fmt else (Path(output).suffix.lower() if output else ".md")
     if output and fmt and Path(output).suffix.lower() != suffix:
@@ -103,7 +103,7 @@ def _render(data: dict, fmt: str | None, output: str | None) -> None:
 def _compare_with_baseline(checks: list[dict], baseline_path: str, limits_text: str) -> int:
     """Print each regression and each check not compared; 1 when any regression, or when no
     check could be compared (with a one-line reason)."""
-    from ..gates.baseline import COMPARED, check_id, parse_limits
+    from ...gates.baseline import COMPARED, check_id, parse_limits
 
     limits = parse_limits(limits_text)
     baseline = _baseline(baseline_path)
@@ -134,7 +134,7 @@ def _compare_with_baseline(checks: list[dict], baseline_path: str, limits_text: 
 
 def _baseline(path: str):
     """A baseline file, or another JSON report read as one."""
-    from ..gates.baseline import Baseline, BaselineError, load_baseline
+    from ...gates.baseline import Baseline, BaselineError, load_baseline
 
     try:
         return load_baseline(path)

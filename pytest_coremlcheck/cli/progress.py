@@ -1,33 +1,22 @@
-"""Progress of a check: a callback ``(stage, done, total)`` and two ways to show it.
+"""Progress of a check on the command line: two ways to show the callback ``(stage, done,
+total)`` of ``check.progress``.
 
-A check calls ``CheckSettings.progress`` with ``done == 0`` when a stage starts and after each
-step (one sample through one model, or one conversion). The pytest plugin sets no callback
-(pytest owns the terminal); the command line draws rich bars on a terminal (``RichProgress``)
-and prints one plain line per finished stage otherwise (``LineProgress``).
+The pytest plugin sets no callback (pytest owns the terminal); the command line draws rich bars
+on a terminal (``RichProgress``) and prints one plain line per finished stage otherwise
+(``LineProgress``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING
 
-ProgressCallback = Callable[[str, int, int], None]
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from ..check.progress import ProgressCallback
+
 MODES = ("auto", "bar", "lines", "off")
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    """The callback that shows nothing."""
-
-
-def counted(items: Sequence[T], stage: str, progress: ProgressCallback) -> Iterator[T]:
-    """Yield ``items``, reporting ``(stage, 0, n)`` first and ``(stage, i, n)`` after item i."""
-    progress(stage, 0, len(items))
-    for done, item in enumerate(items, 1):
-        yield item
-        progress(stage, done, len(items))
 
 
 class LineProgress:

@@ -1,4 +1,5 @@
-"""The session store: every check's result dict, in the order tests reported them."""
+"""The session store: every check's result dict, in the order tests reported them;
+``files``: the one atomic writer and JSON reader of reports, baselines and goldens."""
 
 from __future__ import annotations
 

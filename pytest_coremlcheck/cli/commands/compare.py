@@ -60,16 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import EquivalenceError
-    from ..check import CheckSettings, run_check
-    from ..errors import CheckError
-    from ..inputs.tensors import NoRandomValueError
-    from ..localize.step import localise_results
+    from ... import EquivalenceError
+    from ...check import CheckSettings, run_check
+    from ...errors import CheckError
+    from ...inputs.tensors import NoRandomValueError
+    from ...localize.step import localise_results
+    from ...report import write_report
+    from ...report.failure_table import format_table
+    from ...runtimes import parse_compute_units
+    from ...sources.loader import load_source_spec
     from ..progress import progress_for
-    from ..report import write_report
-    from ..result import format_table
-    from ..runtimes import parse_compute_units
-    from ..sources.loader import load_source_spec
 
     try:
         tolerance, inputs = check_tolerance(args), check_inputs(args)
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 def check_tolerance(args: argparse.Namespace):
     """The Tolerance of ``--tolerance`` and the per-field flags (empty when none is given)."""
-    from .. import Tolerance
+    from ... import Tolerance
 
     return Tolerance.layered(
         Tolerance.parse(args.tolerance, origin="--tolerance") if args.tolerance else None,
@@ -128,8 +128,8 @@ def check_tolerance(args: argparse.Namespace):
 
 def check_inputs(args: argparse.Namespace):
     """The inputs of ``--inputs``/``--images``, else ``--samples`` random samples."""
-    from .. import tensors
-    from ..inputs.spec import inputs_from_spec
+    from ... import tensors
+    from ...inputs.spec import inputs_from_spec
 
     spec = args.inputs or args.images
     return inputs_from_spec(spec, resize=args.resize) if spec else tensors(n=args.samples)

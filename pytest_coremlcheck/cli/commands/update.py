@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reference import ReferenceModel
+    from ...reference import ReferenceModel
 
     model = ReferenceModel(args.model)
 

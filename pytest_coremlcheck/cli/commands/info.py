@@ -13,9 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def describe_model(path) -> dict:
-    from ..coreml.describe import compute_precision, model_kind
-    from ..reference.features import describe
-    from ..reference.loading import load_model
+    from ...coreml.describe import compute_precision, model_kind
+    from ...reference.features import describe
+    from ...reference.loading import load_model
 
     loaded = load_model(path)
     spec = loaded.spec

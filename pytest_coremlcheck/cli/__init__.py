@@ -1,4 +1,5 @@
-"""The ``coremlcheck`` command: one subcommand per module, registered in ``SUBCOMMANDS``."""
+"""The ``coremlcheck`` command: one subcommand per module of ``commands/``, registered in
+``SUBCOMMANDS``; ``progress`` shows a check's progress."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import sys
 
 #: subcommand -> module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS = {
-    "compare": "pytest_coremlcheck.commands.compare",
-    "report": "pytest_coremlcheck.commands.report",
-    "predict": "pytest_coremlcheck.commands.predict",
-    "info": "pytest_coremlcheck.commands.info",
-    "lint": "pytest_coremlcheck.commands.lint",
-    "executor-coverage": "pytest_coremlcheck.commands.executor_coverage",
-    "update": "pytest_coremlcheck.commands.update",
-    "localize": "pytest_coremlcheck.commands.localize",
+    "compare": "pytest_coremlcheck.cli.commands.compare",
+    "report": "pytest_coremlcheck.cli.commands.report",
+    "predict": "pytest_coremlcheck.cli.commands.predict",
+    "info": "pytest_coremlcheck.cli.commands.info",
+    "lint": "pytest_coremlcheck.cli.commands.lint",
+    "executor-coverage": "pytest_coremlcheck.cli.commands.executor_coverage",
+    "update": "pytest_coremlcheck.cli.commands.update",
+    "localize": "pytest_coremlcheck.cli.commands.localize",
 }
 
 
@@ -53,18 +54,18 @@ def _version() -> str:
     try:
         return version("pytest-coremlcheck")
     except PackageNotFoundError:
-        from . import __version__
+        from .. import __version__
         return __version__
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a subcommand; errors about the user's files or options exit 2 with one line.
-    coremltools' start-up notices are held back (``notices``)."""
-    from .notices import hold_back
+    coremltools' start-up notices are held back (``report.notices``)."""
+    from ..report.notices import hold_back
 
     hold_back()
-    from .errors import CheckError, RuntimeUnavailable
-    from .reference.errors import ReferenceError_
+    from ..errors import CheckError, RuntimeUnavailable
+    from ..reference.errors import ReferenceError_
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -73,7 +74,3 @@ def main(argv: list[str] | None = None) -> int:
     except (ReferenceError_, CheckError, RuntimeUnavailable, OSError, ValueError) as exc:
         print(f"coremlcheck {args.command}: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,10 +15,10 @@ from ..coreml.describe import compute_precision
 from ..gates.hashing import model_hash
 from ..reference.features import describe
 from ..report.pictures import image_writer
-from ..result import EquivalenceResult
 from ..settings import CheckSettings
 from ..sources.composed import ComposedSource
 from .plan import CheckPlan
+from .result import EquivalenceResult
 from .run import ConvertedRun, SourceRun
 from .stages import stage_results
 

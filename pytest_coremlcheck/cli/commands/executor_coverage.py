@@ -29,8 +29,8 @@ def coverage() -> dict:
     from coremltools.converters.mil._deployment_compatibility import AvailableTarget
     from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
 
-    from ..reference.mil import ops as _ops  # noqa: F401  (registers the implementations)
-    from ..reference.mil.registry import OPSETS, implemented, is_random, opset_of
+    from ...reference.mil import ops as _ops  # noqa: F401  (registers the implementations)
+    from ...reference.mil.registry import OPSETS, implemented, is_random, opset_of
 
     table: dict[str, dict[str, dict]] = {}
     for op_type in sorted(SSAOpRegistry.core_ops):
