@@ -224,6 +224,18 @@ def test_cli_localize_exits_2_when_it_cannot_run(cli_files, capsys):
     assert "coremlcheck localize: could not run" in err and "missing.mlpackage" in err
 
 
+def test_cli_localize_lets_a_bug_of_ours_keep_its_traceback(cli_files, monkeypatch):
+    """Wrong on purpose: a TypeError inside the package is an internal error, not exit 2."""
+    import pytest_coremlcheck.localize as package
+    from pytest_coremlcheck.errors import InternalError
+    from pytest_coremlcheck.report.labels import check_label
+
+    monkeypatch.setattr(package, "localize", lambda *a, **k: check_label(None))
+    with pytest.raises(InternalError, match=r"coremlcheck localize.*This is a bug"):
+        main(["localize", str(cli_files / "net.pt"), str(cli_files / "net.mlpackage"),
+              "--inputs", str(cli_files / "x.npz")])
+
+
 def test_checks_a_localisation_re_runs_are_not_localised(fp16_models, monkeypatch):
     import pytest_coremlcheck.localize as package
     from pytest_coremlcheck.localize import localize

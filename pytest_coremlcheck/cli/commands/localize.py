@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from ...errors import InternalError, internal_error, is_internal
 from .compare import add_check_arguments, check_inputs, check_tolerance
 
 
@@ -39,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
                          convert=reconversion(load_model(args.model).spec),
                          tolerance=None if tolerance.is_empty() else tolerance,
                          fp16_mode=args.fp16_mode)
-    except Exception as exc:  # whatever stops it: exit 2, named
+    except InternalError:
+        raise
+    except Exception as exc:  # the user's models, files or inputs stop it: exit 2, named
+        if is_internal(exc):
+            raise internal_error("coremlcheck localize", exc) from exc
         print(f"coremlcheck localize: could not run: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:
