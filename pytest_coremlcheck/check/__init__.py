@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from ..compare.tolerance import Tolerance
+from ..coreml.features import describe
 from ..errors import guarded
 from ..progress import no_progress
-from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings

@@ -12,8 +12,8 @@ from ..compare.verdict import as_array, check_output_names, compare_outputs, com
 from ..convert.chain import BuiltModel
 from ..convert.variants import Variant
 from ..coreml.describe import compute_precision
+from ..coreml.features import describe
 from ..gates.hashing import model_hash
-from ..reference.features import describe
 from ..report.pictures import image_writer
 from ..result import EquivalenceResult
 from ..settings import CheckSettings

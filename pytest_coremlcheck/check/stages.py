@@ -6,8 +6,8 @@ from __future__ import annotations
 from ..compare.tolerance import Tolerance
 from ..compare.verdict import as_array, compare_outputs
 from ..convert.chain import BuiltModel
+from ..coreml.features import describe
 from ..errors import CheckError, guarded
-from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..runtimes import Runtime
 from ..sources.composed import ComposedSource

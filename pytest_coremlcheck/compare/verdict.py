@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..coreml.image import image_to_array
 from ..errors import CheckError
-from ..reference.image import image_to_array
 from ..result import OutputResult
 from . import metrics
 from .classifier import ClassifierOutputs, dictionary_view, label_result, probability_vector

@@ -1,7 +1,7 @@
 """Reading a Core ML file: the spec of an ``.mlpackage`` (through its ``Manifest.json``) or of
-an ``.mlmodel``. Shared by the executor (``reference.loading``, which also refuses packages
-whose files leave them) and the linter (``lint.source``, which reads broken files to report
-them); each turns ``ModelFileError`` into its own error type."""
+an ``.mlmodel``. Shared by the executor's loader (``loading``, which also refuses packages whose
+files leave them) and the linter (``lint.source``, which reads broken files to report them);
+each turns ``ModelFileError`` into its own error type."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ VOLATILE_METADATA = ("com.github.apple.coremltools.conversion_date",)
 
 
 def model_hash(loaded) -> str:
-    """sha256 of a converted model (a ``reference.loading.LoadedModel``): its spec, serialized
+    """sha256 of a converted model (a ``coreml.loading.LoadedModel``): its spec, serialized
     deterministically without the conversion date, then its weight files (package-relative
     path and bytes, in sorted path order): for an ``.mlpackage`` the files its Manifest.json
     references besides the spec, for a model in memory its weights directory. The manifest

@@ -9,8 +9,8 @@ from contextvars import ContextVar
 
 from ..check.plan import CheckPlan
 from ..convert.chain import BuiltModel
+from ..coreml.features import describe
 from ..errors import CheckError
-from ..reference.features import describe
 from ..result import EquivalenceResult
 from ..settings import CheckSettings
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..coreml.loading import LoadedModel
 from .engine import Engine
 from .errors import ModelLoadError
-from .loading import LoadedModel
 
 
 def engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,

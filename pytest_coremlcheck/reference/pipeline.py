@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..coreml.features import Feature, describe
+from ..coreml.loading import LoadedModel
 from . import boundary
 from .engine import Engine
 from .errors import ExecutionError, ModelLoadError
-from .features import Feature, describe
-from .loading import LoadedModel
 
 PIPELINE_KINDS = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from coremltools.converters.mil.mil import types
 
+from ...coreml.loading import LoadedModel
 from ..engine import Engine
 from ..errors import ModelLoadError
-from ..loading import LoadedModel
 from . import device_risk, dtypes
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
