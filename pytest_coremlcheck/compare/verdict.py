@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..coreml.describe import ClassifierOutputs
 from ..coreml.image import image_to_array
 from ..errors import CheckError
 from ..result import OutputResult
 from . import metrics
-from .classifier import ClassifierOutputs, dictionary_view, label_result, probability_vector
+from .classifier import dictionary_view, label_result, probability_vector
 from .metric_table import LIMITED
 from .metrics import OutputMetrics
 from .tolerance import Tolerance

@@ -9,15 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .enums import ARRAY_DATA_TYPES
 from .image import color_space
 
-_ARRAY_DTYPES = {
-    65568: np.float32,  # FLOAT32
-    65600: np.float64,  # DOUBLE
-    65552: np.float16,  # FLOAT16
-    131104: np.int32,  # INT32
-    131080: np.int8,  # INT8
-}
+#: ``ArrayDataType`` name → the numpy dtype of its values.
+_NUMPY_DTYPES = {"FLOAT32": np.float32, "DOUBLE": np.float64, "FLOAT16": np.float16,
+                 "INT32": np.int32, "INT8": np.int8}
 
 
 @dataclass
@@ -68,6 +65,11 @@ class Feature:
         return str(self.shape)
 
 
+def _array_dtype(number: int, default) -> np.dtype:
+    """The numpy dtype of an ``ArrayDataType`` number; ``default`` when it is unset or unknown."""
+    return np.dtype(_NUMPY_DTYPES.get(ARRAY_DATA_TYPES.get(number), default))
+
+
 def describe(feature_descriptions) -> list[Feature]:
     """Features of a spec's ``description.input`` / ``.output`` (or a function's)."""
     return [describe_one(fd) for fd in feature_descriptions]
@@ -90,7 +92,7 @@ def describe_one(fd) -> Feature:
             shape = shapes[0]
         if not shape and ranges:
             shape = tuple(lo for lo, _ in ranges)
-        dtype = np.dtype(_ARRAY_DTYPES.get(a.dataType, np.float32))
+        dtype = _array_dtype(a.dataType, np.float32)
         return Feature(fd.name, "array", shape, dtype, optional=optional, shapes=shapes,
                        ranges=ranges, description=fd.shortDescription)
     if kind == "imageType":
@@ -127,6 +129,6 @@ def describe_one(fd) -> Feature:
     if kind == "stateType":
         arr = t.stateType.arrayType
         return Feature(fd.name, "state", tuple(int(d) for d in arr.shape),
-                       np.dtype(_ARRAY_DTYPES.get(arr.dataType, np.float16)))
+                       _array_dtype(arr.dataType, np.float16))
     return Feature(fd.name, name, (), np.dtype(dtype) if dtype else None, optional=optional,
                    description=fd.shortDescription)

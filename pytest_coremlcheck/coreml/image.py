@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from ..reference.errors import InputError
+from .enums import COLOR_SPACES
 
-COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 

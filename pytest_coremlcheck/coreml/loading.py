@@ -62,12 +62,12 @@ def load_path(path: Path) -> LoadedModel:
             ".mlpackage it was compiled from"
         )
     if path.is_dir():
-        manifest = path / "Manifest.json"
-        if not manifest.exists():
+        manifest_path = path / "Manifest.json"
+        if not manifest_path.exists():
             raise ModelLoadError(f"{path}: not an .mlpackage (no Manifest.json)")
-        check_regular(manifest)
-        check_confined(path)
-        spec_path = _package_spec_path(path)
+        check_regular(manifest_path)
+        manifest = check_confined(path)
+        spec_path = _package_spec_path(path, manifest)
         weights_dir = spec_path.parent / "weights"
     else:
         spec_path = path
@@ -94,9 +94,10 @@ def check_regular(path: Path) -> None:
         raise ModelLoadError(str(exc)) from None
 
 
-def check_confined(package: Path) -> None:
+def check_confined(package: Path) -> dict:
     """Every path inside an ``.mlpackage`` stays inside it: each Manifest.json entry and each
-    symbolic link must resolve to a place within the package's own directory."""
+    symbolic link must resolve to a place within the package's own directory. Returns the
+    ``Manifest.json`` it read, so a load reads it once."""
     root = package.resolve()
     for directory, dirnames, filenames in os.walk(package):
         for name in dirnames + filenames:
@@ -105,35 +106,34 @@ def check_confined(package: Path) -> None:
                 raise ModelLoadError(f"{package}: {entry.relative_to(package)} is a symbolic "
                                      f"link to {entry.resolve()}, outside the package; every "
                                      "file of an .mlpackage must stay inside it")
-    for entry_id, entry in _manifest(package)[1].items():
+    manifest = _manifest(package)
+    for entry_id, entry in manifest["itemInfoEntries"].items():
         relative = str(entry.get("path", "")) if isinstance(entry, dict) else ""
         target = (package / "Data" / relative).resolve()
         if not _within(target, root):
             raise ModelLoadError(f"{package}: Manifest.json entry {entry_id!r} has path "
                                  f"{relative!r}, which resolves to {target}, outside the "
                                  "package; every file of an .mlpackage must stay inside it")
+    return manifest
 
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _manifest(package: Path) -> tuple[dict, dict]:
-    """(Manifest.json, its ``itemInfoEntries``); ModelLoadError when unreadable."""
-    import json
-
+def _manifest(package: Path) -> dict:
+    """Manifest.json, whose ``itemInfoEntries`` is an object; ModelLoadError when unreadable."""
     try:
-        manifest = json.loads((package / "Manifest.json").read_text())
-        entries = manifest["itemInfoEntries"]
-        if not isinstance(entries, dict):
+        manifest = files.read_manifest(package)
+        if not isinstance(manifest["itemInfoEntries"], dict):
             raise TypeError("itemInfoEntries is not an object")
     except Exception as exc:
         raise ModelLoadError(f"{package}: unreadable Manifest.json ({exc})") from None
-    return manifest, entries
+    return manifest
 
 
-def _package_spec_path(package: Path) -> Path:
+def _package_spec_path(package: Path, manifest: dict) -> Path:
     try:
-        return files.package_spec_path(package)
+        return files.package_spec_path(package, manifest)
     except files.ModelFileError as exc:
         raise ModelLoadError(str(exc)) from None
