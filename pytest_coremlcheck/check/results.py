@@ -12,7 +12,7 @@ from ..convert.chain import BuiltModel
 from ..convert.variants import Variant
 from ..coreml.describe import compute_precision, describe_classifier
 from ..coreml.features import describe
-from ..gates.hashing import model_hash
+from ..coreml.hashing import model_hash
 from ..report.pictures import image_writer
 from ..result import EquivalenceResult
 from ..settings import CheckSettings

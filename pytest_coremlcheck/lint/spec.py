@@ -60,8 +60,9 @@ def tensor_shape(value_type) -> list[int | None] | None:
 
 
 @dataclass
-class Feature:
-    """An input, output or state of the model or of one of its functions."""
+class FeatureView:
+    """An input, output or state of the model or of one of its functions, with its location
+    (what it declares is read by ``coreml.features``)."""
 
     kind: str  # "input" | "output" | "state"
     proto: object  # FeatureDescription
@@ -111,20 +112,20 @@ class ModelView:
         return f" in {self.label}" if self.label else ""
 
     @cached_property
-    def features(self) -> list[Feature]:
+    def features(self) -> list[FeatureView]:
         """Every input, output and state, top-level and per function."""
-        out: list[Feature] = []
+        out: list[FeatureView] = []
         description = self.description
         for kind, items in (("input", description.input), ("output", description.output),
                             ("state", description.state)):
             for feature in items:
-                out.append(Feature(kind, feature, None, self.loc(f"{kind}/{feature.name}")))
+                out.append(FeatureView(kind, feature, None, self.loc(f"{kind}/{feature.name}")))
         for function in description.functions:
             for kind, items in (("input", function.input), ("output", function.output),
                                 ("state", function.state)):
                 for feature in items:
                     location = self.loc(f"functions/{function.name}/{kind}/{feature.name}")
-                    out.append(Feature(kind, feature, function.name, location))
+                    out.append(FeatureView(kind, feature, function.name, location))
         return out
 
     def interface_sets(self) -> list[tuple[str | None, list, list, list]]:
