@@ -7,13 +7,7 @@ from pathlib import Path
 import pytest
 
 from ..compare.tolerance import Tolerance
-from .baseline import (
-    DEFAULT_LIMITS,
-    Baseline,
-    BaselineError,
-    load_baseline,
-    parse_limits,
-)
+from .limits import DEFAULT_LIMITS, parse_limits
 from .settings import GateSettings
 
 gates_key = pytest.StashKey[GateSettings]()
@@ -78,6 +72,8 @@ def configure(config: pytest.Config) -> GateSettings:
     try:
         baseline = None
         if path:
+            from .baseline import Baseline, load_baseline
+
             path = base / path
             baseline = (Baseline({}, path) if update and not path.exists()
                         else load_baseline(path))
@@ -92,7 +88,7 @@ def configure(config: pytest.Config) -> GateSettings:
             golden_tolerance=Tolerance.parse(golden_tol, origin="--coreml-golden-tolerance")
             if golden_tol else None,
             strict=bool(pick("--coreml-strict", "coreml_strict")))
-    except (BaselineError, ValueError) as exc:
+    except ValueError as exc:  # BaselineError too
         raise pytest.UsageError(str(exc)) from None
     if settings.golden_dir is not None and not settings.golden_dir.is_dir():
         raise pytest.UsageError(f"--coreml-golden {settings.golden_dir}: no such directory")
