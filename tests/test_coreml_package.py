@@ -12,7 +12,7 @@ import coremltools as ct
 import numpy as np
 import pytest
 from coremltools.converters.mil import Builder as mb
-from coremltools.proto import Model_pb2
+from coremltools.proto import FeatureTypes_pb2, Model_pb2
 
 from pytest_coremlcheck.coreml import files
 from pytest_coremlcheck.coreml.describe import (
@@ -142,3 +142,34 @@ def test_old_executor_paths_still_import():
     assert old_features.describe is features.describe
     assert old_image.image_to_array is image.image_to_array
     assert old_loading.load_model is loading.load_model
+
+
+def test_executor_and_linter_read_the_same_pipeline_stages(packages):
+    from pytest_coremlcheck.lint.spec import ModelView
+
+    fp32, fp16 = (load_model(packages[k]).spec for k in ("fp32", "fp16"))
+    spec = Model_pb2.Model()
+    spec.specificationVersion = fp16.specificationVersion
+    for stage in (fp32, fp16):
+        spec.pipelineRegressor.pipeline.models.add().CopyFrom(stage)
+    stages = pipeline_stages(spec)
+    assert [compute_precision(s) for s in stages] == ["fp32", "fp16"]
+    assert compute_precision(spec) == "fp16"  # a pipeline is fp16 when any stage is
+    assert [view.spec for view in ModelView(spec).submodels] == stages
+    del spec.pipelineRegressor.pipeline.models[1]
+    assert compute_precision(spec) == "fp32"
+
+
+def test_executor_and_linter_name_array_types_alike():
+    from pytest_coremlcheck.coreml.features import describe_one
+    from pytest_coremlcheck.lint.spec import array_dtype_name
+
+    expected = {"FLOAT32": "float32", "DOUBLE": "float64", "FLOAT16": "float16",
+                "INT32": "int32", "INT8": "int8"}
+    for name, number in FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.items():
+        feature = Model_pb2.FeatureDescription(name="x")
+        feature.type.multiArrayType.dataType = number
+        feature.type.multiArrayType.shape.append(2)
+        dtype = describe_one(feature).dtype
+        assert array_dtype_name(number) == (name if number else "INVALID")
+        assert str(dtype) == expected.get(name, "float32"), name  # unset: float32

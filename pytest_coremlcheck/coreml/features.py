@@ -1,6 +1,7 @@
 """Core ML feature descriptions (spec inputs/outputs) turned into plain data.
 
-Shared by the reference executor (to validate and convert feeds) and by input generation.
+Shared by the reference executor (to validate and convert feeds), the checks (declared
+inputs and outputs) and input generation.
 """
 
 from __future__ import annotations
