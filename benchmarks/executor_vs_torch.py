@@ -28,8 +28,8 @@ import zoo  # noqa: E402
 from pytest_coremlcheck import images, tensors  # noqa: E402
 from pytest_coremlcheck.check import CheckSettings, run_check  # noqa: E402
 from pytest_coremlcheck.convert.on_the_fly import convert_source  # noqa: E402
+from pytest_coremlcheck.coreml.features import describe  # noqa: E402
 from pytest_coremlcheck.reference import ReferenceModel  # noqa: E402
-from pytest_coremlcheck.reference.features import describe  # noqa: E402
 from pytest_coremlcheck.sources import as_source  # noqa: E402
 
 IMAGES = ROOT / "fixtures" / "images"

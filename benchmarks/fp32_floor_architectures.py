@@ -268,7 +268,7 @@ def measure(name: str, source, converted, correct: bool, samples: int) -> dict:
 
 
 def _one_feed(converted) -> dict:
-    from pytest_coremlcheck.reference.features import describe
+    from pytest_coremlcheck.coreml.features import describe
 
     features = describe(converted.get_spec().description.input)
     return tensors(n=1, seed=99).materialize(features)[0].source

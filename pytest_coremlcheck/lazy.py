@@ -1,4 +1,5 @@
-"""Package attributes loaded on first use (PEP 562), so importing a package stays cheap."""
+"""Package attributes loaded on first use (PEP 562), so importing a package stays cheap; the
+TOML parser, imported when a TOML file is first read."""
 
 from __future__ import annotations
 
@@ -23,3 +24,13 @@ def lazy_attributes(package: str, names: dict[str, str], namespace: dict
         return sorted(set(namespace) | set(names))
 
     return __getattr__, __dir__
+
+
+def toml_parser():
+    """The TOML parser (``tomllib``; ``tomli`` on Python 3.10), imported when a TOML file is
+    first read: its import compiles regular expressions, which a run without one skips."""
+    try:
+        import tomllib as parser
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as parser
+    return parser

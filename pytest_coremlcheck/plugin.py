@@ -206,6 +206,8 @@ def _compute_units(text: str, origin: str) -> list[str]:
 def _check_report_paths(paths: list[Path]) -> None:
     """Usage error for a report path that cannot be written: an unknown suffix, or a
     directory that is a file or not writable (checked where it exists)."""
+    if not paths:
+        return
     from .report import FORMATS
 
     for path in paths:

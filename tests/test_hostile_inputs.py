@@ -18,12 +18,12 @@ from PIL import Image
 
 from pytest_coremlcheck import assert_equivalent, images, tensors
 from pytest_coremlcheck.cli import main
+from pytest_coremlcheck.coreml.features import describe
 from pytest_coremlcheck.declarative.spec import DeclaredCheckError, read_check_file
 from pytest_coremlcheck.errors import CheckError
 from pytest_coremlcheck.inputs.limits import MAX_SAMPLES
 from pytest_coremlcheck.inputs.spec import inputs_from_spec
 from pytest_coremlcheck.reference import ReferenceModel
-from pytest_coremlcheck.reference.features import describe
 
 from .test_hostile_weights import no_hang
 

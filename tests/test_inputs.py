@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from pytest_coremlcheck import images, tensors
+from pytest_coremlcheck.coreml.features import Feature
 from pytest_coremlcheck.inputs import feeds
 from pytest_coremlcheck.inputs.images import resize_image
-from pytest_coremlcheck.reference.features import Feature
 
 from .helpers import IMAGES
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from pytest_coremlcheck import assert_equivalent, images
+from pytest_coremlcheck.coreml.features import Feature
 from pytest_coremlcheck.inputs.shapes import candidate_shapes, shape_configs
-from pytest_coremlcheck.reference.features import Feature
 
 from .helpers import IMAGES
 

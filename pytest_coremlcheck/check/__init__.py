@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from ..compare.tolerance import Tolerance
+from ..coreml.features import describe
 from ..errors import guarded
-from ..reference.features import describe
 from ..runtimes import open_runtimes, resolve_backend
 from ..settings import CheckSettings
 from .assess import Timings, model_facts, model_results

@@ -6,14 +6,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..compare.classifier import describe_classifier
 from ..compare.tolerance import Tolerance, default_for_precision, with_default
 from ..compare.verdict import as_array, check_output_names, compare_outputs, compare_steps
 from ..convert.chain import BuiltModel
 from ..convert.variants import Variant
-from ..coreml.describe import compute_precision
-from ..gates.hashing import model_hash
-from ..reference.features import describe
+from ..coreml.describe import compute_precision, describe_classifier
+from ..coreml.features import describe
+from ..coreml.hashing import model_hash
 from ..report.pictures import image_writer
 from ..settings import CheckSettings
 from ..sources.composed import ComposedSource

@@ -9,12 +9,12 @@ from typing import Any
 from ..compare.tolerance import Tolerance, split_tolerance
 from ..convert.chain import BuiltModel
 from ..convert.variants import Variant, resolve
+from ..coreml.features import Feature, describe
+from ..coreml.loading import load_model
 from ..errors import CheckError, guarded
 from ..inputs import InputSource, Sample, as_input_source
 from ..inputs.shapes import label as shape_label
 from ..inputs.shapes import shape_configs, with_shapes
-from ..reference.features import Feature, describe
-from ..reference.loading import load_model
 from ..sources import Source, as_source
 from ..sources.composed import ComposedSource
 

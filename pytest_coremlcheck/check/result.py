@@ -40,7 +40,7 @@ class EquivalenceResult:
     step_outputs: dict[str, OutputMetrics] = field(default_factory=dict)
     #: flexible inputs: the shape configuration this result ran (e.g. "image=1x3x64x64")
     shape: str = ""
-    #: sha256 of the converted model's files and of the input samples (``gates.hashing``)
+    #: sha256 of the converted model's files and of the input samples (``coreml.hashing``)
     model_hash: str = ""
     inputs_hash: str = ""
     #: ``--coreml-golden``: metrics of each output against the stored golden outputs

@@ -13,8 +13,8 @@ from ..compare.noise_floor import NoiseFloor
 from ..compare.noise_floor import measure as measure_floor
 from ..convert.cache import ConversionCache
 from ..convert.chain import BuiltModel, ChainInputs, build_models
+from ..coreml.hashing import inputs_hash
 from ..errors import CheckError, InternalError, guarded, internal_error, is_internal
-from ..gates.hashing import inputs_hash
 from ..inputs import Sample
 from ..reference.errors import ReferenceError_
 from ..runtimes import Runtime
@@ -31,7 +31,7 @@ class SourceRun:
     outputs: list[list[list[np.ndarray]]]
     seconds: float
     input_names: list[str]  # the converted model's input names, in order
-    input_hashes: list[str]  # per case (``gates.hashing.inputs_hash``)
+    input_hashes: list[str]  # per case (``coreml.hashing.inputs_hash``)
     floors: dict[int, NoiseFloor] = field(default_factory=dict)
 
     def floor(self, plan: CheckPlan, index: int, names: list[str]) -> NoiseFloor:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from ..compare.tolerance import Tolerance
 from ..compare.verdict import as_array, compare_outputs
 from ..convert.chain import BuiltModel
+from ..coreml.describe import pipeline_stages
+from ..coreml.features import describe
 from ..errors import CheckError, guarded
-from ..reference.features import describe
 from ..runtimes import Runtime
 from ..sources.composed import ComposedSource
 from .plan import Case
@@ -24,7 +25,7 @@ def stage_results(src: ComposedSource, model: BuiltModel, runtime: Runtime, case
         raise CheckError(f"{model.label}: the pipeline has {len(stages)} stage(s) "
                          f"({', '.join(s.name for s in stages)}), source_stages has "
                          f"{len(src.stages)}")
-    specs = pipeline_stage_specs(model.loaded.spec)
+    specs = pipeline_stages(model.loaded.spec)
     outputs_of = {stage.name: describe(spec.description.output)
                   for stage, spec in zip(stages, specs)}
     results = []
@@ -59,9 +60,3 @@ def _stage_input(stage, name: str, sample, produced: dict, outputs_of: dict):
     feature = next(f for f in outputs_of[producer] if f.name == name)
     return as_array(produced[producer][name], feature)
 
-
-def pipeline_stage_specs(spec) -> list:
-    """The stage specs of a pipeline, pipeline classifier or pipeline regressor."""
-    kind = spec.WhichOneof("Type")
-    params = getattr(spec, kind)
-    return list((params if kind == "pipeline" else params.pipeline).models)

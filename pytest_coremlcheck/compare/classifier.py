@@ -10,92 +10,17 @@ samples where they agree must reach ``min_top1`` (1.0 when the tolerance sets no
 A label list that repeats a label (Apple's SqueezeNet lists 'crane', 'pot' and 'macbook' twice)
 leaves the dictionary one value for it, the one at the label's last position (see
 ``reference/neuralnetwork/classifier.py``); the source vector is compared as the dictionary can
-express it (:func:`dictionary_view`), so only what Core ML returns is checked.
+express it (:func:`dictionary_view`), so only what Core ML returns is checked. What the spec
+declares (output names, class labels) is read by ``coreml.describe.describe_classifier``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from .metrics import compute
 from .result import OutputResult
 from .tolerance import Tolerance
-
-
-@dataclass(frozen=True)
-class ClassifierOutputs:
-    """Names of a classifier's label and probability outputs, and its class labels."""
-
-    label: str
-    probabilities: str
-    labels: list | None
-
-
-def describe_classifier(spec) -> ClassifierOutputs | None:
-    """The classifier outputs of a spec, or None when it is not a classifier."""
-    desc = spec.description
-    if not desc.predictedFeatureName:
-        return None
-    return ClassifierOutputs(desc.predictedFeatureName, desc.predictedProbabilitiesName,
-                             class_labels(spec))
-
-
-def class_labels(spec) -> list | None:
-    """Class labels in probability order: a NeuralNetwork classifier's label list, the
-    ``classes`` of an ML program's ``classify`` op, or, for a pipeline, those of the stage that
-    produces its predicted label; None when none is found."""
-    kind = spec.WhichOneof("Type")
-    if kind in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
-        return _pipeline_labels(spec, getattr(spec, kind))
-    if kind == "neuralNetworkClassifier":
-        nn = spec.neuralNetworkClassifier
-        which = nn.WhichOneof("ClassLabels")
-        if which == "stringClassLabels":
-            return [str(v) for v in nn.stringClassLabels.vector]
-        if which == "int64ClassLabels":
-            return [int(v) for v in nn.int64ClassLabels.vector]
-        return None
-    if kind == "mlProgram":
-        for function in spec.mlProgram.functions.values():
-            for block in function.block_specializations.values():
-                for op in block.operations:
-                    if op.type == "classify" and "classes" in op.inputs:
-                        return _classify_labels(op.inputs["classes"])
-    return None
-
-
-def _pipeline_labels(spec, message) -> list | None:
-    """Labels of the last stage that outputs the pipeline's predicted label (or the last stage
-    that has labels when the pipeline declares none)."""
-    pipeline = message if message.DESCRIPTOR.name == "Pipeline" else message.pipeline
-    wanted = spec.description.predictedFeatureName
-    for stage in reversed(pipeline.models):
-        outputs = {f.name for f in stage.description.output}
-        if wanted and wanted not in outputs:
-            continue
-        labels = class_labels(stage)
-        if labels is not None:
-            return labels
-    return None
-
-
-def _classify_labels(argument) -> list | None:
-    for binding in argument.arguments:
-        if not binding.HasField("value"):
-            continue
-        values = []
-        for item in binding.value.immediateValue.list.values:
-            tensor = item.immediateValue.tensor
-            if tensor.strings.values:
-                values.extend(str(v) for v in tensor.strings.values)
-            elif tensor.longInts.values:
-                values.extend(int(v) for v in tensor.longInts.values)
-            elif tensor.ints.values:
-                values.extend(int(v) for v in tensor.ints.values)
-        return values or None
-    return None
 
 
 def probability_vector(value: dict, labels: list | None) -> np.ndarray:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..coreml.describe import ClassifierOutputs
+from ..coreml.image import image_to_array
 from ..errors import CheckError
-from ..reference.image import image_to_array
 from . import metrics
-from .classifier import ClassifierOutputs, dictionary_view, label_result, probability_vector
+from .classifier import dictionary_view, label_result, probability_vector
 from .metric_table import LIMITED
 from .metrics import OutputMetrics
 from .result import OutputResult

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..coreml.loading import LoadedModel, load_model
 from ..errors import CheckError
-from ..reference.loading import LoadedModel, load_model
 from .cache import ConversionCache, canonical
 from .on_the_fly import convert_source
 from .variants import TARGET_NAMES, Variant, build, required_spec, to_fp16

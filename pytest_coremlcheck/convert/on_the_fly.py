@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..coreml.features import Feature
 from ..errors import CheckError
-from ..reference.features import Feature
 from ..sources import Source, SourceError
 
 

@@ -1,7 +1,7 @@
 """Reading a Core ML file: the spec of an ``.mlpackage`` (through its ``Manifest.json``) or of
-an ``.mlmodel``. Shared by the executor (``reference.loading``, which also refuses packages
-whose files leave them) and the linter (``lint.source``, which reads broken files to report
-them); each turns ``ModelFileError`` into its own error type."""
+an ``.mlmodel``. Shared by the executor's loader (``loading``, which also refuses packages whose
+files leave them) and the linter (``lint.source``, which reads broken files to report them);
+each turns ``ModelFileError`` into its own error type."""
 
 from __future__ import annotations
 
@@ -20,15 +20,23 @@ class ModelFileError(ValueError):
         self.reason = reason
 
 
-def package_spec_path(package: Path) -> Path:
+def read_manifest(package: Path) -> dict:
+    """A package's ``Manifest.json``, parsed: the one place it is read (callers name what is
+    wrong with it; OSError, UnicodeDecodeError and JSONDecodeError pass through)."""
+    return json.loads((package / "Manifest.json").read_text(encoding="utf-8"))
+
+
+def package_spec_path(package: Path, manifest: dict | None = None) -> Path:
     """The spec file a package's ``Manifest.json`` names (``Data/<path>`` of the root model
-    entry), which must lie inside the package's ``Data`` directory and exist."""
+    entry), which must lie inside the package's ``Data`` directory and exist. ``manifest``:
+    the manifest already read (``read_manifest``), else it is read here."""
     manifest_path = package / "Manifest.json"
     if not manifest_path.is_file():
         raise ModelFileError(str(package), "a directory without Manifest.json is not an "
                                            ".mlpackage")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest is None:
+            manifest = read_manifest(package)
         root = manifest["rootModelIdentifier"]
         relative = manifest["itemInfoEntries"][root]["path"]
     except Exception as exc:  # any malformed manifest: named, never a traceback

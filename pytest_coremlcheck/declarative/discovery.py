@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from ..lazy import toml_parser
 
 FILE_NAME = "coremlcheck.toml"
 
@@ -34,7 +31,7 @@ def _pyproject_declares_checks(pyproject: Path) -> bool:
     if "coremlcheck" not in text:
         return False
     try:
-        tool = tomllib.loads(text).get("tool", {})
-    except tomllib.TOMLDecodeError:
+        tool = toml_parser().loads(text).get("tool", {})
+    except toml_parser().TOMLDecodeError:
         return True
     return isinstance(tool, dict) and "check" in (tool.get("coremlcheck") or {})

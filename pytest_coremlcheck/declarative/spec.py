@@ -27,14 +27,10 @@ from ..convert.variants import resolve
 from ..errors import CheckError
 from ..inputs.base import InputSource
 from ..inputs.spec import inputs_from_spec, names_code
+from ..lazy import toml_parser
 from ..sources.loader import check_source_spec
 from ..sources.pyref import Lazy
 from .convert_args import convert_kwargs
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 KEYS = ("name", "source", "model", "inputs", "tolerance", "variants", "convert")
 TOLERANCE_FIELDS = {f.name for f in fields(Tolerance)}
@@ -62,10 +58,10 @@ def read_check_file(path: Path) -> list[DeclaredCheck]:
     """The checks of a ``coremlcheck.toml`` (``[[check]]``) or a ``pyproject.toml``
     (``[[tool.coremlcheck.check]]``); [] for a pyproject.toml without any."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = toml_parser().loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise DeclaredCheckError(f"{path}: cannot read it ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except toml_parser().TOMLDecodeError as exc:
         raise DeclaredCheckError(f"{path}: not valid TOML ({exc})") from None
     if path.name == "pyproject.toml":
         table, prefix = data.get("tool", {}).get("coremlcheck", {}), "tool.coremlcheck.check"

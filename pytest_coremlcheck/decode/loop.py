@@ -184,8 +184,8 @@ class DecoderFunctions:
 
 def _converted_functions(converted, prefill, decode, fp16_mode) -> tuple[dict, dict]:
     """Role (``prefill``, ``decode``) -> ``ReferenceModel``, and role -> function name."""
+    from ..coreml.loading import load_model
     from ..reference import ReferenceModel
-    from ..reference.loading import load_model
 
     loaded = guarded("converted model", lambda: load_model(converted))
     functions = [f.name for f in loaded.spec.description.functions]

@@ -7,19 +7,12 @@ from pathlib import Path
 import pytest
 
 from ..compare.tolerance import Tolerance
-from .baseline import (
-    DEFAULT_LIMITS,
-    Baseline,
-    BaselineError,
-    check_id,
-    load_baseline,
-    parse_limits,
-)
+from .limits import DEFAULT_LIMITS, parse_limits
 from .settings import GateSettings
-from .update import BaselineUpdater
 
 gates_key = pytest.StashKey[GateSettings]()
-updater_key = pytest.StashKey[BaselineUpdater]()
+#: the ``update.BaselineUpdater`` of ``--coreml-baseline-update`` (imported only then)
+updater_key = pytest.StashKey[object]()
 
 
 def add_options(group, parser: pytest.Parser) -> None:
@@ -79,6 +72,8 @@ def configure(config: pytest.Config) -> GateSettings:
     try:
         baseline = None
         if path:
+            from .baseline import Baseline, load_baseline
+
             path = base / path
             baseline = (Baseline({}, path) if update and not path.exists()
                         else load_baseline(path))
@@ -93,12 +88,14 @@ def configure(config: pytest.Config) -> GateSettings:
             golden_tolerance=Tolerance.parse(golden_tol, origin="--coreml-golden-tolerance")
             if golden_tol else None,
             strict=bool(pick("--coreml-strict", "coreml_strict")))
-    except (BaselineError, ValueError) as exc:
+    except ValueError as exc:  # BaselineError too
         raise pytest.UsageError(str(exc)) from None
     if settings.golden_dir is not None and not settings.golden_dir.is_dir():
         raise pytest.UsageError(f"--coreml-golden {settings.golden_dir}: no such directory")
     config.stash[gates_key] = settings
     if update:
+        from .update import BaselineUpdater
+
         prune = config.getoption("--coreml-baseline-prune")
         updater = BaselineUpdater(config, baseline.path, prune)
         config.stash[updater_key] = updater
@@ -118,6 +115,8 @@ def update_lines(config: pytest.Config) -> list[tuple[str, bool]]:
 def summary_lines(checks: list[dict], settings: GateSettings) -> list[str]:
     """What the gates did over the session: counts per outcome, and every check that was not
     compared or regressed."""
+    from .baseline import check_id
+
     lines = []
     for gate, title in (("baseline", f"baseline {settings.baseline and settings.baseline.path}"),
                         ("golden", f"golden outputs {settings.golden_dir}"),

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..reference.features import Feature
+from ..coreml.features import Feature
 
 
 @dataclass

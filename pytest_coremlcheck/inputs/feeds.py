@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..reference.features import Feature
+from ..coreml.features import Feature
 from .base import Sample, default_preprocess
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..coreml.features import Feature
+from ..coreml.image import eight_bit
 from ..reference.errors import InputError
-from ..reference.features import Feature
-from ..reference.image import eight_bit
 from .base import DEFAULT_PREPROCESS_TEXT, Sample, default_preprocess
 from .limits import check_sample_size
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from ..reference.features import Feature
+from ..coreml.features import Feature
 
 MAX_SAMPLES = 10_000
 DEFAULT_MAX_SAMPLE_BYTES = 2 << 30

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..reference.features import Feature
+from ..coreml.features import Feature
 
 
 def shape_configs(features: list[Feature],

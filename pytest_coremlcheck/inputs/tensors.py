@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from ..reference.features import Feature
+from ..coreml.features import Feature
 from .base import DEFAULT_PREPROCESS_TEXT, Sample, default_preprocess
 from .limits import check_count, check_sample_size
 

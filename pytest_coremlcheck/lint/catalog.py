@@ -7,6 +7,8 @@ the oracle its tests compare against. Spec versions: 6 = iOS15 (CoreML5), 7 = iO
 
 from __future__ import annotations
 
+from ..coreml.describe import PIPELINE_KINDS
+
 #: MIL ops available in the first ML-program opset (iOS15, CoreML5), besides those below.
 BASELINE_OPS = frozenset("""
 abs acos add argsort asin atan atanh avg_pool band_part batch_norm batch_to_space cast ceil
@@ -120,7 +122,7 @@ DEFAULT_VALUE_TYPES = frozenset({"neuralNetwork", "neuralNetworkClassifier",
                                  "neuralNetworkRegressor", "serializedModel", "mlProgram"})
 
 NN_TYPES = frozenset({"neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"})
-PIPELINE_TYPES = frozenset({"pipeline", "pipelineClassifier", "pipelineRegressor"})
+PIPELINE_TYPES = frozenset(PIPELINE_KINDS)
 
 #: Names the MIL frontend reserves (``NameSanitizer``); a clashing name gets ``_workaround``.
 MIL_RESERVED_NAMES = frozenset("""

@@ -24,13 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..lazy import toml_parser
 from .errors import LintUsageError
 from .findings import check_severity
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 _KEYS = {"target", "select", "ignore", "per-path-ignores", "fail-on", "bundle-dirs",
          "scan-weights"}
@@ -138,8 +134,8 @@ def find_pyproject(start: Path) -> Path | None:
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError):
+                data = toml_parser().loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, toml_parser().TOMLDecodeError):
                 continue
             if "coremlcheck" in data.get("tool", {}):
                 return candidate
@@ -153,8 +149,8 @@ def load_config(start: Path | None = None, pyproject: Path | None = None) -> Lin
     if path is None:
         return LintConfig(root=(start or Path.cwd()).resolve())
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = toml_parser().loads(path.read_text(encoding="utf-8"))
+    except (OSError, toml_parser().TOMLDecodeError) as exc:
         raise LintUsageError(f"{path}: cannot read ({exc})") from None
     table = data.get("tool", {}).get("coremlcheck", {})
     return from_mapping(table, root=path.parent.resolve(), source=path)

@@ -8,7 +8,7 @@ from typing import Any
 from .config import LintConfig
 from .opsets import OpsetTable
 from .source import ModelFile
-from .spec import Feature, FunctionView, ModelView, OpView, walk_models
+from .spec import FeatureView, FunctionView, ModelView, OpView, walk_models
 from .targets import Target
 from .weights import BlobStore
 
@@ -43,7 +43,7 @@ class LintContext:
         for function in self.functions():
             yield from function.ops
 
-    def features(self) -> Iterator[tuple[ModelView, Feature]]:
+    def features(self) -> Iterator[tuple[ModelView, FeatureView]]:
         for model in self.models:
             for feature in model.features:
                 yield model, feature

@@ -11,22 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..coreml.describe import pipeline_of
+from ..coreml.enums import ARRAY_DATA_TYPES, COLOR_SPACES, MIL_DATA_TYPES
 from . import catalog
 from .targets import spec_of_opset
 
 #: How deep pipelines may nest before the linter stops descending (protobuf allows ~100).
 MAX_PIPELINE_DEPTH = 32
 
-_ARRAY_DTYPES = {65568: "FLOAT32", 65600: "DOUBLE", 131104: "INT32", 131080: "INT8",
-                 65552: "FLOAT16"}
-_COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
-
-#: MIL ``DataType`` enum number → name (``MIL.proto``).
-MIL_DTYPES = {0: "UNUSED_TYPE", 1: "BOOL", 2: "STRING", 10: "FLOAT16", 11: "FLOAT32",
-              12: "FLOAT64", 13: "BFLOAT16", 21: "INT8", 22: "INT16", 23: "INT32", 24: "INT64",
-              25: "INT4", 31: "UINT8", 32: "UINT16", 33: "UINT32", 34: "UINT64", 35: "UINT4",
-              36: "UINT2", 37: "UINT1", 38: "UINT6", 39: "UINT3", 40: "FLOAT8E4M3FN",
-              41: "FLOAT8E5M2"}
 #: MIL ``DataType`` name → coremltools builtin type name (as in the op registry).
 MIL_DTYPE_SHORT = {"BOOL": "bool", "STRING": "string", "FLOAT16": "fp16", "FLOAT32": "fp32",
                    "FLOAT64": "fp64", "BFLOAT16": "bf16", "INT4": "int4", "INT8": "int8",
@@ -38,16 +30,16 @@ FLOAT_DTYPES = frozenset({"FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16"})
 
 def array_dtype_name(number: int) -> str:
     """``ArrayFeatureType.ArrayDataType`` number → name (``INVALID`` for unknown)."""
-    return _ARRAY_DTYPES.get(number, "INVALID" if number == 0 else f"unknown ({number})")
+    return ARRAY_DATA_TYPES.get(number, "INVALID" if number == 0 else f"unknown ({number})")
 
 
 def color_space_name(number: int) -> str:
-    return _COLOR_SPACES.get(number, "INVALID_COLOR_SPACE" if number == 0 else f"unknown "
+    return COLOR_SPACES.get(number, "INVALID_COLOR_SPACE" if number == 0 else f"unknown "
                                                                                 f"({number})")
 
 
 def mil_dtype_name(number: int) -> str:
-    return MIL_DTYPES.get(number, f"unknown ({number})")
+    return MIL_DATA_TYPES.get(number, f"unknown ({number})")
 
 
 def tensor_dtype(value_type) -> str | None:
@@ -68,8 +60,9 @@ def tensor_shape(value_type) -> list[int | None] | None:
 
 
 @dataclass
-class Feature:
-    """An input, output or state of the model or of one of its functions."""
+class FeatureView:
+    """An input, output or state of the model or of one of its functions, with its location
+    (what it declares is read by ``coreml.features``)."""
 
     kind: str  # "input" | "output" | "state"
     proto: object  # FeatureDescription
@@ -119,20 +112,20 @@ class ModelView:
         return f" in {self.label}" if self.label else ""
 
     @cached_property
-    def features(self) -> list[Feature]:
+    def features(self) -> list[FeatureView]:
         """Every input, output and state, top-level and per function."""
-        out: list[Feature] = []
+        out: list[FeatureView] = []
         description = self.description
         for kind, items in (("input", description.input), ("output", description.output),
                             ("state", description.state)):
             for feature in items:
-                out.append(Feature(kind, feature, None, self.loc(f"{kind}/{feature.name}")))
+                out.append(FeatureView(kind, feature, None, self.loc(f"{kind}/{feature.name}")))
         for function in description.functions:
             for kind, items in (("input", function.input), ("output", function.output),
                                 ("state", function.state)):
                 for feature in items:
                     location = self.loc(f"functions/{function.name}/{kind}/{feature.name}")
-                    out.append(Feature(kind, feature, function.name, location))
+                    out.append(FeatureView(kind, feature, function.name, location))
         return out
 
     def interface_sets(self) -> list[tuple[str | None, list, list, list]]:
@@ -161,9 +154,7 @@ class ModelView:
         """Direct sub-models when this is a pipeline."""
         if self.type not in catalog.PIPELINE_TYPES or self.depth >= MAX_PIPELINE_DEPTH:
             return []
-        pipeline = getattr(self.spec, self.type)
-        if self.type != "pipeline":
-            pipeline = pipeline.pipeline
+        pipeline = pipeline_of(self.spec)
         names = list(pipeline.names)
         out = []
         for index, model in enumerate(pipeline.models):

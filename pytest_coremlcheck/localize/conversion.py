@@ -165,10 +165,10 @@ def localize_conversion(source, converted, inputs, tolerance=None, *, scopes: Sc
     ``tolerance``: the check's (its ``min_snr_db`` / ``min_cosine`` are the budget);
     ``scopes``: the scope map when neither the model nor a sidecar holds it.
     """
+    from ..coreml.features import describe
+    from ..coreml.loading import load_model
     from ..inputs import as_input_source
     from ..reference import ReferenceModel
-    from ..reference.features import describe
-    from ..reference.loading import load_model
 
     started = time.perf_counter()
     loaded = load_model(converted)

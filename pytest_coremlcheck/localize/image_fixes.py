@@ -161,7 +161,7 @@ def _route(source, inputs, convert, converted, tolerance, settings):
         return targets, lambda key, changes: _check(
             source, inputs, None, _with_changes(convert, key, changes), tolerance,
             settings), "re-converted"
-    from ..reference.loading import load_model
+    from ..coreml.loading import load_model
     from .image_spec import image_inputs
 
     loaded = load_model(converted)

@@ -14,11 +14,11 @@ from ..convert.cache import ConversionCache
 from ..convert.chain import ChainInputs, converted_model
 from ..convert.on_the_fly import conversion_features
 from ..coreml.describe import compute_precision
+from ..coreml.features import describe
+from ..coreml.loading import load_model
 from ..errors import CheckError
 from ..inputs import as_input_source
 from ..reference import ReferenceModel
-from ..reference.features import describe
-from ..reference.loading import load_model
 from ..reference.mil.hazards import FP16_MAX
 from ..sources import as_source
 from .errors import add_errors, op_errors, ranked

@@ -10,8 +10,8 @@ from contextvars import ContextVar
 from ..check.plan import CheckPlan
 from ..check.result import EquivalenceResult
 from ..convert.chain import BuiltModel
+from ..coreml.features import describe
 from ..errors import CheckError
-from ..reference.features import describe
 from ..settings import CheckSettings
 
 #: set while a localisation runs: the checks it re-runs are not localised again

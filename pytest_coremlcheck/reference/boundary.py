@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..coreml.features import Feature
+from ..coreml.image import array_to_image, image_to_array
 from .errors import ExecutionError
-from .features import Feature
-from .image import array_to_image, image_to_array
 
 #: Feature kinds whose values are numbers that convert into each other.
 _SCALARS = {"int64": int, "double": float}

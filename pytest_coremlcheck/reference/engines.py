@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..coreml.describe import PIPELINE_KINDS
+from ..coreml.loading import LoadedModel
 from .engine import Engine
 from .errors import ModelLoadError
-from .loading import LoadedModel
 
 
 def engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
@@ -20,7 +21,7 @@ def engine_for(loaded: LoadedModel, fp16_mode: str, function_name: str | None,
         from .neuralnetwork.engine import NeuralNetworkEngine
 
         return NeuralNetworkEngine(loaded, nn_precision)
-    if kind in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
+    if kind in PIPELINE_KINDS:
         from .pipeline import PipelineEngine
 
         return PipelineEngine(loaded, engine_for, fp16_mode=fp16_mode,

@@ -25,9 +25,9 @@ import copy
 
 import numpy as np
 
+from ..coreml.features import describe
 from .engine import Engine
 from .errors import InputError, ModelLoadError
-from .features import describe
 
 
 class KNearestNeighborsEngine(Engine):

@@ -28,11 +28,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..coreml.features import describe
+from ..coreml.loading import LoadedModel, load_path
 from . import boundary
 from .engine import Engine
 from .errors import ExecutionError, ModelLoadError
-from .features import describe
-from .loading import LoadedModel, load_path
 
 COMPILED_SUFFIX = ".mlmodelc"
 SOURCE_SUFFIXES = (".mlmodel", ".mlpackage")

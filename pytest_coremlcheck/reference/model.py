@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from ..coreml.features import Feature, describe
+from ..coreml.image import array_to_image, image_to_array
+from ..coreml.loading import LoadedModel, load_model
 from .engines import engine_for
 from .errors import InputError, ModelLoadError
-from .features import Feature, describe
-from .image import array_to_image, image_to_array
-from .loading import LoadedModel, load_model
 from .state import ReferenceState
 
 

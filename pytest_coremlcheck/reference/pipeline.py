@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..coreml.describe import PIPELINE_KINDS, pipeline_of
+from ..coreml.features import Feature, describe
+from ..coreml.loading import LoadedModel
 from . import boundary
 from .engine import Engine
 from .errors import ExecutionError, ModelLoadError
-from .features import Feature, describe
-from .loading import LoadedModel
-
-PIPELINE_KINDS = ("pipeline", "pipelineClassifier", "pipelineRegressor")
 
 #: Marks a feature that comes from the pipeline's own inputs in ``StageInfo.input_sources``.
 PIPELINE_INPUT = "<pipeline input>"
@@ -124,8 +123,7 @@ class PipelineEngine(Engine):
         self.kind = loaded.spec.WhichOneof("Type")
         if self.kind not in PIPELINE_KINDS:
             raise ModelLoadError(f"{self.name}: not a pipeline (model type {self.kind!r})")
-        params = getattr(loaded.spec, self.kind)
-        pipeline = params if self.kind == "pipeline" else params.pipeline
+        pipeline = pipeline_of(loaded.spec)
         names = stage_names(pipeline, self.name)
         self.inputs = describe(loaded.spec.description.input)
         self.outputs = describe(loaded.spec.description.output)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..coreml.features import Feature
 from .errors import InputError
-from .features import Feature
 
 
 class StateCell:

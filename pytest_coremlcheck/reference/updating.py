@@ -54,7 +54,7 @@ def update(model, data, *, epochs: int | None = None, parameters: dict | None = 
     if kind not in NN_KINDS:
         raise ModelLoadError(f"{model.name}: model type {kind!r} cannot be updated; updatable "
                              "models are NeuralNetworks and k-NN classifiers")
-    from .loading import LoadedModel
+    from ..coreml.loading import LoadedModel
     from .neuralnetwork.training import Trainer, updated_spec
 
     trainer = Trainer(LoadedModel(model.spec, None, model.name))

@@ -41,7 +41,7 @@ class TorchSource(Source):
 
     def input_features(self) -> list | None:
         """An ExportedProgram's example inputs as array features (None for other models)."""
-        from ..reference.features import Feature
+        from ..coreml.features import Feature
 
         if not self.exported or not self.model.example_inputs:
             return None

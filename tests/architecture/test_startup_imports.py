@@ -25,3 +25,36 @@ def test_the_plugins_load_without_heavy_libraries():
 def test_the_probe_sees_a_heavy_import():
     loaded = _loaded_after("import pytest_coremlcheck\npytest_coremlcheck.images")
     assert {"numpy", "PIL"} <= set(loaded)
+
+
+#: Modules a run that uses none of the plugin's options never needs.
+DEFERRED = ("tomllib", "pytest_coremlcheck.gates.baseline", "pytest_coremlcheck.gates.update",
+            "pytest_coremlcheck.report")
+_LOADED_TEST = f'''import sys
+
+def test_loaded():
+    print("LOADED", ",".join(m for m in {DEFERRED!r} if m in sys.modules) or "-")
+'''
+
+
+def _deferred_loaded_in_a_run(directory, *options: str) -> list[str]:
+    (directory / "test_loaded.py").write_text(_LOADED_TEST)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                           *options, "test_loaded.py"], cwd=directory, capture_output=True,
+                          text=True, timeout=120)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("LOADED"))
+    return [m for m in line.split()[1].split(",") if m != "-"]
+
+
+def test_a_run_without_options_loads_no_toml_baseline_or_report_module(tmp_path):
+    assert _deferred_loaded_in_a_run(tmp_path) == []
+
+
+def test_options_that_need_them_load_them(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.coremlcheck]\ntarget = "iOS16"\n')
+    (tmp_path / "baseline.json").write_text(
+        '{"format": "coremlcheck-baseline", "version": 2, "checks": {}}')
+    loaded = _deferred_loaded_in_a_run(tmp_path, "--coreml-baseline=baseline.json",
+                                       "--coreml-report=out.json")
+    assert set(loaded) == {"tomllib", "pytest_coremlcheck.gates.baseline",
+                           "pytest_coremlcheck.report"}

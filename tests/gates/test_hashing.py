@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from pytest_coremlcheck import assert_equivalent, tensors
-from pytest_coremlcheck.gates.hashing import inputs_hash, model_hash
-from pytest_coremlcheck.reference.features import describe
-from pytest_coremlcheck.reference.loading import LoadedModel, load_model
+from pytest_coremlcheck.coreml.features import describe
+from pytest_coremlcheck.coreml.hashing import inputs_hash, model_hash
+from pytest_coremlcheck.coreml.loading import LoadedModel, load_model
 
 from ..helpers import convert_image_model, tiny_conv_net
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pytest_coremlcheck.coreml.features import Feature
 from pytest_coremlcheck.reference import boundary
 from pytest_coremlcheck.reference.errors import ExecutionError
-from pytest_coremlcheck.reference.features import Feature
 
 
 def array(name="f", dtype=np.float32, shape=(1, 4), **kwargs) -> Feature:

@@ -102,7 +102,7 @@ def test_stage_failing_to_load_is_named(built, tmp_path):
 
 
 def test_not_a_pipeline(built):
-    from pytest_coremlcheck.reference.loading import load_model
+    from pytest_coremlcheck.coreml.loading import load_model
 
     with pytest.raises(ModelLoadError, match="not a pipeline"):
         PipelineEngine(load_model(built["extractor32"]), engine_for)

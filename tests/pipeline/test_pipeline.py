@@ -10,7 +10,7 @@ import torch
 from coremltools.proto import Model_pb2
 from PIL import Image
 
-from pytest_coremlcheck.compare.classifier import describe_classifier
+from pytest_coremlcheck.coreml.describe import describe_classifier
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.pipeline import PIPELINE_INPUT, StageInfo
 

@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def describe_model(path) -> dict:
     from ...coreml.describe import compute_precision, model_kind
-    from ...reference.features import describe
-    from ...reference.loading import load_model
+    from ...coreml.features import describe
+    from ...coreml.loading import load_model
 
     loaded = load_model(path)
     spec = loaded.spec

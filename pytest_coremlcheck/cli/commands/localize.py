@@ -27,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...coreml.loading import load_model
     from ...localize import localize
     from ...localize.step import reconversion
-    from ...reference.loading import load_model
     from ...report.json_report import json_default
     from ...sources.loader import load_source_spec
 

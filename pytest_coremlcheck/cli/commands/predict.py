@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ... import images, tensors
+    from ...coreml.features import describe
+    from ...coreml.loading import load_model
     from ...inputs import feeds
     from ...inputs.tensors import NoRandomValueError
-    from ...reference.features import describe
-    from ...reference.loading import load_model
 
     loaded = load_model(args.model)
     source = (feeds(args.inputs) if args.inputs else images(args.images) if args.images

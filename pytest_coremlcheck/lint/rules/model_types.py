@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...compare.classifier import class_labels
+from ...coreml.describe import class_labels
 from .. import catalog
 from ..rule import Problem, Requirement, rule
 from ..spec import array_dtype_name, color_space_name
@@ -357,7 +357,7 @@ def preprocessing_unbound(ctx):
              "op (Dict[classT, probT])")
 def duplicate_class_labels(ctx):
     for model in ctx.models:
-        if model.type in ("pipeline", "pipelineClassifier", "pipelineRegressor"):
+        if model.type in catalog.PIPELINE_TYPES:
             continue
         labels = class_labels(model.spec)
         if not labels:

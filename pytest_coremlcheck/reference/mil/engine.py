@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from coremltools.converters.mil.mil import types
 
+from ...coreml.describe import compute_precision
+from ...coreml.loading import LoadedModel
 from ..engine import Engine
 from ..errors import ModelLoadError
-from ..loading import LoadedModel
 from . import device_risk, dtypes
 from .fp16 import Fp16Mode
 from .hazards import HazardWatch
@@ -72,7 +73,7 @@ class MilEngine(Engine):
         self.input_dtypes = {v.name: dtypes.element_type(v) for v in function.inputs.values()}
         self.state_names = [v.name for v in function.inputs.values()
                             if types.is_state(v.sym_type)]
-        self.precision = "fp16" if _uses_fp16(function) else "fp32"
+        self.precision = compute_precision(loaded.spec, name)
         self.mode_label = MODE_LABELS[fp16_mode] if self.precision == "fp16" else "fp32"
         #: op name -> scopes from the in-memory program (``attach_scopes``), else empty
         self.scopes: dict[str, dict[str, list[str]]] = {}
@@ -183,17 +184,3 @@ def _load_program(loaded: LoadedModel, function_name: str):
         raise ModelLoadError(f"{loaded.name}: cannot read the ML program "
                              f"({type(exc).__name__}: {exc})") from None
 
-
-def _uses_fp16(function) -> bool:
-    from coremltools.converters.mil.mil import types
-
-    def visit(block):
-        for op in block.operations:
-            for var in op.outputs:
-                if dtypes.element_type(var) is types.fp16:
-                    return True
-            if any(visit(b) for b in op.blocks):
-                return True
-        return False
-
-    return visit(function)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from coremltools.converters.mil.mil import types
 
+from ...coreml.features import Feature
 from ..errors import ModelLoadError
-from ..features import Feature
 from . import dtypes
 
 

@@ -17,11 +17,11 @@ from importlib import import_module
 import numpy as np
 import torch
 
+from ...coreml.features import describe
+from ...coreml.image import color_space
+from ...coreml.loading import LoadedModel
 from ..engine import Engine
 from ..errors import ExecutionError, ModelLoadError
-from ..features import describe
-from ..image import color_space
-from ..loading import LoadedModel
 from . import classifier as _classifier
 from . import declared, preprocessing, shapes
 from .network import Compiler, round_fp16

@@ -101,7 +101,7 @@ class TensorFlowSource(Source):
         """The model's declared inputs as array features, batch 1 where the batch dim is
         unknown; None unless every other dim is known (then ``convert={'inputs': ...}`` or a
         feed must say)."""
-        from ...reference.features import Feature
+        from ...coreml.features import Feature
 
         specs = self.runner.inputs
         if not specs or any(not s.shape or None in s.shape[1:] for s in specs):

@@ -4,12 +4,13 @@ same converted model and the same inputs (sha256, hex)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import read_manifest
 
 _CHUNK = 1 << 20
 
@@ -19,7 +20,7 @@ VOLATILE_METADATA = ("com.github.apple.coremltools.conversion_date",)
 
 
 def model_hash(loaded) -> str:
-    """sha256 of a converted model (a ``reference.loading.LoadedModel``): its spec, serialized
+    """sha256 of a converted model (a ``coreml.loading.LoadedModel``): its spec, serialized
     deterministically without the conversion date, then its weight files (package-relative
     path and bytes, in sorted path order): for an ``.mlpackage`` the files its Manifest.json
     references besides the spec, for a model in memory its weights directory. The manifest
@@ -49,7 +50,7 @@ def _spec_bytes(spec) -> bytes:
 
 def _package_files(package: Path) -> list[Path]:
     """Weight (and other) files the manifest references; the root spec is hashed as a spec."""
-    manifest = json.loads((package / "Manifest.json").read_text())
+    manifest = read_manifest(package)
     entries = manifest.get("itemInfoEntries", {})
     root = entries.get(manifest.get("rootModelIdentifier"), {}).get("path")
     files: set[Path] = set()
