@@ -11,6 +11,7 @@ from coremltools.converters.mil import Builder as mb
 
 from pytest_coremlcheck import cli
 from pytest_coremlcheck.reference import ReferenceModel, UnsupportedOpError
+from pytest_coremlcheck.reference.mil import ops as _ops  # noqa: F401  (registers every op)
 from pytest_coremlcheck.reference.mil import registry
 
 from .helpers import convert, spec
