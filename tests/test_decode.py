@@ -70,6 +70,23 @@ def test_a_load_parses_only_the_function_it_runs(packages, monkeypatch):
         ReferenceModel(packages["int4"], function_name="verify")
 
 
+def test_the_hazard_screen_never_passes_over_a_compressed_table(packages):
+    """An embedding ``gather`` only selects values, but from an int4 table no watch has read:
+    the screen must look at its output; from the fp32 table (a const within ±65504) it may
+    pass over it."""
+    from pytest_coremlcheck.reference import ReferenceModel
+    from pytest_coremlcheck.reference.mil.program import Deferred
+
+    def gathers(variant):
+        model = ReferenceModel(packages[variant], function_name="decode")
+        return [s for s in model._engine.block.steps if s.node.op_type == "gather"]
+
+    compressed = [s for s in gathers("int4") if isinstance(s.inputs["x"][1], Deferred)]
+    assert compressed and not any(s.selects_watched for s in compressed)
+    plain = [s for s in gathers("fp32") if isinstance(s.inputs["x"][1], torch.Tensor)]
+    assert plain and all(s.selects_watched for s in plain)
+
+
 def converted_greedy_check(functions, prompt, generated):
     """Arg-max tokens of the converted ``prefill`` function over prompt + generated[:-1]."""
     model = functions.models["prefill"]

@@ -441,7 +441,8 @@ class ProgramCompiler:
                         and dtypes.is_fp16(mil_dtype) != fp16[0]:
                     return False
         flat = list(_flatten(bindings.values()))
-        return all(kind != "lazy" for kind, _ in flat) \
+        # a compressed weight (lazy, or a row reader's const) is decoded unwatched
+        return not any(isinstance(value, (Deferred, PackedInts)) for _, value in flat) \
             and all(value not in self.unwatched for kind, value in flat if kind == "var") \
             and consts_in_range(value for kind, value in flat if kind == "const")
 
@@ -510,11 +511,8 @@ def _flatten(bindings):
 
 
 def _names(bindings):
-    for kind, value in bindings:
-        if kind == "var":
-            yield value
-        elif kind == "tuple":
-            yield from _names(value)
+    """The var names among ``bindings``, tuples unpacked."""
+    return (value for kind, value in _flatten(bindings) if kind == "var")
 
 
 def _block_reads(block: Block):
