@@ -16,7 +16,7 @@ from coremltools.optimize import _utils as optimize_utils
 
 from pytest_coremlcheck.reference import ReferenceModel
 from pytest_coremlcheck.reference.errors import ModelLoadError
-from pytest_coremlcheck.reference.mil import rowwise
+from pytest_coremlcheck.reference.mil import kernel, rowwise
 from pytest_coremlcheck.reference.mil.program import Deferred
 from pytest_coremlcheck.reference.mil.weights import PackedInts
 
@@ -130,17 +130,21 @@ def test_packed_ints_against_coremltools_packing(nbits, signed):
     assert not np.array_equal(wrong_sign.astype(np.int16), values.astype(np.int16))
 
 
+@pytest.mark.parametrize("native", ["1", "0"], ids=["C kernel", "torch"])
 @pytest.mark.parametrize("fp16_mode", ["typed", "fp32"])
 def test_row_and_chunked_decoding_give_the_bits_of_whole_decoding(int4_package, monkeypatch,
-                                                                 fp16_mode):
+                                                                 fp16_mode, native):
     """Rows for the gather, 5-row chunks for the linears: the same output bits as decoding
-    every weight whole once and keeping it (the cache)."""
+    every weight whole once and keeping it (the cache). With the C kernel the linears never
+    decode whole (the cache keeps only the embedding), so the bits do not depend on it."""
+    monkeypatch.setenv(kernel.SWITCH_VARIABLE, native)
     monkeypatch.setattr(rowwise, "CHUNK_BYTES", 5 * 4 * HIDDEN)  # 5 rows of `down`
     monkeypatch.setenv("COREMLCHECK_WEIGHT_CACHE_MB", "100")
     whole = ReferenceModel(int4_package, fp16_mode=fp16_mode)
     expected = whole.predict(FEED)["y"]
     cache = whole._engine.compiler.weights
-    assert cache.used == 4 * (VOCAB * DIM + DIM * HIDDEN + HIDDEN * OUT)  # all kept
+    kept = VOCAB * DIM if kernel.library() else VOCAB * DIM + DIM * HIDDEN + HIDDEN * OUT
+    assert cache.used == 4 * kept
 
     monkeypatch.delenv("COREMLCHECK_WEIGHT_CACHE_MB")
     model = ReferenceModel(int4_package, fp16_mode=fp16_mode)
@@ -155,6 +159,7 @@ def test_row_and_chunked_decoding_give_the_bits_of_whole_decoding(int4_package, 
 
 
 def test_bounded_cache_keeps_the_first_weights_that_fit(int4_package, monkeypatch):
+    monkeypatch.setenv(kernel.SWITCH_VARIABLE, "0")  # the C kernel never decodes linears whole
     # room for `up` (32·96·4 = 12 288 bytes) but not the embedding after it (64·32·4 = 8192)
     monkeypatch.setenv("COREMLCHECK_WEIGHT_CACHE_MB", "0.015")
     model = ReferenceModel(int4_package)

@@ -1,7 +1,8 @@
 """``linear`` on a block-wise quantised weight decodes chunks of rows with ``RowDecoder``: the
 decoded rows equal Core ML's definition computed in numpy (``scale · (data − offset)``, rounded
 to fp16 when the op's output is fp16), and the products equal those of the whole decoded
-weight, bit for bit."""
+weight, bit for bit. Every test runs with the C kernel (``kernel.py``) and with torch's
+decode."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from coremltools.converters.mil.mil import types
 
 from pytest_coremlcheck.reference import ReferenceModel
-from pytest_coremlcheck.reference.mil import rowwise
+from pytest_coremlcheck.reference.mil import kernel, rowwise
 from pytest_coremlcheck.reference.mil.program import Deferred
 from pytest_coremlcheck.reference.mil.rowwise import RowDecoder, value_table
 
@@ -56,6 +57,15 @@ def package(request, tmp_path_factory):
     return request.param, path
 
 
+@pytest.fixture(autouse=True, params=["1", "0"], ids=["C kernel", "torch"])
+def native(request, monkeypatch):
+    """Each test with the C kernel on (where it builds) and off."""
+    if request.param == "1" and kernel.library() is None:
+        pytest.skip("no C compiler here")
+    monkeypatch.setenv(kernel.SWITCH_VARIABLE, request.param)
+    return request.param == "1"
+
+
 FEED = {"x": np.random.default_rng(0).standard_normal((1, 3, IN)).astype(np.float32)}
 
 
@@ -94,12 +104,13 @@ def _decode_all(decoder: RowDecoder, step: int) -> np.ndarray:
                            for chunk in decoder.chunks(step)])
 
 
-def test_decoded_rows_equal_core_ml_definition_in_numpy(package):
+def test_decoded_rows_equal_core_ml_definition_in_numpy(package, native):
     variant, path = package
     expected = _expected_weights(path)
     model = ReferenceModel(path)
     deferred = _deferred(model)
     assert len(deferred) == 2 and all(d.decoder is not None for d in deferred), variant
+    assert all((d.decoder.native() is not None) == native for d in deferred)
     for d in deferred:
         np.testing.assert_array_equal(_decode_all(d.decoder, 7), expected[tuple(d.shape)])
         # the op's own whole decode gives the same bits
@@ -115,8 +126,9 @@ def test_a_wrong_sign_table_is_caught(package):
         pytest.skip("signed 4-bit data only")
     model = ReferenceModel(path)
     d = _deferred(model)[0]
-    wrong = RowDecoder(d.decoder.source, value_table(4, signed=False), 4, d.decoder.scale,
-                       d.decoder.offset, d.decoder.rows, d.decoder.cols, d.decoder.in_fp16)
+    wrong = RowDecoder(d.decoder.source, value_table(4, signed=False), 4, False,
+                       d.decoder.scale, d.decoder.offset, d.decoder.rows, d.decoder.cols,
+                       d.decoder.in_fp16)
     assert not np.array_equal(_decode_all(wrong, 7), _expected_weights(path)[tuple(d.shape)])
 
 

@@ -417,13 +417,13 @@ class ProgramCompiler:
         rounds = self.fp16_mode.rounds_outputs and op.op_type not in MOVES_VALUES
         round_fp16 = [rounds and dtypes.is_fp16(t) for t in node.output_dtypes]
         fp16 = [dtypes.is_fp16(t) for t in node.output_dtypes]
-        impl = self.fp16_mode.wrap(impl, node)
+        plain, impl = impl, self.fp16_mode.wrap(impl, node)
         if op.op_type in ROW_READERS:  # a compressed weight read by rows stays unresolved
             key, wrap = ROW_READERS[op.op_type]
             kind, value = bindings.get(key, (None, None))
             if kind == "lazy" and isinstance(value, Deferred) and value.row_decodable:
                 bindings[key] = ("const", value)
-                impl = wrap(impl)
+                impl = wrap(impl, fused=impl is plain)
         shapes = [_declared_shape(v) for v in op.outputs]
         kinds = [_kind(t) for t in node.output_dtypes]
         return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds,

@@ -8,7 +8,10 @@ for, is decoded whole and multiplied in the same chunks (BLAS may pick another k
 another number of rows, so the chunks are the same either way). Row decoding applies to
 block-wise quantised weights (``constexpr_blockwise_shift_scale``); other compressed weights
 are decoded whole. ``RowDecoder`` decodes the chunks of a rank-2 weight with 4- or 8-bit data
-in four passes (see there), giving the bits of the op's whole-weight decode.
+in four passes (see there), giving the bits of the op's whole-weight decode; where the C
+kernel of ``kernel.py`` is built, it decodes the chunks in one pass and, for up to
+``FUSED_ROWS`` rows of ``x`` (a decode step), multiplies each weight row as it decodes it,
+with no chunk in memory: the same weight values, products summed in another order.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import functools
 import numpy as np
 import torch
 
+from . import kernel
 from .ops._util import axis_index, scalar
 from .ops.scatter_gather import _wrap
 from .weights import PackedInts
@@ -27,20 +31,34 @@ from .weights import PackedInts
 #: 4 MB 0.80 s); 1 MB rather than 512 KB halves the products of a cached weight.
 CHUNK_BYTES = 1 << 20
 
+#: Rows of ``x`` (tokens) up to which the C kernel multiplies while it decodes; above, it
+#: decodes chunks for a BLAS product, which reuses each decoded chunk across more rows
+#: (measured on a 32000 × 768 int4 weight: the fused kernel is 0.6× torch's float32 product
+#: at 4 rows, 2.5× at 32).
+FUSED_ROWS = 8
 
-def linear_by_rows(impl):
+
+def linear_by_rows(impl, fused: bool = True):
     """``linear`` whose ``weight`` input is a row-decodable ``Deferred``: computed in the same
     chunks of output rows whether the weight is decoded whole (kept by the cache) or by
-    chunks, so the result does not depend on the cache."""
+    chunks, so the result does not depend on the cache. ``fused``: ``impl`` is the plain
+    ``linear`` (no fp16 mode wraps it), so the C kernel may compute it."""
 
     def run(ins, node):
-        weight = ins["weight"]
+        weight, x = ins["weight"], ins["x"]
+        decoder = weight.decoder
+        native = decoder.native() if decoder is not None else None
+        if native is not None and fused and x.dtype == torch.float32 and x.dim() >= 1 \
+                and x.numel() // max(1, x.shape[-1]) <= FUSED_ROWS:
+            bias = ins.get("bias")
+            if bias is None or bias.dtype == torch.float32:
+                return native.linear(x, bias)
         rows, row_size = weight.shape[0], weight.numel // weight.shape[0]
         step = max(1, CHUNK_BYTES // (4 * row_size))
-        if rows <= step:
+        if rows <= step and native is None:
             return impl(dict(ins, weight=weight.value()), node)
-        whole = weight.value() if weight.decoded_whole() else None
-        decoder = weight.decoder if whole is None else None
+        whole = weight.value() if native is None and weight.decoded_whole() else None
+        decoder = decoder if whole is None else None
         if decoder is not None:
             buffers = decoder.buffers(step)
             chunks = ((start, stop, decoder.decode(chunk, buffers))
@@ -76,16 +94,18 @@ class RowDecoder:
        else after step 4 in float32;
     4. to float32.
 
-    An fp16-exact scale is held as fp16 (half the bytes of float32).
+    An fp16-exact scale is held as fp16 (half the bytes of float32). ``native()`` is the
+    weight as the C kernel reads it (None without the kernel); ``decode`` then uses it.
 
     ``of(deferred)`` is None for weights it does not cover (they use ``Deferred.rows``).
     """
 
-    def __init__(self, source, table, per_index, scale, offset, rows, cols, in_fp16):
-        self.source, self.table, self.per_index = source, table, per_index
+    def __init__(self, source, table, per_index, signed, scale, offset, rows, cols, in_fp16):
+        self.source, self.table, self.per_index, self.signed = source, table, per_index, signed
         self.scale, self.offset, self.rows, self.cols = scale, offset, rows, cols
         self.in_fp16 = in_fp16
         self._plans: dict[int, list[tuple]] = {}
+        self._native: kernel.NativeWeight | None | bool = False  # False: not made yet
 
     @classmethod
     def of(cls, deferred) -> RowDecoder | None:
@@ -114,8 +134,18 @@ class RowDecoder:
         if offset is not None:
             offset = offset.to(torch.float16 if rounds else torch.float32)
         scale = scale.to(torch.float16 if fp16_scale else torch.float32)
-        return cls(source, value_table(per_index, signed), per_index, scale, offset, rows, cols,
-                   rounds)
+        return cls(source, value_table(per_index, signed), per_index, signed, scale, offset,
+                   rows, cols, rounds)
+
+    def native(self) -> kernel.NativeWeight | None:
+        """The weight for the C kernel (made on first use), or None when it is not built."""
+        if self._native is False:
+            lib = kernel.library()
+            self._native = None if lib is None else kernel.NativeWeight(
+                lib, self.source.view(torch.uint8).reshape(self.rows, -1),
+                4 if self.per_index == 4 else 8, self.signed,
+                self.scale, self.offset, self.rows, self.cols, self.in_fp16)
+        return self._native
 
     def buffers(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(indices, table values, float32 output) for chunks of up to ``rows`` rows."""
@@ -144,6 +174,9 @@ class RowDecoder:
         """The decoded float32 rows of ``chunk`` (from ``chunks``; a view of ``buffers``)."""
         start, stop, data, scale, offset = chunk
         index, entries, out = buffers
+        native = self.native()
+        if native is not None:
+            return native.decode_rows(start, stop, out)
         size = data.numel()
         index = index[:size]
         index.copy_(data)
@@ -191,9 +224,9 @@ def value_table(per_index: int, signed: bool) -> torch.Tensor:
     return torch.from_numpy(quads.view(np.int64).reshape(65536).copy())
 
 
-def gather_rows(impl):
+def gather_rows(impl, fused: bool = True):
     """``gather`` whose ``x`` input is a row-decodable ``Deferred``: along axis 0 without
-    batch dims, only the picked rows are decoded."""
+    batch dims, only the picked rows are decoded (``fused`` is not used)."""
 
     def run(ins, node):
         table = ins["x"]

@@ -1,0 +1,266 @@
+/* Block-wise quantised weights (MIL constexpr_blockwise_shift_scale), decoded one row at a
+ * time and, for a few input rows, multiplied in the same pass (see kernel.py).
+ *
+ * Weight: `rows` x `cols` integers `q` (4-bit, two per byte, low nibble first; or 8-bit),
+ * signed (two's complement) or unsigned; per block a scale `s` (fp16 bits or float32) and an
+ * optional integer offset `o` (float32), on a grid of `srows` x `scols` blocks:
+ *     w[r, c] = (q[r, c] - o[b]) * s[b],  b = (r / (rows / srows), c / (cols / scols)),
+ * computed in float32 (exact: q - o has at most 9 bits, an fp16 scale 11), then rounded to
+ * fp16 (round to nearest, ties to even, overflow to infinity) when `round16` is set.
+ */
+#include <stdint.h>
+#include <string.h>
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+static float bits_to_float(uint32_t bits) {
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* IEEE half-precision bits to float (exact). */
+static float half_to_float(uint16_t half) {
+    uint32_t sign = (uint32_t)(half & 0x8000u) << 16;
+    uint32_t exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu;
+    if (exponent == 0) {
+        float magnitude = (float)mantissa * 5.9604644775390625e-8f; /* 2^-24 */
+        return sign ? -magnitude : magnitude;
+    }
+    if (exponent == 31)
+        return bits_to_float(sign | 0x7f800000u | (mantissa << 13));
+    return bits_to_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+}
+
+/* `value` rounded to the nearest fp16 value (ties to even), as float. Below 2^-14 the fp16
+ * grid is 2^-24: (v + 0.75) - 0.75 rounds there, 0.75 having an ulp of 2^-24. From 2^-14 on,
+ * the float mantissa is rounded to 10 bits; 65520 and above round to infinity. */
+#if defined(__F16C__)
+static inline float round_to_half(float value) { return _cvtsh_ss(_cvtss_sh(value, 0)); }
+#elif defined(__FLT16_MAX__) && !defined(__x86_64__)
+static inline float round_to_half(float value) { return (float)(_Float16)value; }
+#else
+static inline float round_to_half(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    uint32_t sign = bits & 0x80000000u, magnitude = bits ^ sign;
+    uint32_t normal = ((magnitude + 0x0fffu + ((magnitude >> 13) & 1u)) & 0xffffe000u) | sign;
+    if (magnitude >= 0x477ff000u)
+        normal = magnitude > 0x7f800000u ? bits : (sign | 0x7f800000u);
+    float subnormal = (value + 0.75f) - 0.75f;
+    uint32_t subnormal_bits;
+    memcpy(&subnormal_bits, &subnormal, sizeof subnormal_bits);
+    return bits_to_float(magnitude < 0x38800000u ? (subnormal_bits | sign) : normal);
+}
+#endif
+
+typedef struct {
+    const uint8_t *data;
+    int64_t rows, cols;
+    int32_t nbits, is_signed, scale_half, round16;
+    const void *scale;
+    const float *offset; /* NULL: no offset */
+    int64_t srows, scols;
+} cmlc_weight;
+
+/* The integers of row `r` as floats, into `out[cols]`. */
+static void unpack_row(const cmlc_weight *w, int64_t r, float *restrict out) {
+    if (w->nbits == 4) {
+        const uint8_t *bytes = w->data + r * (w->cols / 2);
+        int64_t pairs = w->cols / 2;
+        if (w->is_signed) {
+            for (int64_t j = 0; j < pairs; j++) {
+                int32_t byte = bytes[j];
+                out[2 * j] = (float)(((byte & 15) ^ 8) - 8);
+                out[2 * j + 1] = (float)(((byte >> 4) ^ 8) - 8);
+            }
+        } else {
+            for (int64_t j = 0; j < pairs; j++) {
+                int32_t byte = bytes[j];
+                out[2 * j] = (float)(byte & 15);
+                out[2 * j + 1] = (float)(byte >> 4);
+            }
+        }
+    } else {
+        const uint8_t *bytes = w->data + r * w->cols;
+        if (w->is_signed) {
+            const int8_t *values = (const int8_t *)bytes;
+            for (int64_t c = 0; c < w->cols; c++) out[c] = (float)values[c];
+        } else {
+            for (int64_t c = 0; c < w->cols; c++) out[c] = (float)bytes[c];
+        }
+    }
+}
+
+/* Row `r` of the decoded weight into `out[cols]`. */
+static void decode_row(const cmlc_weight *w, int64_t r, float *restrict out) {
+    unpack_row(w, r, out);
+    int64_t block_row = r / (w->rows / w->srows), width = w->cols / w->scols;
+    for (int64_t b = 0; b < w->scols; b++) {
+        int64_t at = block_row * w->scols + b;
+        float scale = w->scale_half ? half_to_float(((const uint16_t *)w->scale)[at])
+                                    : ((const float *)w->scale)[at];
+        float offset = w->offset ? w->offset[at] : 0.0f;
+        float *values = out + b * width;
+        if (w->round16) {
+            int64_t c = 0;
+#if defined(__F16C__) && defined(__AVX__)
+            __m256 scales = _mm256_set1_ps(scale), offsets = _mm256_set1_ps(offset);
+            for (; c + 8 <= width; c += 8) {
+                __m256 value = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(values + c), offsets),
+                                             scales);
+                __m128i half = _mm256_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT);
+                _mm256_storeu_ps(values + c, _mm256_cvtph_ps(half));
+            }
+#endif
+            for (; c < width; c++)
+                values[c] = round_to_half((values[c] - offset) * scale);
+        } else {
+            for (int64_t c = 0; c < width; c++) values[c] = (values[c] - offset) * scale;
+        }
+    }
+}
+
+/* Rows [start, stop) of the decoded weight into `out`, row-major. */
+void cmlc_decode_rows(const cmlc_weight *w, int64_t start, int64_t stop, float *out) {
+    for (int64_t r = start; r < stop; r++) decode_row(w, r, out + (r - start) * w->cols);
+}
+
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#define CMLC_GROUP 4
+/* 8 weights from 8 integers (int32 lanes): (q - offset) * scale as q * scale - offset * scale
+ * in one fused multiply-add (both products and their difference are exact in float32),
+ * fp16-rounded if asked. */
+static inline __m256 scale8(__m256i q, __m256 offset_scale, __m256 scale, int round16) {
+    __m256 value = _mm256_fmsub_ps(_mm256_cvtepi32_ps(q), scale, offset_scale);
+    return round16 ? _mm256_cvtph_ps(_mm256_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT)) : value;
+}
+
+/* The integers of 16 consecutive weights as 16 int8 lanes, from 8 bytes (4-bit) or 16. */
+static inline __attribute__((always_inline)) __m128i load16(const int nbits, const int is_signed,
+                                                            const uint8_t *bytes) {
+    if (nbits == 8) return _mm_loadu_si128((const __m128i *)bytes);
+    __m128i packed = _mm_loadl_epi64((const __m128i *)bytes), nibble = _mm_set1_epi8(15);
+    __m128i low = _mm_and_si128(packed, nibble);
+    __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
+    __m128i values = _mm_unpacklo_epi8(low, high);
+    if (is_signed) /* (n ^ 8) - 8 sign-extends a nibble */
+        values = _mm_sub_epi8(_mm_xor_si128(values, _mm_set1_epi8(8)), _mm_set1_epi8(8));
+    return values;
+}
+
+/* Row r of y for `group` input rows (a constant after inlining, so the sums stay in
+ * registers): the weight is decoded in registers, 16 values at a time, and multiplied into
+ * 8 float32 lanes per input row. Needs blocks of a multiple of 16 columns. */
+static inline __attribute__((always_inline)) void row_avx2(
+        const cmlc_weight *w, int64_t r, const float *x, const int group, const int nbits,
+        const int is_signed, const int round16, float *sums_out) {
+    const int64_t cols = w->cols, width = cols / w->scols;
+    const int wide_signed = is_signed || nbits == 4;
+    const uint8_t *bytes = w->data + r * (cols * nbits / 8);
+    const int64_t block_row = r / (w->rows / w->srows);
+    __m256 sums[CMLC_GROUP], more[CMLC_GROUP]; /* two chains of additions per input row */
+    for (int k = 0; k < group; k++) sums[k] = more[k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < w->scols; b++) {
+        int64_t at = block_row * w->scols + b;
+        float scale_value = w->scale_half ? half_to_float(((const uint16_t *)w->scale)[at])
+                                          : ((const float *)w->scale)[at];
+        __m256 scale = _mm256_set1_ps(scale_value);
+        __m256 offset = _mm256_set1_ps(w->offset ? w->offset[at] * scale_value : 0.0f);
+        for (int64_t c = b * width; c < (b + 1) * width; c += 16) {
+            __m128i q = load16(nbits, is_signed, bytes + c * nbits / 8), rest = _mm_srli_si128(q, 8);
+            __m256i q0 = wide_signed ? _mm256_cvtepi8_epi32(q) : _mm256_cvtepu8_epi32(q);
+            __m256i q1 = wide_signed ? _mm256_cvtepi8_epi32(rest) : _mm256_cvtepu8_epi32(rest);
+            __m256 w0 = scale8(q0, offset, scale, round16);
+            __m256 w1 = scale8(q1, offset, scale, round16);
+            for (int k = 0; k < group; k++) {
+                const float *row = x + k * cols + c;
+                sums[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row), w0, sums[k]);
+                more[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), w1, more[k]);
+            }
+        }
+    }
+    for (int k = 0; k < group; k++) {
+        __m256 sum = _mm256_add_ps(sums[k], more[k]);
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
+        sums_out[k] = _mm_cvtss_f32(half);
+    }
+}
+
+/* The rows of y for one group of input rows, with the weight's format as constants. */
+#define CMLC_ROWS(group, nbits, is_signed, round16)                                          \
+    for (int64_t r = 0; r < w->rows; r++) {                                                   \
+        row_avx2(w, r, x, group, nbits, is_signed, round16, sums);                            \
+        for (int64_t k = 0; k < group; k++)                                                   \
+            y[k * w->rows + r] = bias ? sums[k] + bias[r] : sums[k];                          \
+    }
+#define CMLC_FORMATS(group)                                                                   \
+    switch (w->nbits * 4 + w->is_signed * 2 + w->round16) {                                   \
+    case 16 + 0: CMLC_ROWS(group, 4, 0, 0) break;                                             \
+    case 16 + 1: CMLC_ROWS(group, 4, 0, 1) break;                                             \
+    case 16 + 2: CMLC_ROWS(group, 4, 1, 0) break;                                             \
+    case 16 + 3: CMLC_ROWS(group, 4, 1, 1) break;                                             \
+    case 32 + 0: CMLC_ROWS(group, 8, 0, 0) break;                                             \
+    case 32 + 1: CMLC_ROWS(group, 8, 0, 1) break;                                             \
+    case 32 + 2: CMLC_ROWS(group, 8, 1, 0) break;                                             \
+    default: CMLC_ROWS(group, 8, 1, 1) break;                                                 \
+    }
+
+/* y for `group` input rows x (1 to CMLC_GROUP). */
+static void rows_avx2(const cmlc_weight *w, const float *x, int64_t group, const float *bias,
+                      float *y) {
+    float sums[CMLC_GROUP];
+    switch (group) {
+    case 1: CMLC_FORMATS(1) break;
+    case 2: CMLC_FORMATS(2) break;
+    case 3: CMLC_FORMATS(3) break;
+    default: CMLC_FORMATS(4) break;
+    }
+}
+
+static void linear_avx2(const cmlc_weight *w, const float *x, int64_t m, const float *bias,
+                        float *y) {
+    for (int64_t i0 = 0; i0 < m; i0 += CMLC_GROUP)
+        rows_avx2(w, x + i0 * w->cols, m - i0 < CMLC_GROUP ? m - i0 : CMLC_GROUP, bias,
+                  y + i0 * w->rows);
+}
+#endif
+
+/* sum_c a[c] * b[c], in 8 float32 lanes (then summed pairwise). */
+static float dot(const float *a, const float *b, int64_t count) {
+    float lanes[8] = {0};
+    int64_t c = 0;
+    for (; c + 8 <= count; c += 8)
+        for (int k = 0; k < 8; k++) lanes[k] += a[c + k] * b[c + k];
+    for (; c < count; c++) lanes[0] += a[c] * b[c];
+    return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) +
+           ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+}
+
+/* y[i, r] = sum_c x[i, c] * w[r, c] (+ bias[r]) for i < m. `scratch[cols]`: a decoded row
+ * where the weight is not decoded in registers. */
+void cmlc_linear(const cmlc_weight *w, const float *x, int64_t m, const float *bias,
+                 float *y, float *scratch) {
+    int64_t cols = w->cols;
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    if ((cols / w->scols) % 16 == 0) {
+        linear_avx2(w, x, m, bias, y);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < w->rows; r++) {
+        decode_row(w, r, scratch);
+        for (int64_t i = 0; i < m; i++) {
+            float sum = dot(x + i * cols, scratch, cols);
+            y[i * w->rows + r] = bias ? sum + bias[r] : sum;
+        }
+    }
+}
+
+/* fp16 rounding of `count` floats, in place (for tests of round_to_half). */
+void cmlc_round_to_half(float *values, int64_t count) {
+    for (int64_t i = 0; i < count; i++) values[i] = round_to_half(values[i]);
+}
