@@ -260,7 +260,14 @@ void cmlc_linear(const cmlc_weight *w, const float *x, int64_t m, const float *b
     }
 }
 
-/* fp16 rounding of `count` floats, in place (for tests of round_to_half). */
-void cmlc_round_to_half(float *values, int64_t count) {
-    for (int64_t i = 0; i < count; i++) values[i] = round_to_half(values[i]);
+/* `source[count]` rounded to fp16 values, into `target` (may be `source`). */
+void cmlc_round_to_half(const float *source, float *target, int64_t count) {
+    int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    for (; i + 8 <= count; i += 8) {
+        __m128i half = _mm256_cvtps_ph(_mm256_loadu_ps(source + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(target + i, _mm256_cvtph_ps(half));
+    }
+#endif
+    for (; i < count; i++) target[i] = round_to_half(source[i]);
 }

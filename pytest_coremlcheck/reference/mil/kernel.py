@@ -125,7 +125,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     weight = ctypes.POINTER(Weight)
     lib.cmlc_decode_rows.argtypes = [weight, count, count, pointer]
     lib.cmlc_linear.argtypes = [weight, pointer, count, pointer, pointer, pointer]
-    lib.cmlc_round_to_half.argtypes = [pointer, count]
+    lib.cmlc_round_to_half.argtypes = [pointer, pointer, count]
     for function in (lib.cmlc_decode_rows, lib.cmlc_linear, lib.cmlc_round_to_half):
         function.restype = None
 
@@ -173,11 +173,30 @@ class NativeWeight:
         return out.reshape(*x.shape[:-1], self.rows)
 
 
-def round_to_half(values: torch.Tensor) -> torch.Tensor:
-    """float32 ``values`` rounded to fp16 by the kernel (a copy), for tests."""
+def rounder():
+    """A function rounding a float32 tensor to fp16 values (a new float32 tensor): one pass of
+    the kernel for a contiguous tensor, else ``.to(float16).to(float32)`` (the same values).
+    The kernel is looked up once, here."""
     lib = library()
     if lib is None:
-        raise RuntimeError("the C kernel is not available")
-    out = values.to(torch.float32).contiguous().clone()
-    lib.cmlc_round_to_half(out.data_ptr(), out.numel())
-    return out
+        return round_with_torch
+    function, empty_like = lib.cmlc_round_to_half, torch.empty_like
+
+    def round_to_half(values: torch.Tensor) -> torch.Tensor:
+        if values.dtype != torch.float32 or not values.is_contiguous():
+            return round_with_torch(values)
+        out = empty_like(values)
+        function(values.data_ptr(), out.data_ptr(), values.numel())
+        return out
+
+    return round_to_half
+
+
+def round_with_torch(values: torch.Tensor) -> torch.Tensor:
+    """``values`` rounded to fp16 values by torch's casts."""
+    return values.to(torch.float16).to(torch.float32)
+
+
+def round_to_half(values: torch.Tensor) -> torch.Tensor:
+    """``values`` rounded to fp16 values, as ``rounder()`` rounds them."""
+    return rounder()(values)

@@ -17,9 +17,10 @@ from coremltools.converters.mil.mil import types
 
 from ...errors import internal_error, is_internal
 from ..errors import ExecutionError, UnsupportedOpError
-from . import dtypes
+from . import dtypes, kernel
 from .fp16 import MOVES_VALUES, Fp16Mode
 from .hazards import SELECTS_VALUES, consts_in_range
+from .inplace import slice_updates_in_place
 from .recording import scopes_of
 from .registry import lookup, opset_of
 from .rowwise import ROW_READERS, RowDecoder
@@ -49,6 +50,9 @@ class Node:
     scopes: dict = field(default_factory=dict)
     #: whether every fp16-declared value the op reads is fp16-exact (the modes that round)
     fp16_exact: bool = False
+    #: ``slice_update`` only: it may write into its ``x``, a state's value nothing reads
+    #: after it (``inplace.slice_updates_in_place``)
+    writes_state: bool = False
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""
@@ -78,6 +82,8 @@ class Step:
     #: the op only selects values (``hazards.SELECTS_VALUES``), from op outputs the watch sees
     #: and consts within range, each of the same fp16-ness as its outputs
     selects_watched: bool = False
+    #: rounds a float32 tensor to fp16 values (``kernel.rounder``)
+    to_fp16: object = kernel.round_with_torch
 
 
 @dataclass
@@ -179,7 +185,7 @@ def _store(model_name: str, step: Step, index: int, value, watch):
     shape = step.shapes[index]
     if shape is not None and value.shape != shape and not _fits(value.shape, shape):
         raise ExecutionError(_declared_mismatch(model_name, step, index, value))
-    rounded = value.to(torch.float16).to(torch.float32) if step.round_fp16[index] else None
+    rounded = step.to_fp16(value) if step.round_fp16[index] else None
     if watch is not None:
         watch.inspect_output(step, index, value, rounded)
     return value if rounded is None else rounded
@@ -362,6 +368,7 @@ class ProgramCompiler:
         self.model_name = model_name
         self.fp16_mode = fp16_mode
         self.runner = BlockRunner(model_name)
+        self.to_fp16 = kernel.rounder()
         #: decoded compressed weights kept between reads (``cache_bytes`` at most)
         self.weights = WeightCache(cache_bytes)
         #: names of block inputs (function inputs, loop variables): values no watch inspects
@@ -373,6 +380,7 @@ class ProgramCompiler:
         inputs = mil_block.inputs
         inputs = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
         self.unwatched.update(v.name for v in inputs)
+        in_place = slice_updates_in_place(mil_block)
         for op in mil_block.operations:
             if op.op_type == "const":
                 consts[op.outputs[0].name] = self._const_value(op)
@@ -385,6 +393,7 @@ class ProgramCompiler:
                     consts[scale.name] = step.inputs["scale"][1]  # its fp16 copy, if made
             else:
                 steps.append(self._compile_op(op, consts))
+                steps[-1].node.writes_state = id(op) in in_place
         outputs = [v.name for v in mil_block.outputs]
         block = Block([v.name for v in inputs], steps, outputs, consts)
         _plan_releases(block)
@@ -427,7 +436,7 @@ class ProgramCompiler:
         shapes = [_declared_shape(v) for v in op.outputs]
         kinds = [_kind(t) for t in node.output_dtypes]
         return Step(node, impl, bindings, storage, round_fp16, [], fp16, shapes, kinds,
-                    self._selects_watched(op, bindings, fp16))
+                    self._selects_watched(op, bindings, fp16), self.to_fp16)
 
     def _selects_watched(self, op, bindings: dict, fp16: list[bool]) -> bool:
         """Whether ``op`` only selects values (``hazards.SELECTS_VALUES``) from op outputs a

@@ -167,7 +167,10 @@ def _slice_index(x, ins):
 
 
 def _apply_index(x, index):
-    """Index with slices, ints and (at most a few) index tensors, one axis at a time."""
+    """Index with slices, ints and (at most a few) index tensors: slices and ints in one
+    basic indexing (a view), index tensors one axis at a time."""
+    if all(isinstance(item, (int, slice)) for item in index):
+        return x[tuple(index)]
     out = x
     dim = 0
     for item in index:
@@ -203,12 +206,13 @@ def slice_by_size(ins, node):
 
 @register("slice_update")
 def slice_update(ins, node):
-    """A copy of ``x`` with ``x[slice_by_index(...)] = update``."""
+    """A copy of ``x`` with ``x[slice_by_index(...)] = update``; ``x`` itself, changed, when
+    nothing sees its old values (``Node.writes_state``; a recording keeps copies)."""
     x = ins["x"]
     index, squeezed = _slice_index(x, ins)
     update = ins["update"].to(x.dtype)
     if all(isinstance(item, (int, slice)) for item in index):  # a strided view: copy into it
-        out = x.clone()
+        out = x if node.writes_state else x.clone()
         view = out[tuple(index)]
         view.copy_(update.reshape(view.shape))
         return out
