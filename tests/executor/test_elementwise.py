@@ -118,3 +118,20 @@ def test_log_rsqrt_inverse_epsilon():
     np.testing.assert_allclose(log, np.log(x + 1.0), rtol=1e-6)
     np.testing.assert_allclose(rsqrt, 1 / np.sqrt(x + 1.0), rtol=1e-6)
     np.testing.assert_allclose(inverse, 1 / (x + 1.0), rtol=1e-6)
+
+
+def test_pow_of_two_is_the_correctly_rounded_square_and_other_exponents_stay_pow():
+    """``x ** 2`` equals x² computed exactly in float64 and rounded once; ``x ** 3`` and an
+    exponent per element are still powers (numpy float64 references)."""
+
+    @mb.program(input_specs=[spec(4096)], opset_version=ct.target.iOS17)
+    def prog(x):
+        return (mb.pow(x=x, y=2.0), mb.pow(x=x, y=3.0),
+                mb.pow(x=x, y=np.full(4096, 2.0, np.float32)))
+
+    x = (np.random.default_rng(0).standard_normal(4096) * 100).astype(np.float32)
+    square, cube, per_element = run(prog, {"x": x})
+    exact = (x.astype(np.float64) ** 2).astype(np.float32)
+    np.testing.assert_array_equal(square, exact)
+    np.testing.assert_allclose(cube, x.astype(np.float64) ** 3, rtol=1e-6)
+    np.testing.assert_allclose(per_element, exact, rtol=1e-6)

@@ -13,6 +13,16 @@ from pytest_coremlcheck.reference.mil import kernel
 pytestmark = pytest.mark.skipif(kernel.library() is None, reason="no C compiler here")
 
 
+@pytest.fixture(scope="module", params=["native", "portable"])
+def lib(request, tmp_path_factory):
+    """The kernel as built for this CPU (vector code where it has AVX2/F16C/FMA), and built
+    without CPU-specific flags (the portable C other CPUs run)."""
+    if request.param == "native":
+        return kernel.library()
+    built = kernel._build(kernel._compiler(), kernel._BASE_FLAGS)
+    return kernel.load(built)
+
+
 def _pack(q: np.ndarray, nbits: int) -> np.ndarray:
     """Integers as the kernel reads them: 4-bit two per byte, low nibble first; 8-bit bytes."""
     if nbits == 8:
@@ -21,7 +31,7 @@ def _pack(q: np.ndarray, nbits: int) -> np.ndarray:
     return nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
 
 
-def _case(rng, rows, cols, nbits, signed, block=(1, 32), offset=False, round16=True,
+def _case(lib, rng, rows, cols, nbits, signed, block=(1, 32), offset=False, round16=True,
           half_scale=True):
     """(NativeWeight, expected float32 weight) for random integers and scales."""
     low, high = ((-(1 << (nbits - 1)), 1 << (nbits - 1)) if signed else (0, 1 << nbits))
@@ -35,7 +45,7 @@ def _case(rng, rows, cols, nbits, signed, block=(1, 32), offset=False, round16=T
     if round16:
         w = w.astype(np.float16).astype(np.float32)
     weight = kernel.NativeWeight(
-        kernel.library(), torch.from_numpy(_pack(q, nbits)), nbits, signed,
+        lib, torch.from_numpy(_pack(q, nbits)), nbits, signed,
         torch.from_numpy(scale), None if offsets is None else torch.from_numpy(offsets),
         rows, cols, round16)
     return weight, w
@@ -52,28 +62,28 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_decoded_rows_are_numpys_values_bit_for_bit(case):
+def test_decoded_rows_are_numpys_values_bit_for_bit(lib, case):
     rng = np.random.default_rng(0)
-    weight, expected = _case(rng, 16, 192, **case)
+    weight, expected = _case(lib, rng, 16, 192, **case)
     out = torch.empty(16 * 192)
     np.testing.assert_array_equal(weight.decode_rows(0, 16, out).numpy(), expected)
     np.testing.assert_array_equal(weight.decode_rows(5, 9, out).numpy(), expected[5:9])
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_products_with_one_hot_rows_give_each_weight_exactly(case):
+def test_products_with_one_hot_rows_give_each_weight_exactly(lib, case):
     """x = the identity: y = x · Wᵀ is Wᵀ itself, each value one product by 1 plus zeros —
     every weight the fused product decoded, in every group of input rows (1 to 4 at once)."""
     rng = np.random.default_rng(1)
-    weight, expected = _case(rng, 16, 192, **case)
+    weight, expected = _case(lib, rng, 16, 192, **case)
     for rows in (1, 2, 3, 4, 7, 192):
         x = torch.eye(192)[:rows]
         np.testing.assert_array_equal(weight.linear(x, None).numpy(), expected[:, :rows].T)
 
 
-def test_products_match_float64_and_add_the_bias():
+def test_products_match_float64_and_add_the_bias(lib):
     rng = np.random.default_rng(2)
-    weight, w = _case(rng, 48, 256, nbits=4, signed=True)
+    weight, w = _case(lib, rng, 48, 256, nbits=4, signed=True)
     x = rng.standard_normal((2, 3, 256)).astype(np.float32)
     bias = rng.standard_normal(48).astype(np.float32)
     got = weight.linear(torch.from_numpy(x), torch.from_numpy(bias)).numpy()
@@ -82,18 +92,17 @@ def test_products_match_float64_and_add_the_bias():
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6 * np.abs(expected).max())
 
 
-def test_a_wrong_sign_or_scale_grid_is_caught():
+def test_a_wrong_sign_or_scale_grid_is_caught(lib):
     """Wrong on purpose: the checks above fail for a weight read with the wrong signedness or
     with scales of the wrong blocks."""
     rng = np.random.default_rng(3)
-    weight, expected = _case(rng, 8, 64, nbits=4, signed=True)
+    weight, expected = _case(lib, rng, 8, 64, nbits=4, signed=True)
     data, scale, _ = weight.tensors
-    unsigned = kernel.NativeWeight(kernel.library(), data, 4, False, scale, None, 8, 64, True)
+    unsigned = kernel.NativeWeight(lib, data, 4, False, scale, None, 8, 64, True)
     out = torch.empty(8 * 64)
     assert not np.array_equal(unsigned.decode_rows(0, 8, out).numpy(), expected)
     transposed = scale.reshape(-1).flip(0).reshape(scale.shape).contiguous()
-    other_blocks = kernel.NativeWeight(kernel.library(), data, 4, True, transposed, None, 8,
-                                       64, True)
+    other_blocks = kernel.NativeWeight(lib, data, 4, True, transposed, None, 8, 64, True)
     assert not np.array_equal(other_blocks.linear(torch.eye(64), None).numpy(), expected.T)
 
 
@@ -111,12 +120,15 @@ def _fp16_neighbourhood() -> np.ndarray:
                            -edges])
 
 
-def test_rounding_to_fp16_is_numpys_for_every_neighbourhood_and_random_floats():
+def test_rounding_to_fp16_is_numpys_for_every_neighbourhood_and_random_floats(lib):
     rng = np.random.default_rng(4)
     random = rng.integers(0, 1 << 32, 1 << 20, dtype=np.uint64).astype(np.uint32)
     values = np.concatenate([_fp16_neighbourhood(), random.view(np.float32)])
     source = torch.from_numpy(values)
-    got = kernel.round_to_half(source).numpy()
+    out = torch.empty_like(source)
+    lib.cmlc_round_to_half(source.data_ptr(), out.data_ptr(), source.numel())
+    got = out.numpy()
+    np.testing.assert_array_equal(kernel.round_to_half(source).numpy(), got)
     strided = kernel.round_to_half(source[::2]).numpy()  # torch's rounding
     np.testing.assert_array_equal(strided, got[::2])
     with np.errstate(over="ignore"):

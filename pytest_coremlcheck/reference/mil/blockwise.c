@@ -122,11 +122,6 @@ static void decode_row(const cmlc_weight *w, int64_t r, float *restrict out) {
     }
 }
 
-/* Rows [start, stop) of the decoded weight into `out`, row-major. */
-void cmlc_decode_rows(const cmlc_weight *w, int64_t start, int64_t stop, float *out) {
-    for (int64_t r = start; r < stop; r++) decode_row(w, r, out + (r - start) * w->cols);
-}
-
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #define CMLC_GROUP 4
 /* 8 weights from 8 integers (int32 lanes): (q - offset) * scale as q * scale - offset * scale
@@ -152,10 +147,11 @@ static inline __attribute__((always_inline)) __m128i load16(const int nbits, con
 
 /* Row r of y for `group` input rows (a constant after inlining, so the sums stay in
  * registers): the weight is decoded in registers, 16 values at a time, and multiplied into
- * 8 float32 lanes per input row. Needs blocks of a multiple of 16 columns. */
+ * 8 float32 lanes per input row; with `group` 0, the decoded row is stored into `decoded`.
+ * Needs blocks of a multiple of 16 columns. */
 static inline __attribute__((always_inline)) void row_avx2(
         const cmlc_weight *w, int64_t r, const float *x, const int group, const int nbits,
-        const int is_signed, const int round16, float *sums_out) {
+        const int is_signed, const int round16, float *sums_out, float *decoded) {
     const int64_t cols = w->cols, width = cols / w->scols;
     const int wide_signed = is_signed || nbits == 4;
     const uint8_t *bytes = w->data + r * (cols * nbits / 8);
@@ -174,6 +170,10 @@ static inline __attribute__((always_inline)) void row_avx2(
             __m256i q1 = wide_signed ? _mm256_cvtepi8_epi32(rest) : _mm256_cvtepu8_epi32(rest);
             __m256 w0 = scale8(q0, offset, scale, round16);
             __m256 w1 = scale8(q1, offset, scale, round16);
+            if (group == 0) {
+                _mm256_storeu_ps(decoded + c, w0);
+                _mm256_storeu_ps(decoded + c + 8, w1);
+            }
             for (int k = 0; k < group; k++) {
                 const float *row = x + k * cols + c;
                 sums[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row), w0, sums[k]);
@@ -193,21 +193,30 @@ static inline __attribute__((always_inline)) void row_avx2(
 /* The rows of y for one group of input rows, with the weight's format as constants. */
 #define CMLC_ROWS(group, nbits, is_signed, round16)                                          \
     for (int64_t r = 0; r < w->rows; r++) {                                                   \
-        row_avx2(w, r, x, group, nbits, is_signed, round16, sums);                            \
+        row_avx2(w, r, x, group, nbits, is_signed, round16, sums, NULL);                      \
         for (int64_t k = 0; k < group; k++)                                                   \
             y[k * w->rows + r] = bias ? sums[k] + bias[r] : sums[k];                          \
     }
-#define CMLC_FORMATS(group)                                                                   \
+#define CMLC_SWITCH(RUN, group)                                                               \
     switch (w->nbits * 4 + w->is_signed * 2 + w->round16) {                                   \
-    case 16 + 0: CMLC_ROWS(group, 4, 0, 0) break;                                             \
-    case 16 + 1: CMLC_ROWS(group, 4, 0, 1) break;                                             \
-    case 16 + 2: CMLC_ROWS(group, 4, 1, 0) break;                                             \
-    case 16 + 3: CMLC_ROWS(group, 4, 1, 1) break;                                             \
-    case 32 + 0: CMLC_ROWS(group, 8, 0, 0) break;                                             \
-    case 32 + 1: CMLC_ROWS(group, 8, 0, 1) break;                                             \
-    case 32 + 2: CMLC_ROWS(group, 8, 1, 0) break;                                             \
-    default: CMLC_ROWS(group, 8, 1, 1) break;                                                 \
+    case 16 + 0: RUN(group, 4, 0, 0) break;                                                   \
+    case 16 + 1: RUN(group, 4, 0, 1) break;                                                   \
+    case 16 + 2: RUN(group, 4, 1, 0) break;                                                   \
+    case 16 + 3: RUN(group, 4, 1, 1) break;                                                   \
+    case 32 + 0: RUN(group, 8, 0, 0) break;                                                   \
+    case 32 + 1: RUN(group, 8, 0, 1) break;                                                   \
+    case 32 + 2: RUN(group, 8, 1, 0) break;                                                   \
+    default: RUN(group, 8, 1, 1) break;                                                       \
     }
+#define CMLC_FORMATS(group) CMLC_SWITCH(CMLC_ROWS, group)
+#define CMLC_DECODE(group, nbits, is_signed, round16)                                        \
+    for (int64_t r = start; r < stop; r++)                                                    \
+        row_avx2(w, r, NULL, 0, nbits, is_signed, round16, NULL, out + (r - start) * w->cols);
+
+/* Rows [start, stop) decoded into `out`, 16 values at a time. */
+static void decode_rows_avx2(const cmlc_weight *w, int64_t start, int64_t stop, float *out) {
+    CMLC_SWITCH(CMLC_DECODE, 0)
+}
 
 /* y for `group` input rows x (1 to CMLC_GROUP). */
 static void rows_avx2(const cmlc_weight *w, const float *x, int64_t group, const float *bias,
@@ -228,6 +237,17 @@ static void linear_avx2(const cmlc_weight *w, const float *x, int64_t m, const f
                   y + i0 * w->rows);
 }
 #endif
+
+/* Rows [start, stop) of the decoded weight into `out`, row-major. */
+void cmlc_decode_rows(const cmlc_weight *w, int64_t start, int64_t stop, float *out) {
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+    if ((w->cols / w->scols) % 16 == 0) {
+        decode_rows_avx2(w, start, stop, out);
+        return;
+    }
+#endif
+    for (int64_t r = start; r < stop; r++) decode_row(w, r, out + (r - start) * w->cols);
+}
 
 /* sum_c a[c] * b[c], in 8 float32 lanes (then summed pairwise). */
 static float dot(const float *a, const float *b, int64_t count) {

@@ -68,10 +68,15 @@ def _library() -> ctypes.CDLL | None:
     for flags in (_BASE_FLAGS + (_native_flag(),), _BASE_FLAGS):
         path = _build(compiler, flags)
         if path is not None:
-            lib = ctypes.CDLL(str(path))
-            _declare(lib)
-            return lib
+            return load(path)
     return None
+
+
+def load(path: Path) -> ctypes.CDLL:
+    """The kernel built at ``path``, its functions declared."""
+    lib = ctypes.CDLL(str(path))
+    _declare(lib)
+    return lib
 
 
 def _compiler() -> str | None:

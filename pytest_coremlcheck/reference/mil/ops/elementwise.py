@@ -21,7 +21,6 @@ _BINARY = {
     "add": torch.add,
     "sub": torch.sub,
     "mul": torch.mul,
-    "pow": torch.pow,
     "maximum": torch.maximum,
     "minimum": torch.minimum,
     "equal": torch.eq,
@@ -36,6 +35,18 @@ _BINARY = {
 }
 for _name, _fn in _BINARY.items():
     register(_name)(_binary(_fn))
+
+
+@register("pow")
+def pow_(ins, node):
+    """``x ** y``; a square (``y`` a single 2) as ``x · x``: correctly rounded, where torch's
+    ``pow`` with a tensor exponent is one ulp off for about 2% of float32 values (and 30×
+    slower)."""
+    x, y = _operand(ins["x"]), _operand(ins["y"])
+    if y.numel() == 1 and y.dim() <= x.dim() and x.is_floating_point() and \
+            y.is_floating_point() and float(y.reshape(())) == 2.0:
+        return torch.mul(x, x)
+    return torch.pow(x, y)
 
 
 def _is_int(t) -> bool:
