@@ -56,6 +56,7 @@ CASES = [
     dict(nbits=8, signed=False), dict(nbits=4, signed=True, offset=True),
     dict(nbits=8, signed=False, offset=True), dict(nbits=4, signed=True, round16=False),
     dict(nbits=4, signed=True, round16=False, half_scale=False),
+    dict(nbits=8, signed=True, offset=True, round16=False, half_scale=False),
     dict(nbits=4, signed=True, block=(4, 16)), dict(nbits=4, signed=True, block=(2, 8)),
     dict(nbits=8, signed=True, block=(1, 64)), dict(nbits=4, signed=False, block=(8, 96)),
 ]

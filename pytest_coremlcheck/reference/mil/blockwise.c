@@ -124,11 +124,12 @@ static void decode_row(const cmlc_weight *w, int64_t r, float *restrict out) {
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #define CMLC_GROUP 4
-/* 8 weights from 8 integers (int32 lanes): (q - offset) * scale as q * scale - offset * scale
- * in one fused multiply-add (both products and their difference are exact in float32),
- * fp16-rounded if asked. */
-static inline __m256 scale8(__m256i q, __m256 offset_scale, __m256 scale, int round16) {
-    __m256 value = _mm256_fmsub_ps(_mm256_cvtepi32_ps(q), scale, offset_scale);
+/* 8 weights from 8 integers (int32 lanes): (q - offset) * scale, fp16-rounded if asked. */
+static inline __attribute__((always_inline)) __m256 scale8(
+        __m256i q, const int has_offset, __m256 offset, __m256 scale, const int round16) {
+    __m256 integers = _mm256_cvtepi32_ps(q);
+    if (has_offset) integers = _mm256_sub_ps(integers, offset);
+    __m256 value = _mm256_mul_ps(integers, scale);
     return round16 ? _mm256_cvtph_ps(_mm256_cvtps_ph(value, _MM_FROUND_TO_NEAREST_INT)) : value;
 }
 
@@ -151,7 +152,8 @@ static inline __attribute__((always_inline)) __m128i load16(const int nbits, con
  * Needs blocks of a multiple of 16 columns. */
 static inline __attribute__((always_inline)) void row_avx2(
         const cmlc_weight *w, int64_t r, const float *x, const int group, const int nbits,
-        const int is_signed, const int round16, float *sums_out, float *decoded) {
+        const int is_signed, const int round16, const int has_offset, float *sums_out,
+        float *decoded) {
     const int64_t cols = w->cols, width = cols / w->scols;
     const int wide_signed = is_signed || nbits == 4;
     const uint8_t *bytes = w->data + r * (cols * nbits / 8);
@@ -163,13 +165,13 @@ static inline __attribute__((always_inline)) void row_avx2(
         float scale_value = w->scale_half ? half_to_float(((const uint16_t *)w->scale)[at])
                                           : ((const float *)w->scale)[at];
         __m256 scale = _mm256_set1_ps(scale_value);
-        __m256 offset = _mm256_set1_ps(w->offset ? w->offset[at] * scale_value : 0.0f);
+        __m256 offset = _mm256_set1_ps(w->offset ? w->offset[at] : 0.0f);
         for (int64_t c = b * width; c < (b + 1) * width; c += 16) {
             __m128i q = load16(nbits, is_signed, bytes + c * nbits / 8), rest = _mm_srli_si128(q, 8);
             __m256i q0 = wide_signed ? _mm256_cvtepi8_epi32(q) : _mm256_cvtepu8_epi32(q);
             __m256i q1 = wide_signed ? _mm256_cvtepi8_epi32(rest) : _mm256_cvtepu8_epi32(rest);
-            __m256 w0 = scale8(q0, offset, scale, round16);
-            __m256 w1 = scale8(q1, offset, scale, round16);
+            __m256 w0 = scale8(q0, has_offset, offset, scale, round16);
+            __m256 w1 = scale8(q1, has_offset, offset, scale, round16);
             if (group == 0) {
                 _mm256_storeu_ps(decoded + c, w0);
                 _mm256_storeu_ps(decoded + c + 8, w1);
@@ -191,27 +193,37 @@ static inline __attribute__((always_inline)) void row_avx2(
 }
 
 /* The rows of y for one group of input rows, with the weight's format as constants. */
-#define CMLC_ROWS(group, nbits, is_signed, round16)                                          \
+#define CMLC_ROWS(group, nbits, is_signed, round16, has_offset)                              \
     for (int64_t r = 0; r < w->rows; r++) {                                                   \
-        row_avx2(w, r, x, group, nbits, is_signed, round16, sums, NULL);                      \
+        row_avx2(w, r, x, group, nbits, is_signed, round16, has_offset, sums, NULL);          \
         for (int64_t k = 0; k < group; k++)                                                   \
             y[k * w->rows + r] = bias ? sums[k] + bias[r] : sums[k];                          \
     }
+/* RUN(group, format...) for the weight's format: 4/8 bits, signed, fp16-rounded, offset. */
 #define CMLC_SWITCH(RUN, group)                                                               \
-    switch (w->nbits * 4 + w->is_signed * 2 + w->round16) {                                   \
-    case 16 + 0: RUN(group, 4, 0, 0) break;                                                   \
-    case 16 + 1: RUN(group, 4, 0, 1) break;                                                   \
-    case 16 + 2: RUN(group, 4, 1, 0) break;                                                   \
-    case 16 + 3: RUN(group, 4, 1, 1) break;                                                   \
-    case 32 + 0: RUN(group, 8, 0, 0) break;                                                   \
-    case 32 + 1: RUN(group, 8, 0, 1) break;                                                   \
-    case 32 + 2: RUN(group, 8, 1, 0) break;                                                   \
-    default: RUN(group, 8, 1, 1) break;                                                       \
+    switch (w->nbits * 8 + w->is_signed * 4 + w->round16 * 2 + (w->offset != NULL)) {        \
+    case 32 + 0: RUN(group, 4, 0, 0, 0) break;                                                \
+    case 32 + 1: RUN(group, 4, 0, 0, 1) break;                                                \
+    case 32 + 2: RUN(group, 4, 0, 1, 0) break;                                                \
+    case 32 + 3: RUN(group, 4, 0, 1, 1) break;                                                \
+    case 32 + 4: RUN(group, 4, 1, 0, 0) break;                                                \
+    case 32 + 5: RUN(group, 4, 1, 0, 1) break;                                                \
+    case 32 + 6: RUN(group, 4, 1, 1, 0) break;                                                \
+    case 32 + 7: RUN(group, 4, 1, 1, 1) break;                                                \
+    case 64 + 0: RUN(group, 8, 0, 0, 0) break;                                                \
+    case 64 + 1: RUN(group, 8, 0, 0, 1) break;                                                \
+    case 64 + 2: RUN(group, 8, 0, 1, 0) break;                                                \
+    case 64 + 3: RUN(group, 8, 0, 1, 1) break;                                                \
+    case 64 + 4: RUN(group, 8, 1, 0, 0) break;                                                \
+    case 64 + 5: RUN(group, 8, 1, 0, 1) break;                                                \
+    case 64 + 6: RUN(group, 8, 1, 1, 0) break;                                                \
+    default: RUN(group, 8, 1, 1, 1) break;                                                    \
     }
 #define CMLC_FORMATS(group) CMLC_SWITCH(CMLC_ROWS, group)
-#define CMLC_DECODE(group, nbits, is_signed, round16)                                        \
+#define CMLC_DECODE(group, nbits, is_signed, round16, has_offset)                            \
     for (int64_t r = start; r < stop; r++)                                                    \
-        row_avx2(w, r, NULL, 0, nbits, is_signed, round16, NULL, out + (r - start) * w->cols);
+        row_avx2(w, r, NULL, group, nbits, is_signed, round16, has_offset, NULL,              \
+                 out + (r - start) * w->cols);
 
 /* Rows [start, stop) decoded into `out`, 16 values at a time. */
 static void decode_rows_avx2(const cmlc_weight *w, int64_t start, int64_t stop, float *out) {
