@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from importlib import import_module
 from types import SimpleNamespace
@@ -77,6 +78,11 @@ class MilEngine(Engine):
         self.mode_label = MODE_LABELS[fp16_mode] if self.precision == "fp16" else "fp32"
         #: op name -> scopes from the in-memory program (``attach_scopes``), else empty
         self.scopes: dict[str, dict[str, list[str]]] = {}
+        # the parsed program (ops, vars and blocks referencing each other) is garbage now;
+        # only the cycle collector frees it, so free it before the next load adds its own
+        # (20 MB for a 125M decoder's function)
+        del function
+        gc.collect()
 
     @property
     def notes(self) -> list[str]:

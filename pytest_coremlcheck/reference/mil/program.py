@@ -456,10 +456,24 @@ class ProgramCompiler:
             and consts_in_range(value for kind, value in flat if kind == "const")
 
     def _const_value(self, op):
-        value = op.outputs[0].val
+        var = op.outputs[0]
+        value = var.val
         if value is None:
             raise ExecutionError(f"{self.model_name}: const {op.name!r} has no value")
-        return _const_to_runtime(value, dtypes.element_type(op.outputs[0]))
+        if _only_block_scale(var) and isinstance(value, np.ndarray) and \
+                value.dtype == np.float16:
+            # held as read (the functions of a package share the array), not widened
+            return torch.from_numpy(value)
+        return _const_to_runtime(value, dtypes.element_type(var))
+
+
+def _only_block_scale(var) -> bool:
+    """Whether every reader of ``var`` reads it as the ``scale`` of a block-wise quantised
+    weight (``constexpr_blockwise_shift_scale``), which decodes from fp16 scales as well."""
+    children = var.child_ops
+    return bool(children) and all(
+        child.op_type == "constexpr_blockwise_shift_scale" and child.inputs.get("scale") is var
+        for child in children)
 
 
 def _const_to_runtime(value, mil_dtype):
