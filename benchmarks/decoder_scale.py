@@ -16,7 +16,8 @@ precision. Then, in one fresh child process per size and weight mode, with one t
   ``/proc/self/clear_refs`` just before the Core ML model loads; no sampling thread, which
   would compete for the GIL with the executor's many small ops and slow it down) above the RSS
   before the load, while it loads and runs every prefill and decode step (the torch source is
-  loaded first and sits in the baseline). The children run with
+  loaded first and sits in the baseline, and so does what the executor builds once per
+  process: the tiny decoder is loaded and run before, and freed); The children run with
   ``MALLOC_MMAP_THRESHOLD_=1048576`` so that glibc returns freed buffers over 1 MB to the
   system instead of keeping them in its heap;
 - target: 1.5 × the weight bytes + the largest activation working set, taken as two prefill
@@ -85,8 +86,9 @@ def convert(size: str, precision: str, path: str) -> None:
 MODES = {"compressed": "0", "cached": "1000000"}
 
 
-def measure(size: str, path: str, mode: str, out) -> None:
-    """Time and measure one converted decoder against its torch source (child process)."""
+def measure(size: str, path: str, mode: str, warm_path: str, out) -> None:
+    """Time and measure one converted decoder against its torch source (child process),
+    after a prefill and a decode step of the decoder at ``warm_path``."""
     os.environ["COREMLCHECK_WEIGHT_CACHE_MB"] = MODES[mode]
     import coremltools  # noqa: F401  (imports are not the model's memory)
     import numpy as np
@@ -97,6 +99,11 @@ def measure(size: str, path: str, mode: str, out) -> None:
     from pytest_coremlcheck.decode import DecoderFunctions
 
     torch.set_num_threads(1)
+    warm = DecoderFunctions(warm_path)
+    warm_state = warm.models["prefill"].make_state()
+    warm.models["prefill"].predict(decoder_feeds([1, 2, 3], 0), state=warm_state)
+    warm.models["decode"].predict(decoder_feeds([4], 3), state=warm_state)
+    del warm, warm_state
     model = build(size)
     model.load_state_dict(torch.load(path + ".pt"))
     vocab = model.config["vocab"]
@@ -193,14 +200,21 @@ def main() -> None:
     print("| model | weights | parameters | weight bytes (int4) | peak RSS | target | load | "
           "prefill ratio | decode ratio | tokens/s torch | tokens/s executor |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    warm_path = converted("tiny", args)
     for size in args.sizes.split(","):
-        path = str(Path(args.cache) / f"llm-decoder-{size}-{args.precision}-int4.mlpackage")
-        if not Path(path + ".pt").exists():
-            Path(args.cache).mkdir(parents=True, exist_ok=True)
-            seconds = run_child(convert_child, size, args.precision, path)
-            print(f"<!-- {size}: converted and compressed in {seconds:.0f} s -->")
+        path = converted(size, args)
         for mode in args.modes.split(","):
-            report(size, run_child(measure, size, path, mode))
+            report(size, run_child(measure, size, path, mode, warm_path))
+
+
+def converted(size: str, args) -> str:
+    """The path of the ``size`` package, converted first unless it is in ``args.cache``."""
+    path = str(Path(args.cache) / f"llm-decoder-{size}-{args.precision}-int4.mlpackage")
+    if not Path(path + ".pt").exists():
+        Path(args.cache).mkdir(parents=True, exist_ok=True)
+        seconds = run_child(convert_child, size, args.precision, path)
+        print(f"<!-- {size}: converted and compressed in {seconds:.0f} s -->")
+    return path
 
 
 def report(size: str, r: dict) -> None:

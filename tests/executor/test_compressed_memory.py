@@ -4,6 +4,7 @@ the result does not depend on the path."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import struct
 from pathlib import Path
@@ -95,9 +96,9 @@ def test_int4_weights_are_held_packed_and_not_decoded_after_a_run(int4_package, 
     assert engine.compiler.runner.env == {}
     params = (VOCAB * DIM + DIM * HIDDEN + HIDDEN * OUT)
     held = _held_tensor_bytes(model)
-    # packed int4 (0.5 B/param) + fp16-exact scales (one per 32) stored as float32 + the bias
-    # + under 1 kB of small constants (shapes, axes)
-    assert held <= params * (0.5 + 4 / 32) + 4 * HIDDEN + 1024
+    # packed int4 (0.5 B/param) + fp16 scales (one per 32) + the bias + under 1 kB of small
+    # constants (shapes, axes)
+    assert held <= params * (0.5 + 2 / 32) + 4 * HIDDEN + 1024
     assert held < params * 4 / 4  # far below the decoded float32 weights
 
 
@@ -199,6 +200,10 @@ def test_loading_again_shares_the_packed_blobs_of_an_unchanged_file(int4_package
     pointers = [[d.step.inputs["data"][1].raw.data_ptr() for d in _deferred(m)]
                 for m in (first, second)]
     assert pointers[0] == pointers[1]
+    # the fp16 block scales too: held as the file stores them, one copy for both loads
+    scales = [[d.step.inputs["scale"][1] for d in _deferred(m)] for m in (first, second)]
+    assert all(s.dtype == torch.float16 for s in scales[0])
+    assert [s.data_ptr() for s in scales[0]] == [s.data_ptr() for s in scales[1]]
     copy = tmp_path / "Net.mlpackage"
     shutil.copytree(int4_package, copy)
     copied = ReferenceModel(copy)
@@ -214,3 +219,18 @@ def test_loading_again_shares_the_packed_blobs_of_an_unchanged_file(int4_package
     assert not all(torch.equal(a, b) for a, b in zip(before, after))
     assert all(torch.equal(a, b) for a, b in zip(before, [d.step.inputs["data"][1].value()
                                                           for d in _deferred(copied)]))
+
+
+def test_a_load_leaves_no_parsed_program_behind(int4_package):
+    """The parsed MIL program (ops, vars and blocks in reference cycles) is freed when the
+    load ends, not at some later cycle collection."""
+    from coremltools.converters.mil.mil.operation import Operation
+
+    def operations() -> int:
+        return sum(isinstance(o, Operation) for o in gc.get_objects())
+
+    gc.collect()
+    before = operations()
+    model = ReferenceModel(int4_package)
+    assert operations() == before
+    assert model.predict(FEED)["y"].shape == (1, 5, OUT)
