@@ -146,6 +146,93 @@ static inline __attribute__((always_inline)) __m128i load16(const int nbits, con
     return values;
 }
 
+/* fp16-rounded 4-bit weights of a block, by table: the block's 16 possible values
+ * (q - offset) * scale, rounded to fp16 once per block, as a table of their low bytes and
+ * one of their high bytes, indexed by the raw nibble. */
+typedef struct {
+    __m128i low, high;
+} table16;
+
+static inline __attribute__((always_inline)) table16 block_table(
+        const int is_signed, const int has_offset, __m256 offset, __m256 scale) {
+    __m256 first = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 second = is_signed ? _mm256_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1)
+                              : _mm256_setr_ps(8, 9, 10, 11, 12, 13, 14, 15);
+    if (has_offset) {
+        first = _mm256_sub_ps(first, offset);
+        second = _mm256_sub_ps(second, offset);
+    }
+    __m128i a = _mm256_cvtps_ph(_mm256_mul_ps(first, scale), _MM_FROUND_TO_NEAREST_INT);
+    __m128i b = _mm256_cvtps_ph(_mm256_mul_ps(second, scale), _MM_FROUND_TO_NEAREST_INT);
+    const __m128i low_bytes = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1,
+                                            -1, -1);
+    const __m128i high_bytes = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1,
+                                             -1, -1, -1);
+    table16 table;
+    table.low = _mm_unpacklo_epi64(_mm_shuffle_epi8(a, low_bytes), _mm_shuffle_epi8(b, low_bytes));
+    table.high = _mm_unpacklo_epi64(_mm_shuffle_epi8(a, high_bytes),
+                                    _mm_shuffle_epi8(b, high_bytes));
+    return table;
+}
+
+/* The 32 weights packed in 16 bytes (low nibble first), looked up in `table`, as float32. */
+static inline __attribute__((always_inline)) void lookup32(table16 table, const uint8_t *bytes,
+                                                           __m256 out[4]) {
+    __m128i packed = _mm_loadu_si128((const __m128i *)bytes), nibble = _mm_set1_epi8(15);
+    __m128i even = _mm_and_si128(packed, nibble);
+    __m128i odd = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
+    __m128i even_low = _mm_shuffle_epi8(table.low, even), even_high = _mm_shuffle_epi8(table.high, even);
+    __m128i odd_low = _mm_shuffle_epi8(table.low, odd), odd_high = _mm_shuffle_epi8(table.high, odd);
+    __m128i even_a = _mm_unpacklo_epi8(even_low, even_high);  /* weights 0, 2, ..., 14 */
+    __m128i even_b = _mm_unpackhi_epi8(even_low, even_high);  /* 16, 18, ..., 30 */
+    __m128i odd_a = _mm_unpacklo_epi8(odd_low, odd_high);     /* 1, 3, ..., 15 */
+    __m128i odd_b = _mm_unpackhi_epi8(odd_low, odd_high);     /* 17, ..., 31 */
+    out[0] = _mm256_cvtph_ps(_mm_unpacklo_epi16(even_a, odd_a));
+    out[1] = _mm256_cvtph_ps(_mm_unpackhi_epi16(even_a, odd_a));
+    out[2] = _mm256_cvtph_ps(_mm_unpacklo_epi16(even_b, odd_b));
+    out[3] = _mm256_cvtph_ps(_mm_unpackhi_epi16(even_b, odd_b));
+}
+
+/* row_avx2 for fp16-rounded 4-bit weights in blocks of a multiple of 32 columns: the weights
+ * come from the block's table (two byte shuffles per 16 weights instead of a rounding). */
+static inline __attribute__((always_inline)) void row_table4(
+        const cmlc_weight *w, int64_t r, const float *x, const int group, const int is_signed,
+        const int has_offset, float *sums_out, float *decoded) {
+    const int64_t cols = w->cols, width = cols / w->scols;
+    const uint8_t *bytes = w->data + r * (cols / 2);
+    const int64_t block_row = r / (w->rows / w->srows);
+    __m256 sums[CMLC_GROUP], more[CMLC_GROUP];
+    for (int k = 0; k < group; k++) sums[k] = more[k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < w->scols; b++) {
+        int64_t at = block_row * w->scols + b;
+        float scale_value = w->scale_half ? half_to_float(((const uint16_t *)w->scale)[at])
+                                          : ((const float *)w->scale)[at];
+        table16 table = block_table(is_signed, has_offset,
+                                    _mm256_set1_ps(has_offset ? w->offset[at] : 0.0f),
+                                    _mm256_set1_ps(scale_value));
+        for (int64_t c = b * width; c < (b + 1) * width; c += 32) {
+            __m256 weights[4];
+            lookup32(table, bytes + c / 2, weights);
+            if (group == 0)
+                for (int j = 0; j < 4; j++) _mm256_storeu_ps(decoded + c + 8 * j, weights[j]);
+            for (int k = 0; k < group; k++) {
+                const float *row = x + k * cols + c;
+                sums[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row), weights[0], sums[k]);
+                more[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), weights[1], more[k]);
+                sums[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 16), weights[2], sums[k]);
+                more[k] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 24), weights[3], more[k]);
+            }
+        }
+    }
+    for (int k = 0; k < group; k++) {
+        __m256 sum = _mm256_add_ps(sums[k], more[k]);
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
+        sums_out[k] = _mm_cvtss_f32(half);
+    }
+}
+
 /* Row r of y for `group` input rows (a constant after inlining, so the sums stay in
  * registers): the weight is decoded in registers, 16 values at a time, and multiplied into
  * 8 float32 lanes per input row; with `group` 0, the decoded row is stored into `decoded`.
@@ -155,6 +242,10 @@ static inline __attribute__((always_inline)) void row_avx2(
         const int is_signed, const int round16, const int has_offset, float *sums_out,
         float *decoded) {
     const int64_t cols = w->cols, width = cols / w->scols;
+    if (nbits == 4 && round16 && width % 32 == 0) {
+        row_table4(w, r, x, group, is_signed, has_offset, sums_out, decoded);
+        return;
+    }
     const int wide_signed = is_signed || nbits == 4;
     const uint8_t *bytes = w->data + r * (cols * nbits / 8);
     const int64_t block_row = r / (w->rows / w->srows);
