@@ -53,6 +53,8 @@ class Node:
     #: ``slice_update`` only: it may write into its ``x``, a state's value nothing reads
     #: after it (``inplace.slice_updates_in_place``)
     writes_state: bool = False
+    #: what an implementation derives once from the op's constant inputs
+    memo: dict = field(default_factory=dict)
 
     def run_block(self, index: int, values: list) -> list:
         """Run nested block ``index`` with its inputs bound to ``values``; returns its outputs."""

@@ -137,18 +137,23 @@ def _mask(value, rank):
     return [bool(v) for v in value]
 
 
-def _slice_index(x, ins):
+def _slice_index(x, ins, node):
     """The numpy-style index of ``slice_by_index`` / ``slice_update`` and the squeezed axes.
 
     Per axis: ``x[begin:end:stride]`` (Python semantics, negative values from the end),
     ``begin_mask`` / ``end_mask`` leave that bound open, ``squeeze_mask`` picks ``begin``.
+    Stride and masks, constants by the ops' definitions, are converted once per op
+    (``node.memo``).
     """
     rank = x.dim()
     begin, end = ints(ins["begin"]), ints(ins["end"])
-    stride = ints(ins["stride"]) if ins.get("stride") is not None else [1] * rank
-    begin_mask = _mask(ins.get("begin_mask"), rank)
-    end_mask = _mask(ins.get("end_mask"), rank)
-    squeeze_mask = _mask(ins.get("squeeze_mask"), rank)
+    parts = node.memo.get("slice")
+    if parts is None or parts[0] != rank:
+        stride = ints(ins["stride"]) if ins.get("stride") is not None else [1] * rank
+        parts = (rank, stride, _mask(ins.get("begin_mask"), rank),
+                 _mask(ins.get("end_mask"), rank), _mask(ins.get("squeeze_mask"), rank))
+        node.memo["slice"] = parts
+    _, stride, begin_mask, end_mask, squeeze_mask = parts
     index, squeezed = [], []
     for axis in range(rank):
         size = x.shape[axis]
@@ -188,7 +193,7 @@ def _apply_index(x, index):
 @register("slice_by_index")
 def slice_by_index(ins, node):
     x = ins["x"]
-    index, _ = _slice_index(x, ins)
+    index, _ = _slice_index(x, ins, node)
     return _apply_index(x, index)
 
 
@@ -209,7 +214,7 @@ def slice_update(ins, node):
     """A copy of ``x`` with ``x[slice_by_index(...)] = update``; ``x`` itself, changed, when
     nothing sees its old values (``Node.writes_state``; a recording keeps copies)."""
     x = ins["x"]
-    index, squeezed = _slice_index(x, ins)
+    index, squeezed = _slice_index(x, ins, node)
     update = ins["update"].to(x.dtype)
     if all(isinstance(item, (int, slice)) for item in index):  # a strided view: copy into it
         out = x if node.writes_state else x.clone()
