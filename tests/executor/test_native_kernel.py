@@ -51,6 +51,9 @@ def _case(lib, rng, rows, cols, nbits, signed, block=(1, 32), offset=False, roun
     return weight, w
 
 
+#: columns of the test weights: 12 blocks of 32 (scales are converted 8 blocks at a time)
+COLS = 384
+
 CASES = [
     dict(nbits=4, signed=True), dict(nbits=4, signed=False), dict(nbits=8, signed=True),
     dict(nbits=8, signed=False), dict(nbits=4, signed=True, offset=True),
@@ -65,8 +68,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_decoded_rows_are_numpys_values_bit_for_bit(lib, case):
     rng = np.random.default_rng(0)
-    weight, expected = _case(lib, rng, 16, 192, **case)
-    out = torch.empty(16 * 192)
+    weight, expected = _case(lib, rng, 16, COLS, **case)
+    out = torch.empty(16 * COLS)
     np.testing.assert_array_equal(weight.decode_rows(0, 16, out).numpy(), expected)
     np.testing.assert_array_equal(weight.decode_rows(5, 9, out).numpy(), expected[5:9])
 
@@ -76,9 +79,9 @@ def test_products_with_one_hot_rows_give_each_weight_exactly(lib, case):
     """x = the identity: y = x · Wᵀ is Wᵀ itself, each value one product by 1 plus zeros —
     every weight the fused product decoded, in every group of input rows (1 to 4 at once)."""
     rng = np.random.default_rng(1)
-    weight, expected = _case(lib, rng, 16, 192, **case)
-    for rows in (1, 2, 3, 4, 7, 192):
-        x = torch.eye(192)[:rows]
+    weight, expected = _case(lib, rng, 16, COLS, **case)
+    for rows in (1, 2, 3, 4, 7, COLS):
+        x = torch.eye(COLS)[:rows]
         np.testing.assert_array_equal(weight.linear(x, None).numpy(), expected[:, :rows].T)
 
 

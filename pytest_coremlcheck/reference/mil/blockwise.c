@@ -193,23 +193,49 @@ static inline __attribute__((always_inline)) void lookup32(table16 table, const 
     out[3] = _mm256_cvtph_ps(_mm_unpackhi_epi16(even_b, odd_b));
 }
 
+/* Blocks per row whose tables row_table4 builds before its products (32 bytes each, on the
+ * stack); rows with more blocks take the scalar path. */
+#define CMLC_MAX_TABLES 1024
+
+/* The tables of the `count` blocks of a row whose scales (and offsets) start at `at`: scales
+ * converted 8 at a time, then each table built; independent of one another, so the
+ * conversions of successive blocks overlap. */
+static inline __attribute__((always_inline)) void row_tables(
+        const cmlc_weight *w, int64_t at, int64_t count, const int is_signed,
+        const int has_offset, table16 *tables) {
+    float scales[8], offsets[8];
+    for (int64_t b0 = 0; b0 < count; b0 += 8) {
+        int64_t n = count - b0 < 8 ? count - b0 : 8;
+        if (w->scale_half && n == 8) {
+            _mm256_storeu_ps(scales, _mm256_cvtph_ps(
+                _mm_loadu_si128((const __m128i *)((const uint16_t *)w->scale + at + b0))));
+        } else {
+            for (int64_t j = 0; j < n; j++)
+                scales[j] = w->scale_half ? half_to_float(((const uint16_t *)w->scale)[at + b0 + j])
+                                          : ((const float *)w->scale)[at + b0 + j];
+        }
+        for (int64_t j = 0; j < n; j++) offsets[j] = has_offset ? w->offset[at + b0 + j] : 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            tables[b0 + j] = block_table(is_signed, has_offset, _mm256_broadcast_ss(offsets + j),
+                                         _mm256_broadcast_ss(scales + j));
+    }
+}
+
 /* row_avx2 for fp16-rounded 4-bit weights in blocks of a multiple of 32 columns: the weights
- * come from the block's table (two byte shuffles per 16 weights instead of a rounding). */
+ * come from the block's table (two byte shuffles per 16 weights instead of a rounding), the
+ * row's tables built first. */
 static inline __attribute__((always_inline)) void row_table4(
         const cmlc_weight *w, int64_t r, const float *x, const int group, const int is_signed,
         const int has_offset, float *sums_out, float *decoded) {
     const int64_t cols = w->cols, width = cols / w->scols;
     const uint8_t *bytes = w->data + r * (cols / 2);
     const int64_t block_row = r / (w->rows / w->srows);
+    table16 tables[CMLC_MAX_TABLES];
+    row_tables(w, block_row * w->scols, w->scols, is_signed, has_offset, tables);
     __m256 sums[CMLC_GROUP], more[CMLC_GROUP];
     for (int k = 0; k < group; k++) sums[k] = more[k] = _mm256_setzero_ps();
     for (int64_t b = 0; b < w->scols; b++) {
-        int64_t at = block_row * w->scols + b;
-        float scale_value = w->scale_half ? half_to_float(((const uint16_t *)w->scale)[at])
-                                          : ((const float *)w->scale)[at];
-        table16 table = block_table(is_signed, has_offset,
-                                    _mm256_set1_ps(has_offset ? w->offset[at] : 0.0f),
-                                    _mm256_set1_ps(scale_value));
+        table16 table = tables[b];
         for (int64_t c = b * width; c < (b + 1) * width; c += 32) {
             __m256 weights[4];
             lookup32(table, bytes + c / 2, weights);
@@ -242,7 +268,7 @@ static inline __attribute__((always_inline)) void row_avx2(
         const int is_signed, const int round16, const int has_offset, float *sums_out,
         float *decoded) {
     const int64_t cols = w->cols, width = cols / w->scols;
-    if (nbits == 4 && round16 && width % 32 == 0) {
+    if (nbits == 4 && round16 && width % 32 == 0 && w->scols <= CMLC_MAX_TABLES) {
         row_table4(w, r, x, group, is_signed, has_offset, sums_out, decoded);
         return;
     }
