@@ -99,9 +99,7 @@ def _deferred(model: ReferenceModel) -> list[Deferred]:
 
 
 def _decode_all(decoder: RowDecoder, step: int) -> np.ndarray:
-    buffers = decoder.buffers(step)
-    return np.concatenate([decoder.decode(chunk, buffers).numpy().copy()
-                           for chunk in decoder.chunks(step)])
+    return np.concatenate([rows.numpy().copy() for _, _, rows in decoder.decoded_chunks(step)])
 
 
 def test_decoded_rows_equal_core_ml_definition_in_numpy(package, native):

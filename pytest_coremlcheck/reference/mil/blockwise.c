@@ -146,6 +146,15 @@ static inline __attribute__((always_inline)) __m128i load16(const int nbits, con
     return values;
 }
 
+/* The sum of the 16 float32 lanes of `a` and `b`. */
+static inline float lane_sum(__m256 a, __m256 b) {
+    __m256 sum = _mm256_add_ps(a, b);
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+    half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
+    return _mm_cvtss_f32(half);
+}
+
 /* fp16-rounded 4-bit weights of a block, by table: the block's 16 possible values
  * (q - offset) * scale, rounded to fp16 once per block, as a table of their low bytes and
  * one of their high bytes, indexed by the raw nibble. */
@@ -250,13 +259,7 @@ static inline __attribute__((always_inline)) void row_table4(
             }
         }
     }
-    for (int k = 0; k < group; k++) {
-        __m256 sum = _mm256_add_ps(sums[k], more[k]);
-        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-        half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
-        sums_out[k] = _mm_cvtss_f32(half);
-    }
+    for (int k = 0; k < group; k++) sums_out[k] = lane_sum(sums[k], more[k]);
 }
 
 /* Row r of y for `group` input rows (a constant after inlining, so the sums stay in
@@ -300,13 +303,7 @@ static inline __attribute__((always_inline)) void row_avx2(
             }
         }
     }
-    for (int k = 0; k < group; k++) {
-        __m256 sum = _mm256_add_ps(sums[k], more[k]);
-        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-        half = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        half = _mm_add_ss(half, _mm_shuffle_ps(half, half, 1));
-        sums_out[k] = _mm_cvtss_f32(half);
-    }
+    for (int k = 0; k < group; k++) sums_out[k] = lane_sum(sums[k], more[k]);
 }
 
 /* The rows of y for one group of input rows, with the weight's format as constants. */

@@ -1,8 +1,8 @@
 """A C kernel for block-wise quantised weights: decode a row and multiply it in one pass.
 
 Decoding an int4 weight with torch's element-wise ops takes four passes over memory per
-weight (``rowwise.RowDecoder``); ``blockwise.c`` decodes each row once into a buffer that
-stays in the L1 cache and, for a few input rows (a decode step), multiplies it there
+weight (``rowwise.RowDecoder``); ``blockwise.c`` decodes each row once, in registers where
+the CPU has AVX2, F16C and FMA, and for a few input rows (a decode step) multiplies it there
 (``linear``), or writes decoded rows for a matrix product (``decode_rows``). The values are
 those of the torch decode, bit for bit: ``(q − offset) · scale`` in float32, then rounded to
 fp16 (ties to even) when the op's output is fp16; products accumulate in float32 in another
@@ -37,7 +37,7 @@ SWITCH_VARIABLE = "COREMLCHECK_NATIVE"
 #: Environment variable: where built kernels are kept.
 DIRECTORY_VARIABLE = "COREMLCHECK_KERNEL_DIR"
 
-_BASE_FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp-simd", "-fno-fast-math")
+_BASE_FLAGS = ("-O3", "-fPIC", "-shared", "-fno-fast-math")
 
 
 class Weight(ctypes.Structure):
@@ -201,7 +201,3 @@ def round_with_torch(values: torch.Tensor) -> torch.Tensor:
     """``values`` rounded to fp16 values by torch's casts."""
     return values.to(torch.float16).to(torch.float32)
 
-
-def round_to_half(values: torch.Tensor) -> torch.Tensor:
-    """``values`` rounded to fp16 values, as ``rounder()`` rounds them."""
-    return rounder()(values)

@@ -60,9 +60,7 @@ def linear_by_rows(impl, fused: bool = True):
         whole = weight.value() if native is None and weight.decoded_whole() else None
         decoder = decoder if whole is None else None
         if decoder is not None:
-            buffers = decoder.buffers(step)
-            chunks = ((start, stop, decoder.decode(chunk, buffers))
-                      for chunk in decoder.chunks(step) for start, stop in [chunk[:2]])
+            chunks = decoder.decoded_chunks(step)
         else:
             chunks = ((start, min(rows, start + step)) for start in range(0, rows, step))
             chunks = ((start, stop, whole[start:stop] if whole is not None
@@ -95,7 +93,8 @@ class RowDecoder:
     4. to float32.
 
     An fp16-exact scale is held as fp16 (half the bytes of float32). ``native()`` is the
-    weight as the C kernel reads it (None without the kernel); ``decode`` then uses it.
+    weight as the C kernel reads it (None without the kernel); ``decoded_chunks`` then uses it
+    instead of ``decode``.
 
     ``of(deferred)`` is None for weights it does not cover (they use ``Deferred.rows``).
     """
@@ -147,6 +146,20 @@ class RowDecoder:
                 self.scale, self.offset, self.rows, self.cols, self.in_fp16)
         return self._native
 
+    def decoded_chunks(self, rows: int):
+        """(start, stop, decoded float32 rows) per chunk of ``rows`` rows, each a view of one
+        reused buffer: by the C kernel where it is built, else by ``decode``."""
+        native = self.native()
+        if native is not None:
+            out = torch.empty(rows * self.cols)
+            for start in range(0, self.rows, rows):
+                stop = min(self.rows, start + rows)
+                yield start, stop, native.decode_rows(start, stop, out)
+            return
+        buffers = self.buffers(rows)
+        for chunk in self.chunks(rows):
+            yield chunk[0], chunk[1], self.decode(chunk, buffers)
+
     def buffers(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(indices, table values, float32 output) for chunks of up to ``rows`` rows."""
         count = rows * self.cols
@@ -171,12 +184,10 @@ class RowDecoder:
         return start, stop, self.source[start:stop].reshape(-1), scale, offset
 
     def decode(self, chunk: tuple, buffers) -> torch.Tensor:
-        """The decoded float32 rows of ``chunk`` (from ``chunks``; a view of ``buffers``)."""
+        """The decoded float32 rows of ``chunk`` (from ``chunks``; a view of ``buffers``), by
+        torch's element-wise ops."""
         start, stop, data, scale, offset = chunk
         index, entries, out = buffers
-        native = self.native()
-        if native is not None:
-            return native.decode_rows(start, stop, out)
         size = data.numel()
         index = index[:size]
         index.copy_(data)
